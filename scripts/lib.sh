@@ -1,0 +1,38 @@
+# Shared helpers for the fixture and test scripts. Source it: `. "$(dirname "$0")/lib.sh"`.
+# Fixtures are built on demand into $REMASTER_FIXTURES (default: <repo>/fixtures/build),
+# cached there, and never committed.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export REMASTER_FIXTURES=${REMASTER_FIXTURES:-$REPO_ROOT/fixtures/build}
+DEBS_DIR=$REMASTER_FIXTURES/debs
+mkdir -p "$DEBS_DIR"
+
+# The Debian kernel that plays the part of the ISO's kernel, and a second build with
+# another ABI (its modules must be refused).
+FIXTURE_KVER=${FIXTURE_KVER:-6.1.0-50-amd64}
+OTHER_KVER=${OTHER_KVER:-6.1.0-47-amd64}
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+
+# fetch_deb PACKAGE: download a .deb into the shared cache once; print its path.
+fetch_deb() {
+    local pkg=$1 f
+    f=$(ls "$DEBS_DIR/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
+    if [ -z "$f" ]; then
+        (cd "$DEBS_DIR" && apt-get download "$pkg" >/dev/null 2>&1) || {
+            log "apt-get download $pkg failed (run apt-get update first?)"; return 1; }
+        f=$(ls "$DEBS_DIR/${pkg}"_*.deb | head -n1)
+    fi
+    printf '%s\n' "$f"
+}
+
+# extract_deb PACKAGE DIR: unpack a cached .deb into DIR (once).
+extract_deb() {
+    local pkg=$1 dir=$2
+    if [ ! -e "$dir/.extracted-$pkg" ]; then
+        mkdir -p "$dir"
+        dpkg-deb -x "$(fetch_deb "$pkg")" "$dir"
+        touch "$dir/.extracted-$pkg"
+    fi
+}

@@ -1,0 +1,1 @@
+//! One function per CLI subcommand; `main.rs` only parses arguments and prints.

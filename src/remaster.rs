@@ -1,0 +1,1 @@
+//! The main pipeline: plan, check, then write (issue 6).
