@@ -384,8 +384,9 @@ xorrisofs -o "$WORK/boot.iso" \
 implantisomd5 "$WORK/boot.iso" >/dev/null 2>&1
 checkisomd5 "$WORK/boot.iso" >/dev/null 2>&1 || { log "checkisomd5 rejects the fresh ISO"; exit 1; }
 
-sgdisk -v "$WORK/boot.iso" >"$WORK/sgdisk-v.baseline.txt" 2>&1 || true
-xorriso -indev "$WORK/boot.iso" -report_el_torito plain -report_system_area plain \
+# stdout then stderr (the order tests/common/fixtures.rs::run_tool reproduces)
+{ sgdisk -v "$WORK/boot.iso" 2>"$WORK/sgdisk.err" || true; cat "$WORK/sgdisk.err"; } >"$WORK/sgdisk-v.baseline.txt"
+(cd "$WORK" && xorriso -indev boot.iso -report_el_torito plain -report_system_area plain) \
     >"$WORK/xorriso-report.baseline.txt" 2>&1
 
 mv -f "$WORK/sgdisk-v.baseline.txt" "$WORK/xorriso-report.baseline.txt" "$OUT_DIR/"

@@ -6,28 +6,56 @@ mod common;
 
 use common::boot::*;
 use common::fixtures::*;
-use std::path::Path;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What every pristine boot must show, whatever the mode.
 fn assert_pristine_report(report: &BootReport, mode: BootMode) {
-    assert!(report.reached_report, "{mode:?} did not reach the report\n{}", report.tail());
+    assert!(
+        report.reached_report,
+        "{mode:?} did not reach the report\n{}",
+        report.tail()
+    );
     assert_eq!(report.kernel, fixture_kver(), "{mode:?}");
     assert!(
         report.cmdline_has(&format!("inst.stage2=hd:LABEL={FIXTURE_LABEL}")),
         "{mode:?}: cmdline {:?}",
         report.cmdline
     );
-    assert!(report.cmdline_has("console=ttyS0,115200n8"), "{mode:?}: cmdline {:?}", report.cmdline);
+    assert!(
+        report.cmdline_has("console=ttyS0,115200n8"),
+        "{mode:?}: cmdline {:?}",
+        report.cmdline
+    );
     // The default entry of both loaders is the media test one.
-    assert!(report.cmdline_has("rd.live.check"), "{mode:?}: default entry not taken: {:?}", report.cmdline);
-    assert_eq!(report.firmware, if mode.is_uefi() { "uefi" } else { "bios" }, "{mode:?}");
-    assert!(report.usr_merge_intact(), "{mode:?}: symlinks {:?}", report.symlinks);
-    let medium = report.boot_medium.as_deref().unwrap_or_else(|| panic!("{mode:?}: no boot medium\n{}", report.tail()));
+    assert!(
+        report.cmdline_has("rd.live.check"),
+        "{mode:?}: default entry not taken: {:?}",
+        report.cmdline
+    );
+    assert_eq!(
+        report.firmware,
+        if mode.is_uefi() { "uefi" } else { "bios" },
+        "{mode:?}"
+    );
+    assert!(
+        report.usr_merge_intact(),
+        "{mode:?}: symlinks {:?}",
+        report.symlinks
+    );
+    let medium = report
+        .boot_medium
+        .as_deref()
+        .unwrap_or_else(|| panic!("{mode:?}: no boot medium\n{}", report.tail()));
     if mode.is_cdrom() {
         assert!(medium.starts_with("sr"), "{mode:?}: medium {medium}");
     } else {
-        assert!(medium.starts_with("sd") && !medium.ends_with(char::is_numeric), "{mode:?}: medium {medium}");
+        assert!(
+            medium.starts_with("sd") && !medium.ends_with(char::is_numeric),
+            "{mode:?}: medium {medium}"
+        );
     }
     assert_eq!(
         report.mediacheck,
@@ -38,13 +66,20 @@ fn assert_pristine_report(report: &BootReport, mode: BootMode) {
     );
     assert_eq!(report.file_present("/dd.iso"), Some(false), "{mode:?}");
     // Base modules come from the ISO kernel's own tree, compressed RHEL-style.
-    let isofs = report.module("isofs").unwrap_or_else(|| panic!("{mode:?}: isofs not loaded"));
+    let isofs = report
+        .module("isofs")
+        .unwrap_or_else(|| panic!("{mode:?}: isofs not loaded"));
     assert!(
-        isofs.path.ends_with(&format!("{}/kernel/fs/isofs/isofs.ko.xz", fixture_kver())),
+        isofs
+            .path
+            .ends_with(&format!("{}/kernel/fs/isofs/isofs.ko.xz", fixture_kver())),
         "{mode:?}: {isofs:?}"
     );
     for hba in ["megaraid_sas", "mpt3sas", "mptsas"] {
-        assert!(report.module(hba).is_none(), "{mode:?}: {hba} must not be in the base initrd");
+        assert!(
+            report.module(hba).is_none(),
+            "{mode:?}: {hba} must not be in the base initrd"
+        );
     }
 }
 
@@ -83,4 +118,272 @@ fn pristine_uefi_usb_esp() {
 #[test]
 fn pristine_usb_cd() {
     boot_pristine(BootMode::UsbCd);
+}
+
+/// Start LBA of a file in the ISO (xorriso `-find ... -exec report_lba`).
+fn file_lba(iso: &Path, iso_path: &str) -> u64 {
+    let (ok, out) = run_tool(
+        "xorriso",
+        &[
+            "-indev",
+            iso.to_str().unwrap(),
+            "-find",
+            iso_path,
+            "-exec",
+            "report_lba",
+            "--",
+        ],
+    );
+    assert!(ok, "{out}");
+    out.lines()
+        .filter_map(|l| l.strip_prefix("File data lba:"))
+        .find_map(|l| l.split(',').nth(1)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{iso_path} not found:\n{out}"))
+}
+
+fn patch(path: &Path, offset: u64, expect: Option<&[u8]>, new: &[u8]) {
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    if let Some(expect) = expect {
+        let mut old = vec![0; expect.len()];
+        f.seek(SeekFrom::Start(offset)).unwrap();
+        f.read_exact(&mut old).unwrap();
+        assert_eq!(
+            old,
+            expect,
+            "unexpected bytes at {offset} in {}",
+            path.display()
+        );
+    }
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(new).unwrap();
+}
+
+fn implant_md5(iso: &Path) {
+    let (ok, out) = run_tool("implantisomd5", &["--force", iso.to_str().unwrap()]);
+    assert!(ok, "{out}");
+}
+
+fn scratch_copy(dir: &Path, name: &str) -> PathBuf {
+    let copy = dir.join(name);
+    fs::copy(fixture_iso(), &copy).unwrap();
+    copy
+}
+
+/// A corrupted implanted MD5 makes the default (rd.live.check) entry's media check fail —
+/// also through the ESP path, whose scratch copy must not launder the original's MD5.
+#[test]
+fn corrupted_md5_field_fails_the_media_check() {
+    let scratch = scratch_dir();
+    let iso = scratch_copy(scratch.path(), "bad-md5.iso");
+    // Application-use field of the PVD (sector 16, offset 883): "ISO MD5SUM = <32 hex>;..."
+    let app_use = 16 * 2048 + 883;
+    let mut bytes = vec![0u8; 512];
+    let mut f = fs::File::open(&iso).unwrap();
+    f.seek(SeekFrom::Start(app_use)).unwrap();
+    f.read_exact(&mut bytes).unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let at = text
+        .find("ISO MD5SUM = ")
+        .unwrap_or_else(|| panic!("no implanted MD5: {text:?}"))
+        + 13;
+    let digit = bytes[at];
+    patch(
+        &iso,
+        app_use + at as u64,
+        Some(&[digit]),
+        &[if digit == b'0' { b'1' } else { b'0' }],
+    );
+    let (ok, _) = run_tool("checkisomd5", &[iso.to_str().unwrap()]);
+    assert!(!ok, "host checkisomd5 still accepts the corrupted copy");
+
+    for mode in [BootMode::BiosCd, BootMode::UefiUsbEsp] {
+        let report = boot(&iso, mode, &BootOptions::default());
+        eprintln!(
+            "boot {} (bad md5) {:.1} s",
+            mode.name(),
+            report.elapsed.as_secs_f64()
+        );
+        assert!(report.reached_report, "{}", report.tail());
+        assert!(report.cmdline_has("rd.live.check"));
+        assert_eq!(
+            report.mediacheck,
+            Some(MediaCheck::Fail),
+            "{mode:?}: {:?}",
+            report.mediacheck_output
+        );
+    }
+}
+
+/// Without its El Torito EFI entry the ISO no longer boots as a UEFI CD (OVMF finds nothing
+/// and falls to its shell), while the BIOS entry still works.
+#[test]
+fn missing_el_torito_efi_entry_breaks_uefi_cd_only() {
+    let scratch = scratch_dir();
+    let iso = scratch_copy(scratch.path(), "no-efi-entry.iso");
+    // xorriso hides boot.cat from the tree; its report names the catalog's LBA.
+    let (_, report) = run_tool(
+        "xorriso",
+        &[
+            "-indev",
+            iso.to_str().unwrap(),
+            "-report_el_torito",
+            "plain",
+        ],
+    );
+    let catalog: u64 = report
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("El Torito catalog  :")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no catalog in:\n{report}"));
+    let catalog = catalog * 2048;
+    // Catalog: validation entry, default (BIOS) entry, then section header 0x91 + EFI entry.
+    let mut header = [0u8; 2];
+    let mut f = fs::File::open(&iso).unwrap();
+    f.seek(SeekFrom::Start(catalog + 64)).unwrap();
+    f.read_exact(&mut header).unwrap();
+    assert_eq!(
+        header,
+        [0x91, 0xef],
+        "expected the final section header for platform EFI"
+    );
+    patch(&iso, catalog + 64, None, &[0u8; 64]);
+    implant_md5(&iso);
+    let (_, out) = run_tool(
+        "xorriso",
+        &[
+            "-indev",
+            iso.to_str().unwrap(),
+            "-report_el_torito",
+            "plain",
+        ],
+    );
+    assert!(!out.contains("UEFI"), "EFI entry still reported:\n{out}");
+
+    let opts = BootOptions {
+        timeout: Duration::from_secs(240),
+        stop_on: vec!["Shell>".into(), "No bootable option".into()],
+        ..BootOptions::default()
+    };
+    let uefi = boot(&iso, BootMode::UefiCd, &opts);
+    eprintln!(
+        "boot uefi-cd (no EFI entry) {:.1} s",
+        uefi.elapsed.as_secs_f64()
+    );
+    assert!(
+        !uefi.reached_report,
+        "booted without an El Torito EFI entry?\n{}",
+        uefi.tail()
+    );
+    assert!(
+        opts.stop_on
+            .iter()
+            .any(|s| uefi.raw_log.contains(s.as_str())),
+        "OVMF did not visibly give up (slow host?)\n{}",
+        uefi.tail()
+    );
+    let bios = boot(&iso, BootMode::BiosCd, &BootOptions::default());
+    eprintln!(
+        "boot bios-cd (no EFI entry) {:.1} s",
+        bios.elapsed.as_secs_f64()
+    );
+    assert!(bios.reached_report, "{}", bios.tail());
+    assert_eq!(bios.mediacheck, Some(MediaCheck::Pass));
+}
+
+/// UEFI-USB-ESP reads the grub.cfg inside images/efiboot.img, UEFI-USB the ISO 9660 one:
+/// a marker placed only in the efiboot.img copy reaches the kernel command line only in the
+/// ESP mode.
+#[test]
+fn esp_mode_reads_the_grub_cfg_inside_efiboot_img() {
+    let scratch = scratch_dir();
+    let iso = scratch_copy(scratch.path(), "marked-efiboot.iso");
+    let offset = file_lba(&iso, "/images/efiboot.img") * 2048;
+    let image = format!("{}@@{offset}", iso.display());
+    let cfg = scratch.path().join("grub.cfg");
+    let (ok, out) = run_tool(
+        "mcopy",
+        &[
+            "-n",
+            "-i",
+            &image,
+            "::EFI/BOOT/grub.cfg",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let marker = "remaster.fixture.cfg=efiboot";
+    let text = fs::read_to_string(&cfg).unwrap().replace(
+        "linuxefi /images/pxeboot/vmlinuz ",
+        &format!("linuxefi /images/pxeboot/vmlinuz {marker} "),
+    );
+    assert!(text.contains(marker));
+    fs::write(&cfg, text).unwrap();
+    let (ok, out) = run_tool(
+        "mcopy",
+        &[
+            "-o",
+            "-i",
+            &image,
+            cfg.to_str().unwrap(),
+            "::EFI/BOOT/grub.cfg",
+        ],
+    );
+    assert!(ok, "{out}");
+    implant_md5(&iso);
+
+    let esp = boot(&iso, BootMode::UefiUsbEsp, &BootOptions::default());
+    eprintln!(
+        "boot uefi-usb-esp (marked) {:.1} s",
+        esp.elapsed.as_secs_f64()
+    );
+    assert!(esp.reached_report, "{}", esp.tail());
+    assert!(
+        esp.cmdline_has(marker),
+        "ESP boot did not read efiboot.img's grub.cfg: {}",
+        esp.cmdline
+    );
+    let usb = boot(&iso, BootMode::UefiUsb, &BootOptions::default());
+    eprintln!("boot uefi-usb (marked) {:.1} s", usb.elapsed.as_secs_f64());
+    assert!(usb.reached_report, "{}", usb.tail());
+    assert!(
+        !usb.cmdline_has(marker),
+        "UEFI-USB read efiboot.img's grub.cfg: {}",
+        usb.cmdline
+    );
+    assert_eq!(usb.mediacheck, Some(MediaCheck::Pass));
+}
+
+/// The shim → signed grub → signed kernel chain boots with Secure Boot enforced, and the
+/// kernel then enforces module signatures (what a later test of unsigned modules relies on).
+#[test]
+fn secure_boot_chain_boots_and_enforces_module_signatures() {
+    let opts = BootOptions {
+        secure_boot: true,
+        ..BootOptions::default()
+    };
+    let report = boot(&fixture_iso(), BootMode::UefiCd, &opts);
+    eprintln!(
+        "boot uefi-cd secure boot {:.1} s",
+        report.elapsed.as_secs_f64()
+    );
+    assert_pristine_report(&report, BootMode::UefiCd);
+    assert!(
+        report.secure_boot,
+        "kernel did not report Secure Boot\n{}",
+        report.tail()
+    );
+    assert_eq!(report.sig_enforce, "Y");
+    assert!(
+        report.module("sr_mod").is_some(),
+        "signed in-box modules must load"
+    );
 }

@@ -70,17 +70,26 @@ impl BootMode {
 
     /// Inverse of [`BootMode::name`].
     pub fn from_name(name: &str) -> Option<BootMode> {
-        [BootMode::BiosUsbCd].into_iter().chain(BootMode::ALL).find(|m| m.name() == name)
+        [BootMode::BiosUsbCd]
+            .into_iter()
+            .chain(BootMode::ALL)
+            .find(|m| m.name() == name)
     }
 
     /// True when the firmware is OVMF.
     pub fn is_uefi(self) -> bool {
-        !matches!(self, BootMode::BiosCd | BootMode::BiosUsb | BootMode::BiosUsbCd)
+        !matches!(
+            self,
+            BootMode::BiosCd | BootMode::BiosUsb | BootMode::BiosUsbCd
+        )
     }
 
     /// True when the guest sees the ISO as a CD-ROM (sr0), false for a USB disk (sda).
     pub fn is_cdrom(self) -> bool {
-        matches!(self, BootMode::BiosCd | BootMode::UefiCd | BootMode::UsbCd | BootMode::BiosUsbCd)
+        matches!(
+            self,
+            BootMode::BiosCd | BootMode::UefiCd | BootMode::UsbCd | BootMode::BiosUsbCd
+        )
     }
 }
 
@@ -200,9 +209,13 @@ impl BootReport {
     /// True if `word` is one of the kernel command line's words (or `key=...` when `word`
     /// ends with '=').
     pub fn cmdline_has(&self, word: &str) -> bool {
-        self.cmdline
-            .split_whitespace()
-            .any(|w| if word.ends_with('=') { w.starts_with(word) } else { w == word })
+        self.cmdline.split_whitespace().any(|w| {
+            if word.ends_with('=') {
+                w.starts_with(word)
+            } else {
+                w == word
+            }
+        })
     }
 
     /// Presence of a reported file; None if the report did not list it.
@@ -236,7 +249,10 @@ impl BootReport {
 
 /// Parses the report block out of a serial log (usable on logs saved by scripts/boot.sh).
 pub fn parse_report(log: &str) -> BootReport {
-    let mut report = BootReport { raw_log: log.to_owned(), ..BootReport::default() };
+    let mut report = BootReport {
+        raw_log: log.to_owned(),
+        ..BootReport::default()
+    };
     let mut inside = false;
     for raw in log.lines() {
         let line = raw.trim_end_matches('\r');
@@ -260,7 +276,9 @@ pub fn parse_report(log: &str) -> BootReport {
             report.mediacheck_output.push(rest.to_owned());
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         if key.is_empty() || key.contains(' ') {
             continue; // a kernel message interleaved with the report
         }
@@ -283,7 +301,9 @@ pub fn parse_report(log: &str) -> BootReport {
             }
             "blockdev" => {
                 if let Some((name, size)) = value.split_once(' ') {
-                    report.blockdevs.insert(name.to_owned(), size.trim().parse().unwrap_or(0));
+                    report
+                        .blockdevs
+                        .insert(name.to_owned(), size.trim().parse().unwrap_or(0));
                 }
             }
             "bootmedium" => report.boot_medium = Some(value.to_owned()).filter(|v| v != "none"),
@@ -318,11 +338,18 @@ struct Slots {
     used: Mutex<usize>,
     freed: Condvar,
 }
-static SLOTS: Slots = Slots { used: Mutex::new(0), freed: Condvar::new() };
+static SLOTS: Slots = Slots {
+    used: Mutex::new(0),
+    freed: Condvar::new(),
+};
 struct SlotGuard;
 impl SlotGuard {
     fn acquire() -> SlotGuard {
-        let max = std::env::var("REMASTER_BOOT_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(2usize).max(1);
+        let max = std::env::var("REMASTER_BOOT_JOBS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2usize)
+            .max(1);
         let mut used = SLOTS.used.lock().unwrap_or_else(|p| p.into_inner());
         while *used >= max {
             used = SLOTS.freed.wait(used).unwrap_or_else(|p| p.into_inner());
@@ -347,15 +374,35 @@ const ELTORITO_ID: &[u8] = b"EL TORITO SPECIFICATION";
 /// the original's implanted MD5 is valid, so a broken original stays broken.
 pub fn hide_el_torito_copy(iso: &Path, dir: &Path) -> PathBuf {
     let copy = dir.join("esp-only.iso");
-    fs::copy(iso, &copy).unwrap_or_else(|e| panic!("copy {} → {}: {e}", iso.display(), copy.display()));
-    let mut f = OpenOptions::new().read(true).write(true).open(&copy).unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
+    fs::copy(iso, &copy)
+        .unwrap_or_else(|e| panic!("copy {} → {}: {e}", iso.display(), copy.display()));
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&copy)
+        .unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
     let at = 17 * 2048 + 7;
     let mut id = vec![0u8; ELTORITO_ID.len()];
-    f.seek(SeekFrom::Start(at)).and_then(|_| f.read_exact(&mut id)).unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
-    assert_eq!(id, ELTORITO_ID, "{}: no El Torito boot record in sector 17", iso.display());
-    f.seek(SeekFrom::Start(at)).and_then(|_| f.write_all(b"NO TORITO SPECIFICATION")).unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
+    f.seek(SeekFrom::Start(at))
+        .and_then(|_| f.read_exact(&mut id))
+        .unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
+    assert_eq!(
+        id,
+        ELTORITO_ID,
+        "{}: no El Torito boot record in sector 17",
+        iso.display()
+    );
+    f.seek(SeekFrom::Start(at))
+        .and_then(|_| f.write_all(b"NO TORITO SPECIFICATION"))
+        .unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
     drop(f);
-    let original_ok = Command::new("checkisomd5").arg(iso).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
+    let original_ok = Command::new("checkisomd5")
+        .arg(iso)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if original_ok {
         let status = Command::new("implantisomd5")
             .args(["--force"])
@@ -363,7 +410,11 @@ pub fn hide_el_torito_copy(iso: &Path, dir: &Path) -> PathBuf {
             .stdout(Stdio::null())
             .status()
             .unwrap_or_else(|e| panic!("implantisomd5: {e} (scripts/setup.sh)"));
-        assert!(status.success(), "implantisomd5 --force {} failed", copy.display());
+        assert!(
+            status.success(),
+            "implantisomd5 --force {} failed",
+            copy.display()
+        );
     }
     copy
 }
@@ -371,9 +422,19 @@ pub fn hide_el_torito_copy(iso: &Path, dir: &Path) -> PathBuf {
 /// Boots `iso` in `mode` and returns the parsed report (never panics because the guest failed:
 /// check `reached_report`). Panics only if QEMU or OVMF is missing.
 pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
-    let work = tempfile::Builder::new().prefix("remaster-boot-").tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let iso = if mode == BootMode::UefiUsbEsp { hide_el_torito_copy(iso, work.path()) } else { iso.to_path_buf() };
-    let iso_arg = iso.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", iso.display())).replace(',', ",,");
+    let work = tempfile::Builder::new()
+        .prefix("remaster-boot-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let iso = if mode == BootMode::UefiUsbEsp {
+        hide_el_torito_copy(iso, work.path())
+    } else {
+        iso.to_path_buf()
+    };
+    let iso_arg = iso
+        .to_str()
+        .unwrap_or_else(|| panic!("non-UTF-8 path {}", iso.display()))
+        .replace(',', ",,");
     let log_path = work.path().join("serial.log");
     let mut args: Vec<String> = vec![
         "-accel".into(),
@@ -402,32 +463,69 @@ pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
         };
         let vars_copy = work.path().join("OVMF_VARS.fd");
         let vars_src = Path::new(OVMF_DIR).join(vars);
-        fs::copy(&vars_src, &vars_copy).unwrap_or_else(|e| panic!("{}: {e} (install ovmf: scripts/setup.sh)", vars_src.display()));
-        push(&["-machine", if opts.secure_boot { "q35,smm=on" } else { "q35" }]);
+        fs::copy(&vars_src, &vars_copy).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (install ovmf: scripts/setup.sh)",
+                vars_src.display()
+            )
+        });
+        push(&[
+            "-machine",
+            if opts.secure_boot {
+                "q35,smm=on"
+            } else {
+                "q35"
+            },
+        ]);
         if opts.secure_boot {
             push(&["-global", "driver=cfi.pflash01,property=secure,value=on"]);
         }
-        push(&["-drive", &format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_DIR}/{code}")]);
-        push(&["-drive", &format!("if=pflash,format=raw,unit=1,file={}", vars_copy.display())]);
+        push(&[
+            "-drive",
+            &format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_DIR}/{code}"),
+        ]);
+        push(&[
+            "-drive",
+            &format!("if=pflash,format=raw,unit=1,file={}", vars_copy.display()),
+        ]);
     } else {
         push(&["-machine", "pc"]);
     }
     match mode {
         BootMode::BiosCd => {
-            push(&["-drive", &format!("file={iso_arg},media=cdrom,readonly=on,if=ide,index=2,format=raw"), "-boot", "order=d"]);
+            push(&[
+                "-drive",
+                &format!("file={iso_arg},media=cdrom,readonly=on,if=ide,index=2,format=raw"),
+                "-boot",
+                "order=d",
+            ]);
         }
         BootMode::UefiCd => {
-            push(&["-drive", &format!("if=none,id=cd,file={iso_arg},media=cdrom,readonly=on,format=raw")]);
+            push(&[
+                "-drive",
+                &format!("if=none,id=cd,file={iso_arg},media=cdrom,readonly=on,format=raw"),
+            ]);
             push(&["-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0"]);
         }
         BootMode::BiosUsb | BootMode::UefiUsb | BootMode::UefiUsbEsp => {
             push(&["-device", "qemu-xhci,id=xhci"]);
-            push(&["-drive", &format!("if=none,id=stick,format=raw,file={iso_arg},snapshot=on")]);
+            push(&[
+                "-drive",
+                &format!("if=none,id=stick,format=raw,file={iso_arg},snapshot=on"),
+            ]);
             push(&["-device", "usb-storage,bus=xhci.0,drive=stick,bootindex=0"]);
         }
         BootMode::UsbCd | BootMode::BiosUsbCd => {
-            push(&["-device", "qemu-xhci,id=xhci", "-device", "usb-bot,id=bot,bus=xhci.0"]);
-            push(&["-drive", &format!("if=none,id=cd,file={iso_arg},media=cdrom,readonly=on,format=raw")]);
+            push(&[
+                "-device",
+                "qemu-xhci,id=xhci",
+                "-device",
+                "usb-bot,id=bot,bus=xhci.0",
+            ]);
+            push(&[
+                "-drive",
+                &format!("if=none,id=cd,file={iso_arg},media=cdrom,readonly=on,format=raw"),
+            ]);
             push(&["-device", "scsi-cd,bus=bot.0,drive=cd,bootindex=0"]);
         }
     }
@@ -440,7 +538,9 @@ pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(File::create(&stderr_path).unwrap_or_else(|e| panic!("{}: {e}", stderr_path.display())))
+        .stderr(
+            File::create(&stderr_path).unwrap_or_else(|e| panic!("{}: {e}", stderr_path.display())),
+        )
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start qemu-system-x86_64: {e} (scripts/setup.sh)"));
     let mut timed_out = false;
@@ -455,7 +555,8 @@ pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
             report_seen_at = Some(Instant::now());
         }
         let stop = opts.stop_on.iter().any(|s| log.contains(s.as_str()));
-        let hung_after_report = report_seen_at.is_some_and(|t| t.elapsed() > Duration::from_secs(10));
+        let hung_after_report =
+            report_seen_at.is_some_and(|t| t.elapsed() > Duration::from_secs(10));
         if stop || started.elapsed() > opts.timeout || hung_after_report {
             timed_out = !hung_after_report;
             let _ = child.kill();

@@ -92,7 +92,10 @@ pub fn fixture_iso_sized(install_img_mb: u32) -> PathBuf {
         out.status
     );
     let iso = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    assert!(iso.is_file(), "scripts/build-fixture-iso.sh printed {iso:?}, which is not a file\n{stderr}");
+    assert!(
+        iso.is_file(),
+        "scripts/build-fixture-iso.sh printed {iso:?}, which is not a file\n{stderr}"
+    );
     built.insert(install_img_mb, iso.clone());
     iso
 }
@@ -102,8 +105,12 @@ pub fn fixture_iso_sized(install_img_mb: u32) -> PathBuf {
 /// problems".
 pub fn sgdisk_baseline(iso: &Path) -> String {
     let path = iso.with_file_name("sgdisk-v.baseline.txt");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (rebuild: scripts/build-fixture-iso.sh --force)", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (rebuild: scripts/build-fixture-iso.sh --force)",
+            path.display()
+        )
+    })
 }
 
 /// A fresh scratch directory inside the fixture cache (same filesystem as the ISO, so copies
