@@ -387,3 +387,209 @@ fn secure_boot_chain_boots_and_enforces_module_signatures() {
         "signed in-box modules must load"
     );
 }
+
+/// Builds a newc cpio (xz, CRC32 like the base) from `(path, Some(contents) | None = directory)`.
+fn overlay_cpio_xz(dir: &Path, entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let root = dir.join("overlay-root");
+    for (path, contents) in entries {
+        let p = root.join(path);
+        match contents {
+            None => fs::create_dir_all(&p).unwrap(),
+            Some(text) => {
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                fs::write(&p, text).unwrap();
+            }
+        }
+    }
+    let list: String = entries.iter().map(|(p, _)| format!("{p}\n")).collect();
+    let mut cpio = std::process::Command::new("cpio")
+        .args(["-o", "-H", "newc", "-R", "0:0", "--quiet"])
+        .current_dir(&root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    cpio.stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    let out = cpio.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let raw = dir.join("overlay.cpio");
+    fs::write(&raw, out.stdout).unwrap();
+    let (ok, log) = run_tool(
+        "xz",
+        &[
+            "-f",
+            "--check=crc32",
+            "--lzma2=dict=1MiB",
+            raw.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{log}");
+    fs::read(dir.join("overlay.cpio.xz")).unwrap()
+}
+
+/// A copy of the fixture whose initrd has `overlay` appended (both initrd paths, one extent,
+/// via xorriso replay) and whose isolinux `append` lines get `extra_args`.
+fn remastered_copy(dir: &Path, overlay: &[u8], extra_args: &str) -> PathBuf {
+    let iso = fixture_iso();
+    let initrd = dir.join("initrd.img");
+    let cfg = dir.join("isolinux.cfg");
+    for (from, to) in [
+        ("/isolinux/initrd.img", &initrd),
+        ("/isolinux/isolinux.cfg", &cfg),
+    ] {
+        let (ok, log) = run_tool(
+            "xorriso",
+            &[
+                "-osirrox",
+                "on",
+                "-indev",
+                iso.to_str().unwrap(),
+                "-extract",
+                from,
+                to.to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{log}");
+    }
+    let mut bytes = fs::read(&initrd).unwrap();
+    bytes.extend_from_slice(overlay);
+    fs::write(&initrd, bytes).unwrap();
+    let text = fs::read_to_string(&cfg).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("append ") {
+                format!("{l} {extra_args}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(&cfg, text).unwrap();
+    let out = dir.join("remastered.iso");
+    let (ok, log) = run_tool(
+        "xorriso",
+        &[
+            "-indev",
+            iso.to_str().unwrap(),
+            "-outdev",
+            out.to_str().unwrap(),
+            "-boot_image",
+            "any",
+            "replay",
+            "-update",
+            initrd.to_str().unwrap(),
+            "/isolinux/initrd.img",
+            "-update",
+            initrd.to_str().unwrap(),
+            "/images/pxeboot/initrd.img",
+            "-update",
+            cfg.to_str().unwrap(),
+            "/isolinux/isolinux.cfg",
+        ],
+    );
+    assert!(ok, "{log}");
+    implant_md5(&out);
+    out
+}
+
+/// What later issues rely on: files an appended overlay adds are reported, its
+/// modules-load.d entry and rd.driver.pre are honoured with kmod, and the usr-merge
+/// symlinks survive an overlay that carries only etc/ and a root file.
+#[test]
+fn appended_overlay_is_honoured_and_reported() {
+    let scratch = scratch_dir();
+    let overlay = overlay_cpio_xz(
+        scratch.path(),
+        &[
+            ("dd.iso", Some("not really an ISO\n")),
+            ("etc", None),
+            ("etc/modules-load.d", None),
+            (
+                "etc/modules-load.d/remaster-test.conf",
+                Some("# test\nusb_storage\n"),
+            ),
+        ],
+    );
+    let iso = remastered_copy(scratch.path(), &overlay, "rd.driver.pre=loop");
+    let report = boot(&iso, BootMode::BiosCd, &BootOptions::default());
+    eprintln!(
+        "boot bios-cd (overlay) {:.1} s",
+        report.elapsed.as_secs_f64()
+    );
+    assert!(report.reached_report, "{}", report.tail());
+    assert_eq!(
+        report.mediacheck,
+        Some(MediaCheck::Pass),
+        "{:?}",
+        report.mediacheck_output
+    );
+    assert!(
+        report.cmdline_has("rd.driver.pre=loop"),
+        "{}",
+        report.cmdline
+    );
+    assert_eq!(
+        report.file_present("/dd.iso"),
+        Some(true),
+        "{:?}",
+        report.files
+    );
+    assert_eq!(
+        report.file_present("/etc/modules-load.d/remaster-test.conf"),
+        Some(true),
+        "{:?}",
+        report.files
+    );
+    assert!(
+        report
+            .modprobes
+            .iter()
+            .any(|m| m.starts_with("loop source=rd.driver.pre rc=0")),
+        "{:?}",
+        report.modprobes
+    );
+    assert!(
+        report.modprobes.iter().any(|m| m.starts_with(
+            "usb_storage source=modules-load:/etc/modules-load.d/remaster-test.conf rc=0"
+        )),
+        "{:?}",
+        report.modprobes
+    );
+    // usb_storage has no device in BIOS-CD mode: only modules-load.d can have loaded it.
+    assert!(report.module("usb_storage").is_some() && report.module("loop").is_some());
+    assert!(report.usr_merge_intact(), "{:?}", report.symlinks);
+}
+
+/// The hazard the usr-merge layout creates: an overlay with a `lib` directory entry replaces
+/// the /lib symlink, and the report shows it.
+#[test]
+fn overlay_with_a_lib_directory_breaks_usr_merge_visibly() {
+    let scratch = scratch_dir();
+    let overlay = overlay_cpio_xz(
+        scratch.path(),
+        &[("lib", None), ("lib/remaster-test", Some("x\n"))],
+    );
+    let iso = remastered_copy(scratch.path(), &overlay, "");
+    let report = boot(&iso, BootMode::BiosCd, &BootOptions::default());
+    eprintln!(
+        "boot bios-cd (lib overlay) {:.1} s",
+        report.elapsed.as_secs_f64()
+    );
+    assert!(report.reached_report, "{}", report.tail());
+    assert!(!report.usr_merge_intact());
+    assert_eq!(
+        report.symlinks.get("/lib").map(String::as_str),
+        Some("NOT-A-SYMLINK directory"),
+        "{:?}",
+        report.symlinks
+    );
+    assert_eq!(
+        report.symlinks.get("/bin").map(String::as_str),
+        Some("usr/bin")
+    );
+}
