@@ -317,8 +317,18 @@ for f in "$T"/EFI/BOOT/*; do
 done
 EFIBOOT=$T/images/efiboot.img
 mkfs.fat -n ANACONDA -i "$(printf '%08X' $((EPOCH & 0xffffffff)))" -C "$EFIBOOT" $((size / 1024)) >/dev/null
-mmd -i "$EFIBOOT" ::EFI ::EFI/BOOT
-mcopy -m -i "$EFIBOOT" "$T"/EFI/BOOT/* ::EFI/BOOT/
+# Reproducible FAT: copy the tree with -s -m so files and directories keep the epoch mtime,
+# then give mkfs.fat's volume-label entry (stamped with the current time) the same stamps.
+find "$T/EFI" -exec touch -h -d "@$EPOCH" {} +
+mcopy -s -m -i "$EFIBOOT" "$T/EFI" ::/
+le16() { od -An -tu2 -j "$2" -N2 "$1" | tr -d ' '; }
+root_dir=$((($(le16 "$EFIBOOT" 14) + $(od -An -tu1 -j16 -N1 "$EFIBOOT" | tr -d ' ') * $(le16 "$EFIBOOT" 22)) * $(le16 "$EFIBOOT" 11)))
+if [ "$(dd if="$EFIBOOT" bs=1 skip=$root_dir count=8 status=none)" = ANACONDA ]; then
+    for field in 14 22; do
+        dd if="$EFIBOOT" bs=1 skip=$((root_dir + 32 + field)) count=4 status=none |
+            dd of="$EFIBOOT" bs=1 seek=$((root_dir + field)) conv=notrunc status=none
+    done
+fi
 fsck.fat -n "$EFIBOOT" >/dev/null
 
 # install.img: a dummy stage 2 of the requested size (deterministic content, not zeros).
