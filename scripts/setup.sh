@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install every Debian package the fixture scripts and tests need (scripts/test-deps.txt), then
+# build the cached fixture ISO. Idempotent: packages already installed are not fetched again.
+# Usage (as root, or with sudo available): scripts/setup.sh [--no-fixture]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mapfile -t pkgs < <(grep -vE '^\s*(#|$)' "$here/test-deps.txt")
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "[setup.sh] installing: ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "[setup.sh] all ${#pkgs[@]} packages from test-deps.txt already installed" >&2
+fi
+if [ "${1:-}" != "--no-fixture" ]; then
+    "$here/build-fixture-iso.sh"
+fi
