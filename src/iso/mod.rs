@@ -1,1 +1,2 @@
 //! (filled in by the iso work)
+pub mod md5;

@@ -1,0 +1,354 @@
+//! `grub.cfg` (GRUB 2 script) parsing: a small lexer for GRUB's word rules (quotes,
+//! backslashes, `${var}`, comments, `;` and newlines ending commands, `{` `}` blocks) that
+//! keeps every word's byte span, then a walk over `menuentry` / `submenu` blocks.
+//! Unbalanced braces or quotes never fail: the rest of the file is taken as it comes.
+
+use super::cmdline::{Arg, CmdLine};
+use super::{classify, line_of, line_starts, BootEntry, LabelWord, ParsedConfig, ParsedEntry};
+
+#[derive(Debug, Clone)]
+struct Word {
+    start: usize,
+    end: usize,
+    value: String,
+    eaten_escape: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Tok {
+    Word(Word),
+    /// Newline or `;` (also `|`, `&`, `<`, `>`, which we do not interpret).
+    Sep,
+    LBrace(usize),
+    RBrace(usize),
+}
+
+fn is_break(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t' | '\r' | '\n' | ';' | '{' | '}' | '|' | '&' | '<' | '>'
+    )
+}
+
+fn lex(text: &str) -> Vec<Tok> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let at = |i: usize| chars.get(i).map(|&(_, c)| c);
+    let pos = |i: usize| chars.get(i).map_or(text.len(), |&(p, _)| p);
+    let mut toks = Vec::new();
+    let mut i = 0usize;
+    while let Some(c) = at(i) {
+        match c {
+            ' ' | '\t' | '\r' => i += 1,
+            '\\' if at(i + 1) == Some('\n') => i += 2,
+            '\n' | ';' | '|' | '&' | '<' | '>' => {
+                toks.push(Tok::Sep);
+                i += 1;
+            }
+            '{' => {
+                toks.push(Tok::LBrace(pos(i)));
+                i += 1;
+            }
+            '}' => {
+                toks.push(Tok::RBrace(pos(i)));
+                i += 1;
+            }
+            '#' => {
+                while at(i).is_some_and(|c| c != '\n') {
+                    i += 1;
+                }
+            }
+            _ => {
+                let start = i;
+                let mut value = String::new();
+                let mut eaten = false;
+                while let Some(c) = at(i) {
+                    if is_break(c) {
+                        break;
+                    }
+                    match c {
+                        '\'' => {
+                            i += 1;
+                            while let Some(q) = at(i) {
+                                i += 1;
+                                if q == '\'' {
+                                    break;
+                                }
+                                value.push(q);
+                            }
+                        }
+                        '"' => {
+                            i += 1;
+                            while let Some(q) = at(i) {
+                                i += 1;
+                                match q {
+                                    '"' => break,
+                                    '\\' => match at(i) {
+                                        Some(n @ ('$' | '"' | '\\')) => {
+                                            value.push(n);
+                                            i += 1;
+                                        }
+                                        Some('\n') => i += 1,
+                                        _ => value.push('\\'),
+                                    },
+                                    _ => value.push(q),
+                                }
+                            }
+                        }
+                        '\\' => {
+                            let hex = |k: usize| at(k).is_some_and(|h| h.is_ascii_hexdigit());
+                            match at(i + 1) {
+                                Some('x') if hex(i + 2) && hex(i + 3) => {
+                                    // GRUB would drop this backslash; keep the udev escape
+                                    // the author meant and flag it.
+                                    value.push_str("\\x");
+                                    eaten = true;
+                                    i += 2;
+                                }
+                                Some(n) => {
+                                    value.push(n);
+                                    i += 2;
+                                }
+                                None => i += 1,
+                            }
+                        }
+                        '$' if at(i + 1) == Some('{') => {
+                            while let Some(v) = at(i) {
+                                value.push(v);
+                                i += 1;
+                                if v == '}' {
+                                    break;
+                                }
+                            }
+                        }
+                        _ => {
+                            value.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+                toks.push(Tok::Word(Word {
+                    start: pos(start),
+                    end: pos(i),
+                    value,
+                    eaten_escape: eaten,
+                }));
+            }
+        }
+    }
+    toks
+}
+
+enum Block {
+    Entry(usize),
+    Submenu(String),
+    Other,
+}
+
+struct Building {
+    title: String,
+    submenu: Option<String>,
+    kernel: Option<String>,
+    local: bool,
+    cmdlines: Vec<CmdLine>,
+    line: usize,
+    /// Position among the top-level menu items (or inside its submenu): "2" or "2>1".
+    index_path: String,
+}
+
+const LINUX_COMMANDS: &[&str] = &["linux", "linuxefi", "linux16", "linux32", "multiboot"];
+
+pub(crate) fn parse(text: &str) -> ParsedConfig {
+    let starts = line_starts(text);
+    let toks = lex(text);
+    let mut cfg = ParsedConfig::default();
+    let mut building: Vec<Building> = Vec::new();
+    let mut stack: Vec<Block> = Vec::new();
+    let mut cmd: Vec<Word> = Vec::new();
+    let mut default: Option<String> = None;
+    // Menu item counters: top level, and one per open submenu.
+    let mut counters: Vec<usize> = vec![0];
+    let mut submenu_paths: Vec<String> = Vec::new();
+
+    let current_entry = |stack: &[Block]| -> Option<usize> {
+        stack.iter().rev().find_map(|b| match b {
+            Block::Entry(i) => Some(*i),
+            _ => None,
+        })
+    };
+
+    let process = |cmd: &mut Vec<Word>,
+                   stack: &[Block],
+                   building: &mut Vec<Building>,
+                   cfg: &mut ParsedConfig,
+                   default: &mut Option<String>| {
+        let Some(first) = cmd.first() else {
+            return;
+        };
+        let name = first.value.as_str();
+        if let Some(ei) = current_entry(stack) {
+            if let Some(b) = building.get_mut(ei) {
+                if LINUX_COMMANDS.contains(&name) {
+                    if let Some(kernel) = cmd.get(1) {
+                        b.kernel.get_or_insert_with(|| kernel.value.clone());
+                        let args: Vec<Arg> = cmd
+                            .iter()
+                            .skip(2)
+                            .map(|w| Arg {
+                                start: w.start,
+                                end: w.end,
+                                value: w.value.clone(),
+                                eaten_escape: w.eaten_escape,
+                            })
+                            .collect();
+                        let insert_at = args.last().map_or(kernel.end, |a| a.end);
+                        b.cmdlines.push(CmdLine {
+                            args,
+                            insert_at,
+                            line: line_of(&starts, first.start),
+                        });
+                    }
+                } else if name == "chainloader" || name == "exit" {
+                    b.local = true;
+                }
+            }
+        }
+        match name {
+            "set" => {
+                if let Some(v) = cmd.get(1).and_then(|w| w.value.strip_prefix("default=")) {
+                    *default = Some(v.to_string());
+                }
+            }
+            "search" | "search.fs_label" => {
+                let by_label = name == "search.fs_label"
+                    || cmd.iter().skip(1).any(|w| {
+                        w.value == "-l"
+                            || w.value == "--label"
+                            || (w.value.starts_with('-')
+                                && !w.value.starts_with("--")
+                                && w.value.contains('l'))
+                    });
+                if by_label {
+                    let mut skip_next = false;
+                    for w in cmd.iter().skip(1) {
+                        if skip_next {
+                            skip_next = false;
+                            continue;
+                        }
+                        if w.value == "--hint" || w.value == "-h" {
+                            skip_next = true;
+                            continue;
+                        }
+                        if w.value.starts_with('-') {
+                            continue;
+                        }
+                        cfg.label_words.push(LabelWord {
+                            start: w.start,
+                            end: w.end,
+                            value: w.value.clone(),
+                            line: line_of(&starts, w.start),
+                        });
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+        cmd.clear();
+    };
+
+    for tok in toks {
+        match tok {
+            Tok::Word(w) => cmd.push(w),
+            Tok::Sep => process(&mut cmd, &stack, &mut building, &mut cfg, &mut default),
+            Tok::LBrace(p) => {
+                let head = cmd.first().map(|w| w.value.clone()).unwrap_or_default();
+                let title = cmd.get(1).map(|w| w.value.clone()).unwrap_or_default();
+                let in_entry = current_entry(&stack).is_some();
+                let block = match head.as_str() {
+                    "menuentry" | "submenu" if !in_entry => {
+                        let n = counters.last().copied().unwrap_or(0);
+                        if let Some(c) = counters.last_mut() {
+                            *c += 1;
+                        }
+                        let index_path = match submenu_paths.last() {
+                            Some(p) => format!("{p}>{n}"),
+                            None => n.to_string(),
+                        };
+                        if head == "menuentry" {
+                            building.push(Building {
+                                title,
+                                submenu: stack.iter().rev().find_map(|b| match b {
+                                    Block::Submenu(t) => Some(t.clone()),
+                                    _ => None,
+                                }),
+                                kernel: None,
+                                local: false,
+                                cmdlines: Vec::new(),
+                                line: line_of(&starts, cmd.first().map_or(p, |w| w.start)),
+                                index_path,
+                            });
+                            Block::Entry(building.len() - 1)
+                        } else {
+                            counters.push(0);
+                            submenu_paths.push(index_path);
+                            Block::Submenu(title)
+                        }
+                    }
+                    _ => Block::Other,
+                };
+                cmd.clear();
+                stack.push(block);
+            }
+            Tok::RBrace(p) => {
+                process(&mut cmd, &stack, &mut building, &mut cfg, &mut default);
+                match stack.pop() {
+                    Some(Block::Submenu(_)) => {
+                        counters.pop();
+                        submenu_paths.pop();
+                    }
+                    Some(_) => {}
+                    None => cfg.warnings.push(format!(
+                        "line {}: unbalanced `}}` ignored",
+                        line_of(&starts, p)
+                    )),
+                }
+            }
+        }
+    }
+    process(&mut cmd, &stack, &mut building, &mut cfg, &mut default);
+    if !stack.is_empty() {
+        cfg.warnings.push(format!(
+            "{} unclosed `{{` block(s) at end of file",
+            stack.len()
+        ));
+    }
+
+    cfg.entries = building
+        .into_iter()
+        .map(|b| {
+            let args: Vec<String> = b
+                .cmdlines
+                .iter()
+                .flat_map(|c| c.args.iter().map(|a| a.value.clone()))
+                .collect();
+            let kind = classify(b.kernel.as_deref(), &args, b.local);
+            let is_default = default
+                .as_deref()
+                .is_some_and(|d| d == b.index_path || d == b.title);
+            ParsedEntry {
+                entry: BootEntry {
+                    title: b.title,
+                    label: None,
+                    submenu: b.submenu,
+                    kind,
+                    kernel: b.kernel,
+                    args,
+                    is_default,
+                    line: b.line,
+                },
+                cmdlines: b.cmdlines,
+            }
+        })
+        .collect();
+    cfg
+}
