@@ -1,0 +1,1 @@
+//! Graft writer (in progress).
