@@ -9,7 +9,7 @@ use super::volume::{le32, ucs2be, VolumeDescriptor};
 use super::{read_at, Extent, IsoError, SECTOR};
 
 /// Which directory hierarchy a tree is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TreeKind {
     /// The primary ISO 9660 tree (names from Rock Ridge where present).
@@ -163,7 +163,7 @@ pub fn parse_record(rec: &[u8], offset: u64) -> Result<Record, IsoError> {
         ));
     }
     let ear = u32::from(rec[1]);
-    let su_start = 33 + name_len + usize::from(name_len % 2 == 0);
+    let su_start = 33 + name_len + usize::from(name_len.is_multiple_of(2));
     Ok(Record {
         offset,
         len,
