@@ -51,6 +51,9 @@ pub struct Node {
     /// Offsets of this directory's own `.` and `..` records (directories only).
     pub dot_record: Option<u64>,
     pub dotdot_record: Option<u64>,
+    /// The LBA the `..` record names (ECMA-119: the parent; libisofs' Joliet trees name
+    /// the directory itself).
+    pub dotdot_lba: Option<u32>,
     /// Rock Ridge PX mode / links / serial number, if present.
     pub mode: Option<u32>,
     pub nlink: Option<u32>,
@@ -376,6 +379,7 @@ pub fn read_tree<R: Read + Seek>(
             children: Vec::new(),
             dot_record: None,
             dotdot_record: None,
+            dotdot_lba: None,
             mode: None,
             nlink: None,
             ino: None,
@@ -439,6 +443,7 @@ pub fn read_tree<R: Read + Seek>(
             if i == 1 {
                 if let Some(n) = tree.nodes.get_mut(dir_index) {
                     n.dotdot_record = Some(rec.offset);
+                    n.dotdot_lba = Some(rec.lba);
                 }
                 continue;
             }
@@ -512,6 +517,7 @@ pub fn read_tree<R: Read + Seek>(
                 children: Vec::new(),
                 dot_record: None,
                 dotdot_record: None,
+                dotdot_lba: None,
                 mode: rr.mode,
                 nlink: rr.nlink,
                 ino: rr.ino,

@@ -917,17 +917,13 @@ pub fn plan_layout<R: Read + Seek>(
         for &r in node.records.iter().chain(node.dot_record.iter()) {
             fixes.insert(r, fix.clone());
         }
-        for &c in &node.children {
-            if let Some(cn) = tree.nodes.get(c).filter(|n| n.kind == NodeKind::Dir) {
-                if let Some(r) = cn.dotdot_record {
+        // Every `..` naming the old extent: the children's (ECMA-119), and the
+        // directory's own where it names itself (the root; libisofs' Joliet directories).
+        for n in tree.nodes.iter().filter(|n| n.kind == NodeKind::Dir) {
+            if let (Some(r), Some(lba)) = (n.dotdot_record, n.dotdot_lba) {
+                if lba == old.lba {
                     fixes.insert(r, fix.clone());
                 }
-            }
-        }
-        if i == 0 {
-            // The root's `..` points at itself.
-            if let Some(r) = node.dotdot_record {
-                fixes.insert(r, fix.clone());
             }
         }
     }
