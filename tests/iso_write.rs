@@ -406,7 +406,7 @@ fn full_edit_and_check(input: &Path, work: &Path) {
         }
     }
     let sectors_of =
-        |e: remaster::iso::Extent| (u64::from(e.lba)..u64::from(e.lba) + e.sectors().max(1));
+        |e: remaster::iso::Extent| u64::from(e.lba)..u64::from(e.lba) + e.sectors().max(1);
     allowed.extend(sectors_of(
         image.find("isolinux/isolinux.cfg").unwrap().extents[0],
     ));
