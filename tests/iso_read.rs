@@ -338,7 +338,6 @@ fn random_damage_to_metadata_never_panics() {
 }
 
 #[test]
-#[ignore = "needs $REMASTER_FIXTURES/iso/boot.iso (scripts/build-fixture-iso.sh); run with --ignored"]
 fn reader_agrees_with_xorriso_on_the_fixture() {
     let iso = fixture_iso();
     let image = check_against_xorriso(&iso);

@@ -467,7 +467,6 @@ fn full_edit_on_a_lorax_like_iso() {
 }
 
 #[test]
-#[ignore = "needs $REMASTER_FIXTURES/iso/boot.iso (scripts/build-fixture-iso.sh); run with --ignored"]
 fn full_edit_on_the_fixture() {
     let iso = fixture_iso();
     let work = tempfile::tempdir().unwrap();
