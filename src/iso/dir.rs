@@ -1,0 +1,539 @@
+//! Directory records, Rock Ridge (SUSP: NM, SL, PX, CE) and Joliet names; the walk that
+//! builds a [`Tree`] and remembers the byte offset of every record (the writer repoints
+//! records in place).
+
+use std::collections::HashSet;
+use std::io::{Read, Seek};
+
+use super::volume::{le32, ucs2be, VolumeDescriptor};
+use super::{read_at, Extent, IsoError, SECTOR};
+
+/// Which directory hierarchy a tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TreeKind {
+    /// The primary ISO 9660 tree (names from Rock Ridge where present).
+    Iso9660,
+    /// The Joliet tree of the supplementary descriptor.
+    Joliet,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// A file, directory or symlink of one tree.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Path without a leading slash ("" for the root), e.g. `isolinux/initrd.img`.
+    pub path: String,
+    /// Last component (Rock Ridge or Joliet name, else the ISO name without `;1`).
+    pub name: String,
+    /// The raw ISO 9660 / Joliet identifier, decoded (e.g. `INITRD.IMG;1`).
+    pub ident: String,
+    pub kind: NodeKind,
+    /// Data size in bytes (sum of extents).
+    pub size: u64,
+    /// Data extents (several for multi-extent files > 4 GiB).
+    pub extents: Vec<Extent>,
+    /// Absolute byte offsets of the directory records naming this node in its parent,
+    /// one per extent; for the root the record inside the volume descriptor.
+    pub records: Vec<u64>,
+    /// Index of the parent directory node (the root is its own parent).
+    pub parent: usize,
+    /// Child node indices (directories only).
+    pub children: Vec<usize>,
+    /// Offsets of this directory's own `.` and `..` records (directories only).
+    pub dot_record: Option<u64>,
+    pub dotdot_record: Option<u64>,
+    /// The LBA the `..` record names (ECMA-119: the parent; libisofs' Joliet trees name
+    /// the directory itself).
+    pub dotdot_lba: Option<u32>,
+    /// Rock Ridge PX mode / links / serial number, if present.
+    pub mode: Option<u32>,
+    pub nlink: Option<u32>,
+    pub ino: Option<u32>,
+    /// Rock Ridge SL target.
+    pub symlink: Option<String>,
+}
+
+/// One directory hierarchy of an image. Node 0 is the root.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub kind: TreeKind,
+    pub nodes: Vec<Node>,
+    /// Rock Ridge in use (SP entry in the root's `.` record).
+    pub rock_ridge: bool,
+    /// SUSP bytes to skip at the start of each system-use area (SP LEN_SKP).
+    pub susp_skip: u8,
+    /// Length of the PX entries seen (36 = RRIP 1.10, 44 = RRIP 1.12), 0 if none.
+    pub px_len: u8,
+    /// Directory extents, node index → (lba, size).
+    pub dir_extents: Vec<(usize, Extent)>,
+}
+
+impl Tree {
+    /// The root node.
+    pub fn root(&self) -> Option<&Node> {
+        self.nodes.first()
+    }
+
+    /// Regular files (and empty files), in tree order.
+    pub fn files(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.kind == NodeKind::File)
+    }
+
+    /// Index of the node at `path`: exact name match first, then case-insensitive.
+    pub fn find_index(&self, path: &str) -> Option<usize> {
+        self.walk(path, false).or_else(|| self.walk(path, true))
+    }
+
+    /// The node at `path` (see [`Tree::find_index`]).
+    pub fn find(&self, path: &str) -> Option<&Node> {
+        self.find_index(path).and_then(|i| self.nodes.get(i))
+    }
+
+    fn walk(&self, path: &str, fold_case: bool) -> Option<usize> {
+        let mut at = 0usize;
+        self.nodes.first()?;
+        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            let node = self.nodes.get(at)?;
+            at = *node.children.iter().find(|&&c| {
+                self.nodes.get(c).is_some_and(|n| {
+                    if fold_case {
+                        n.name.eq_ignore_ascii_case(part)
+                    } else {
+                        n.name == part
+                    }
+                })
+            })?;
+        }
+        Some(at)
+    }
+}
+
+/// Largest directory extent accepted (a directory of ~100k entries).
+const MAX_DIR_BYTES: u32 = 64 << 20;
+/// Most nodes per tree.
+const MAX_NODES: usize = 4_000_000;
+/// Most SUSP continuation areas followed per record.
+const MAX_CONTINUATIONS: usize = 16;
+
+/// A parsed directory record (ECMA-119 §9.1).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Absolute byte offset of the record.
+    pub offset: u64,
+    pub len: u8,
+    pub lba: u32,
+    pub size: u32,
+    pub flags: u8,
+    pub ident: Vec<u8>,
+    /// Offset of the system-use area inside the record.
+    pub su_start: usize,
+}
+
+impl Record {
+    pub fn is_dir(&self) -> bool {
+        self.flags & 0x02 != 0
+    }
+    pub fn is_multi_extent(&self) -> bool {
+        self.flags & 0x80 != 0
+    }
+}
+
+/// Parses one record from `rec` (exactly `rec[0]` bytes long) found at absolute `offset`.
+pub fn parse_record(rec: &[u8], offset: u64) -> Result<Record, IsoError> {
+    let len = *rec.first().unwrap_or(&0);
+    if len < 34 || rec.len() < usize::from(len) {
+        return Err(IsoError::malformed(
+            "directory record",
+            offset,
+            format!("length {len}"),
+        ));
+    }
+    let name_len = usize::from(rec[32]);
+    if 33 + name_len > usize::from(len) {
+        return Err(IsoError::malformed(
+            "directory record",
+            offset,
+            format!("name of {name_len} bytes does not fit a {len}-byte record"),
+        ));
+    }
+    let ear = u32::from(rec[1]);
+    let su_start = 33 + name_len + usize::from(name_len.is_multiple_of(2));
+    Ok(Record {
+        offset,
+        len,
+        lba: le32(rec, 2).saturating_add(ear),
+        size: le32(rec, 10),
+        flags: rec[25],
+        ident: rec[33..33 + name_len].to_vec(),
+        su_start: su_start.min(usize::from(len)),
+    })
+}
+
+/// Splits a directory extent into records. Records never cross a sector boundary; a zero
+/// length byte means "rest of this sector unused".
+pub fn split_records(buf: &[u8], base_offset: u64) -> Result<Vec<Record>, IsoError> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    let sector = SECTOR as usize;
+    while pos < buf.len() {
+        let len = usize::from(buf[pos]);
+        if len == 0 {
+            pos = (pos / sector + 1) * sector;
+            continue;
+        }
+        let sector_end = ((pos / sector + 1) * sector).min(buf.len());
+        if pos + len > sector_end {
+            return Err(IsoError::malformed(
+                "directory record",
+                base_offset + pos as u64,
+                "crosses a sector boundary",
+            ));
+        }
+        out.push(parse_record(
+            &buf[pos..pos + len],
+            base_offset + pos as u64,
+        )?);
+        pos += len;
+    }
+    Ok(out)
+}
+
+/// What the Rock Ridge entries of one record say.
+#[derive(Debug, Default, Clone)]
+pub struct RockRidge {
+    pub name: Option<String>,
+    pub symlink: Option<String>,
+    pub mode: Option<u32>,
+    pub nlink: Option<u32>,
+    pub ino: Option<u32>,
+    pub px_len: u8,
+    /// SP entry (root `.` only): LEN_SKP.
+    pub sp_skip: Option<u8>,
+    /// RE: a relocated directory, hidden at this place.
+    pub relocated: bool,
+    /// CL: child link to a relocated directory.
+    pub child_link: Option<u32>,
+}
+
+/// Parses the SUSP/Rock Ridge entries of a record's system-use area, following CE
+/// continuation areas (bounded).
+pub fn parse_rock_ridge<R: Read + Seek>(
+    r: &mut R,
+    file_len: u64,
+    su: &[u8],
+    offset: u64,
+) -> Result<RockRidge, IsoError> {
+    let mut rr = RockRidge::default();
+    let mut name = Vec::new();
+    let mut have_name = false;
+    let mut link = String::new();
+    let mut have_link = false;
+    let mut link_component_open = false;
+    let mut area = su.to_vec();
+    for _ in 0..=MAX_CONTINUATIONS {
+        let mut next: Option<(u64, usize)> = None;
+        let mut pos = 0usize;
+        while pos + 4 <= area.len() {
+            let sig = [area[pos], area[pos + 1]];
+            let len = usize::from(area[pos + 2]);
+            if len < 4 || pos + len > area.len() {
+                break; // padding or damaged tail: stop quietly, like the kernel
+            }
+            let e = &area[pos..pos + len];
+            match &sig {
+                b"ST" => break,
+                b"SP" if len >= 7 && e.get(4..6) == Some([0xBE, 0xEF].as_slice()) => {
+                    rr.sp_skip = Some(e[6]);
+                }
+                b"CE" if len >= 28 => {
+                    let block = u64::from(le32(e, 4));
+                    let off = u64::from(le32(e, 12));
+                    let clen = le32(e, 20) as usize;
+                    if clen > SECTOR as usize {
+                        return Err(IsoError::malformed(
+                            "Rock Ridge CE entry",
+                            offset,
+                            format!("continuation of {clen} bytes"),
+                        ));
+                    }
+                    next = Some((block * SECTOR + off, clen));
+                }
+                b"NM" if len >= 5 => {
+                    let flags = e[4];
+                    if flags & 0x02 != 0 {
+                        name = b".".to_vec();
+                    } else if flags & 0x04 != 0 {
+                        name = b"..".to_vec();
+                    } else {
+                        name.extend_from_slice(&e[5..]);
+                    }
+                    have_name = true;
+                }
+                b"SL" if len >= 5 => {
+                    have_link = true;
+                    let mut c = 5usize;
+                    while c + 2 <= len {
+                        let cflags = e[c];
+                        let clen = usize::from(e[c + 1]);
+                        let Some(content) = e.get(c + 2..c + 2 + clen) else {
+                            break;
+                        };
+                        if !link_component_open && !link.is_empty() && !link.ends_with('/') {
+                            link.push('/');
+                        }
+                        if cflags & 0x08 != 0 {
+                            link.clear();
+                            link.push('/');
+                        } else if cflags & 0x02 != 0 {
+                            link.push('.');
+                        } else if cflags & 0x04 != 0 {
+                            link.push_str("..");
+                        } else {
+                            link.push_str(&String::from_utf8_lossy(content));
+                        }
+                        link_component_open = cflags & 0x01 != 0;
+                        c += 2 + clen;
+                    }
+                }
+                b"PX" if len >= 36 => {
+                    rr.mode = Some(le32(e, 4));
+                    rr.nlink = Some(le32(e, 12));
+                    if len >= 44 {
+                        rr.ino = Some(le32(e, 36));
+                    }
+                    rr.px_len = len as u8;
+                }
+                b"RE" => rr.relocated = true,
+                b"CL" if len >= 12 => rr.child_link = Some(le32(e, 4)),
+                _ => {}
+            }
+            pos += len;
+        }
+        match next {
+            Some((at, clen)) => {
+                area = read_at(r, at, clen, file_len, "Rock Ridge continuation area")?
+            }
+            None => break,
+        }
+    }
+    if have_name {
+        rr.name = Some(String::from_utf8_lossy(&name).into_owned());
+    }
+    if have_link {
+        rr.symlink = Some(link);
+    }
+    Ok(rr)
+}
+
+/// Name of an ISO 9660 identifier without version and trailing dot.
+pub fn plain_iso_name(ident: &str) -> String {
+    let base = ident.split(';').next().unwrap_or(ident);
+    base.strip_suffix('.').unwrap_or(base).to_string()
+}
+
+fn check_extent(e: Extent, file_len: u64, what: &str) -> Result<(), IsoError> {
+    let end = e.offset() + u64::from(e.len);
+    if end > file_len {
+        return Err(IsoError::Truncated {
+            what: what.to_string(),
+            end,
+            len: file_len,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a whole directory tree starting at a descriptor's root record.
+pub fn read_tree<R: Read + Seek>(
+    r: &mut R,
+    file_len: u64,
+    vd: &VolumeDescriptor,
+    kind: TreeKind,
+) -> Result<Tree, IsoError> {
+    let root_ref = vd.root.ok_or_else(|| {
+        IsoError::malformed("volume descriptor", vd.offset(), "no root directory record")
+    })?;
+    let mut tree = Tree {
+        kind,
+        nodes: vec![Node {
+            path: String::new(),
+            name: String::new(),
+            ident: String::new(),
+            kind: NodeKind::Dir,
+            size: u64::from(root_ref.size),
+            extents: vec![Extent {
+                lba: root_ref.lba,
+                len: root_ref.size,
+            }],
+            records: vec![root_ref.record_offset],
+            parent: 0,
+            children: Vec::new(),
+            dot_record: None,
+            dotdot_record: None,
+            dotdot_lba: None,
+            mode: None,
+            nlink: None,
+            ino: None,
+            symlink: None,
+        }],
+        rock_ridge: false,
+        susp_skip: 0,
+        px_len: 0,
+        dir_extents: Vec::new(),
+    };
+    let mut visited: HashSet<u32> = HashSet::new();
+    let mut queue = std::collections::VecDeque::from([0usize]);
+    while let Some(dir_index) = queue.pop_front() {
+        let Some(dir) = tree.nodes.get(dir_index) else {
+            continue;
+        };
+        let Some(ext) = dir.extents.first().copied() else {
+            continue;
+        };
+        let dir_path = dir.path.clone();
+        let what = format!("directory /{dir_path}");
+        if !visited.insert(ext.lba) {
+            return Err(IsoError::malformed(
+                "directory tree",
+                ext.offset(),
+                format!("{what} points at an extent already visited (directory loop)"),
+            ));
+        }
+        if ext.len > MAX_DIR_BYTES || ext.len < 68 {
+            return Err(IsoError::malformed(
+                "directory",
+                ext.offset(),
+                format!("{what} has an implausible size of {} bytes", ext.len),
+            ));
+        }
+        check_extent(ext, file_len, &what)?;
+        tree.dir_extents.push((dir_index, ext));
+        let buf = read_at(r, ext.offset(), ext.len as usize, file_len, &what)?;
+        let records = split_records(&buf, ext.offset())?;
+        let mut pending: Option<usize> = None; // multi-extent file being collected
+        for (i, rec) in records.iter().enumerate() {
+            let su = buf
+                .get((rec.offset - ext.offset()) as usize..)
+                .and_then(|b| b.get(..usize::from(rec.len)))
+                .and_then(|b| b.get(rec.su_start..))
+                .unwrap_or(&[]);
+            if i == 0 {
+                // `.`: Rock Ridge is announced by SP in the root's `.` record.
+                if dir_index == 0 && kind == TreeKind::Iso9660 {
+                    let rr = parse_rock_ridge(r, file_len, su, rec.offset)?;
+                    if let Some(skip) = rr.sp_skip {
+                        tree.rock_ridge = true;
+                        tree.susp_skip = skip;
+                    }
+                }
+                if let Some(n) = tree.nodes.get_mut(dir_index) {
+                    n.dot_record = Some(rec.offset);
+                }
+                continue;
+            }
+            if i == 1 {
+                if let Some(n) = tree.nodes.get_mut(dir_index) {
+                    n.dotdot_record = Some(rec.offset);
+                    n.dotdot_lba = Some(rec.lba);
+                }
+                continue;
+            }
+            let rr = if tree.rock_ridge {
+                let skip = usize::from(tree.susp_skip).min(su.len());
+                parse_rock_ridge(r, file_len, &su[skip..], rec.offset)?
+            } else {
+                RockRidge::default()
+            };
+            if rr.relocated {
+                continue;
+            }
+            let ident = match kind {
+                TreeKind::Joliet => ucs2be(&rec.ident),
+                TreeKind::Iso9660 => String::from_utf8_lossy(&rec.ident).into_owned(),
+            };
+            let extent = Extent {
+                lba: rr.child_link.unwrap_or(rec.lba),
+                len: rec.size,
+            };
+            // Continuation of a multi-extent file: same name as the pending node.
+            if let Some(p) = pending {
+                if tree.nodes.get(p).map(|n| n.ident.as_str()) == Some(ident.as_str()) {
+                    check_extent(extent, file_len, &format!("file /{}", ident))?;
+                    if let Some(n) = tree.nodes.get_mut(p) {
+                        n.extents.push(extent);
+                        n.records.push(rec.offset);
+                        n.size += u64::from(rec.size);
+                    }
+                    pending = rec.is_multi_extent().then_some(p);
+                    continue;
+                }
+            }
+            let name = match (&rr.name, kind) {
+                (Some(n), TreeKind::Iso9660) => n.clone(),
+                _ => plain_iso_name(&ident),
+            };
+            let path = if dir_path.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir_path}/{name}")
+            };
+            let node_kind = if rec.is_dir() || rr.child_link.is_some() {
+                NodeKind::Dir
+            } else if rr.symlink.is_some() {
+                NodeKind::Symlink
+            } else {
+                NodeKind::File
+            };
+            if node_kind == NodeKind::File {
+                check_extent(extent, file_len, &format!("file /{path}"))?;
+            }
+            if tree.nodes.len() >= MAX_NODES {
+                return Err(IsoError::Limit(format!(
+                    "more than {MAX_NODES} directory entries"
+                )));
+            }
+            if rr.px_len > 0 {
+                tree.px_len = rr.px_len;
+            }
+            let index = tree.nodes.len();
+            tree.nodes.push(Node {
+                path,
+                name,
+                ident,
+                kind: node_kind,
+                size: u64::from(rec.size),
+                extents: vec![extent],
+                records: vec![rec.offset],
+                parent: dir_index,
+                children: Vec::new(),
+                dot_record: None,
+                dotdot_record: None,
+                dotdot_lba: None,
+                mode: rr.mode,
+                nlink: rr.nlink,
+                ino: rr.ino,
+                symlink: rr.symlink,
+            });
+            if let Some(d) = tree.nodes.get_mut(dir_index) {
+                d.children.push(index);
+            }
+            if node_kind == NodeKind::Dir {
+                queue.push_back(index);
+                pending = None;
+            } else {
+                pending = rec.is_multi_extent().then_some(index);
+            }
+        }
+    }
+    // The root's own PX lives in its `.` record; nothing else needed.
+    Ok(tree)
+}

@@ -1,0 +1,165 @@
+//! The El Torito boot catalog (validation entry, default entry, sections) and which file
+//! each boot image is.
+
+use std::io::{Read, Seek};
+
+use super::dir::Tree;
+use super::volume::{le16, le32};
+use super::{read_at, IsoError, SECTOR};
+
+/// Platform ids of El Torito.
+pub fn platform_name(id: u8) -> &'static str {
+    match id {
+        0x00 => "bios",
+        0x01 => "ppc",
+        0x02 => "mac",
+        0xEF => "uefi",
+        _ => "other",
+    }
+}
+
+/// One boot entry (default or section entry).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BootEntry {
+    /// Platform id of the validation entry (default) or section header.
+    pub platform_id: u8,
+    pub platform: &'static str,
+    pub bootable: bool,
+    /// Boot media type: 0 no emulation, 1–3 floppy, 4 hard disk.
+    pub emulation: u8,
+    pub load_segment: u16,
+    pub system_type: u8,
+    /// Sector count in 512-byte units.
+    pub load_size: u16,
+    /// First 2048-byte sector of the boot image.
+    pub lba: u32,
+    /// Absolute byte offset of the 32-byte entry in the catalog.
+    pub entry_offset: u64,
+    /// Path of the file whose extent starts at `lba`, if any.
+    pub path: Option<String>,
+    /// Whether the image carries an isolinux boot-info table (bytes 8..16 = PVD 16, own LBA).
+    pub boot_info_table: bool,
+}
+
+/// The catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BootCatalog {
+    pub lba: u32,
+    /// Path of the catalog file (e.g. `isolinux/boot.cat`), if the tree names it.
+    pub path: Option<String>,
+    /// Platform id and id string of the validation entry.
+    pub validation_platform: u8,
+    pub id_string: String,
+    /// Default entry first, then section entries.
+    pub entries: Vec<BootEntry>,
+}
+
+/// Most catalog sectors read.
+const MAX_CATALOG_SECTORS: usize = 4;
+
+fn path_at(tree: &Tree, lba: u32) -> Option<String> {
+    tree.files()
+        .find(|n| n.extents.first().is_some_and(|e| e.lba == lba))
+        .map(|n| n.path.clone())
+}
+
+/// Parses the boot catalog at `lba`.
+pub fn read_catalog<R: Read + Seek>(
+    r: &mut R,
+    file_len: u64,
+    lba: u32,
+    tree: &Tree,
+) -> Result<BootCatalog, IsoError> {
+    let base = u64::from(lba) * SECTOR;
+    let avail = file_len
+        .saturating_sub(base)
+        .min(MAX_CATALOG_SECTORS as u64 * SECTOR);
+    if avail < 64 {
+        return Err(IsoError::malformed(
+            "El Torito catalog",
+            base,
+            format!("sector {lba} lies outside the {file_len}-byte image"),
+        ));
+    }
+    let buf = read_at(r, base, avail as usize, file_len, "El Torito catalog")?;
+    let v = &buf[..32];
+    if v[0] != 0x01 || v[30] != 0x55 || v[31] != 0xAA {
+        return Err(IsoError::malformed(
+            "El Torito catalog",
+            base,
+            "no validation entry",
+        ));
+    }
+    let sum = v.chunks_exact(2).fold(0u16, |s, c| {
+        s.wrapping_add(u16::from_le_bytes([c[0], c[1]]))
+    });
+    if sum != 0 {
+        return Err(IsoError::malformed(
+            "El Torito catalog",
+            base,
+            "validation entry checksum is wrong",
+        ));
+    }
+    let mut cat = BootCatalog {
+        lba,
+        path: path_at(tree, lba),
+        validation_platform: v[1],
+        id_string: String::from_utf8_lossy(&v[4..28])
+            .trim_end_matches(['\0', ' '])
+            .to_string(),
+        entries: Vec::new(),
+    };
+    let entry = |e: &[u8], platform: u8, at: usize| BootEntry {
+        platform_id: platform,
+        platform: platform_name(platform),
+        bootable: e[0] == 0x88,
+        emulation: e[1] & 0x0F,
+        load_segment: le16(e, 2),
+        system_type: e[4],
+        load_size: le16(e, 6),
+        lba: le32(e, 8),
+        entry_offset: base + at as u64,
+        path: path_at(tree, le32(e, 8)),
+        boot_info_table: false,
+    };
+    cat.entries.push(entry(&buf[32..64], v[1], 32));
+    // Sections: header 0x90 (more follow) / 0x91 (last), then its entries; 0x44 extensions.
+    let mut pos = 64usize;
+    let mut platform = v[1];
+    let mut last_section = false;
+    while pos + 32 <= buf.len() {
+        let e = &buf[pos..pos + 32];
+        match e[0] {
+            0x90 | 0x91 => {
+                platform = e[1];
+                last_section = e[0] == 0x91;
+            }
+            0x88 | 0x00 if e.iter().any(|&b| b != 0) => {
+                cat.entries.push(entry(e, platform, pos));
+            }
+            0x44 => {}
+            _ => {
+                if last_section || e.iter().all(|&b| b == 0) {
+                    break;
+                }
+            }
+        }
+        pos += 32;
+    }
+    // Boot-info table (mkisofs -boot-info-table): bytes 8..12 = PVD sector, 12..16 = own LBA.
+    for e in &mut cat.entries {
+        let at = u64::from(e.lba) * SECTOR;
+        if at >= file_len {
+            return Err(IsoError::malformed(
+                "El Torito catalog",
+                e.entry_offset,
+                format!("boot entry points at sector {} outside the image", e.lba),
+            ));
+        }
+        if e.emulation == 0 && at + 64 <= file_len && e.lba != 0 {
+            let head = read_at(r, at, 64, file_len, "boot image")?;
+            e.boot_info_table = le32(&head, 8) == 16 && le32(&head, 12) == e.lba;
+        }
+    }
+    Ok(cat)
+}

@@ -1,0 +1,286 @@
+//! The system area of a hybrid ISO: the isohybrid MBR partition table and the GPT
+//! (primary header + entries at 512-byte LBA 1/2, backup at the end).
+//!
+//! GPT writing is hand-written with crc32fast instead of the gpt crate: gpt 4.1 rewrites
+//! the entry count (248 → 128) and last_usable, while we must keep xorriso's layout
+//! byte-for-byte except for the fields that follow the image size.
+
+use std::io::{Read, Seek};
+
+use super::dir::Tree;
+use super::volume::le32;
+use super::{read_at, IsoError, SECTOR};
+
+/// One MBR partition entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MbrPartition {
+    /// 1..=4.
+    pub number: u8,
+    pub status: u8,
+    pub part_type: u8,
+    /// First 512-byte sector and count.
+    pub start: u32,
+    pub sectors: u32,
+    /// File whose extent this partition is exactly (e.g. `images/efiboot.img`).
+    pub path: Option<String>,
+}
+
+/// One used GPT entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GptPartition {
+    pub number: u32,
+    pub type_guid: String,
+    pub name: String,
+    /// First and last 512-byte LBA (inclusive).
+    pub first_lba: u64,
+    pub last_lba: u64,
+    pub flags: u64,
+    pub path: Option<String>,
+}
+
+/// A GPT header as found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GptHeader {
+    pub my_lba: u64,
+    pub alternate_lba: u64,
+    pub first_usable: u64,
+    pub last_usable: u64,
+    pub disk_guid: String,
+    pub entries_lba: u64,
+    pub num_entries: u32,
+    pub entry_size: u32,
+    pub header_crc_ok: bool,
+    pub entries_crc_ok: bool,
+}
+
+/// The GPT: primary header, partitions, and the backup header if it is where the
+/// primary says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Gpt {
+    pub primary: GptHeader,
+    pub backup: Option<GptHeader>,
+    pub partitions: Vec<GptPartition>,
+}
+
+/// The system area (first 16 sectors).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SystemArea {
+    /// 0x55AA signature present.
+    pub mbr_signature: bool,
+    /// Non-empty MBR entries.
+    pub mbr: Vec<MbrPartition>,
+    pub gpt: Option<Gpt>,
+}
+
+fn guid_string(b: &[u8]) -> String {
+    if b.len() < 16 {
+        return String::new();
+    }
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:02x}{:02x}-{}",
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        u16::from_le_bytes([b[4], b[5]]),
+        u16::from_le_bytes([b[6], b[7]]),
+        b[8],
+        b[9],
+        b[10..16]
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    match b.get(at..at + 8) {
+        Some(s) => u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]),
+        None => 0,
+    }
+}
+
+/// Most GPT entry-array bytes read.
+const MAX_GPT_ENTRY_BYTES: u64 = 1 << 20;
+
+/// The file whose data extent is exactly `[start, start+len)` in bytes.
+fn path_covering(tree: &Tree, start: u64, len: u64) -> Option<String> {
+    tree.files()
+        .find(|n| {
+            n.extents.len() == 1
+                && n.extents.first().is_some_and(|e| {
+                    e.offset() == start && (u64::from(e.len).div_ceil(512) * 512 == len)
+                })
+        })
+        .map(|n| n.path.clone())
+}
+
+/// Parses a GPT header at 512-byte `lba`; `None` if there is none there.
+pub fn parse_gpt_header(b: &[u8]) -> Option<GptHeader> {
+    if b.get(0..8) != Some(b"EFI PART".as_slice()) {
+        return None;
+    }
+    let header_size = le32(b, 12) as usize;
+    if !(92..=512).contains(&header_size) {
+        return None;
+    }
+    let stored = le32(b, 16);
+    let mut h = b.get(..header_size)?.to_vec();
+    h[16..20].fill(0);
+    Some(GptHeader {
+        my_lba: le64(b, 24),
+        alternate_lba: le64(b, 32),
+        first_usable: le64(b, 40),
+        last_usable: le64(b, 48),
+        disk_guid: guid_string(&b[56..72]),
+        entries_lba: le64(b, 72),
+        num_entries: le32(b, 80),
+        entry_size: le32(b, 84),
+        header_crc_ok: crc32fast::hash(&h) == stored,
+        entries_crc_ok: false,
+    })
+}
+
+/// Reads the entry array of a header; returns the raw bytes (bounded) if plausible.
+pub(crate) fn read_gpt_entries<R: Read + Seek>(
+    r: &mut R,
+    file_len: u64,
+    h: &GptHeader,
+) -> Result<Option<Vec<u8>>, IsoError> {
+    let total = u64::from(h.num_entries) * u64::from(h.entry_size);
+    if h.entry_size < 128 || total == 0 || total > MAX_GPT_ENTRY_BYTES {
+        return Ok(None);
+    }
+    let at = h.entries_lba.saturating_mul(512);
+    if at.saturating_add(total) > file_len {
+        return Ok(None);
+    }
+    Ok(Some(read_at(
+        r,
+        at,
+        total as usize,
+        file_len,
+        "GPT entries",
+    )?))
+}
+
+/// Reads the MBR and GPT.
+pub fn read_system_area<R: Read + Seek>(
+    r: &mut R,
+    file_len: u64,
+    tree: &Tree,
+) -> Result<SystemArea, IsoError> {
+    let head = read_at(r, 0, 1024, file_len, "system area")?;
+    let mut sa = SystemArea {
+        mbr_signature: head[510] == 0x55 && head[511] == 0xAA,
+        ..Default::default()
+    };
+    if sa.mbr_signature {
+        for i in 0..4u8 {
+            let e = &head[446 + 16 * usize::from(i)..462 + 16 * usize::from(i)];
+            let part_type = e[4];
+            let start = le32(e, 8);
+            let sectors = le32(e, 12);
+            if part_type == 0 && sectors == 0 {
+                continue;
+            }
+            let path = if start == 0 {
+                None
+            } else {
+                path_covering(tree, u64::from(start) * 512, u64::from(sectors) * 512)
+            };
+            sa.mbr.push(MbrPartition {
+                number: i + 1,
+                status: e[0],
+                part_type,
+                start,
+                sectors,
+                path,
+            });
+        }
+    }
+    if let Some(mut primary) = parse_gpt_header(&head[512..1024]) {
+        let mut partitions = Vec::new();
+        if let Some(entries) = read_gpt_entries(r, file_len, &primary)? {
+            primary.entries_crc_ok = crc32fast::hash(&entries) == le32(&head[512..], 88);
+            for (i, e) in entries
+                .chunks_exact(primary.entry_size as usize)
+                .enumerate()
+            {
+                if e[..16].iter().all(|&b| b == 0) {
+                    continue;
+                }
+                let first_lba = le64(e, 32);
+                let last_lba = le64(e, 40);
+                let name_units: Vec<u16> = e[56..128]
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .take_while(|&u| u != 0)
+                    .collect();
+                let path = if first_lba == 0 {
+                    None
+                } else {
+                    path_covering(
+                        tree,
+                        first_lba * 512,
+                        (last_lba + 1).saturating_sub(first_lba) * 512,
+                    )
+                };
+                partitions.push(GptPartition {
+                    number: i as u32 + 1,
+                    type_guid: guid_string(&e[..16]),
+                    name: String::from_utf16_lossy(&name_units),
+                    first_lba,
+                    last_lba,
+                    flags: le64(e, 48),
+                    path,
+                });
+            }
+        }
+        let mut backup = None;
+        let at = primary.alternate_lba.saturating_mul(512);
+        if at.saturating_add(512) <= file_len && primary.alternate_lba > 1 {
+            let b = read_at(r, at, 512, file_len, "backup GPT header")?;
+            if let Some(mut h) = parse_gpt_header(&b) {
+                if let Some(entries) = read_gpt_entries(r, file_len, &h)? {
+                    h.entries_crc_ok = crc32fast::hash(&entries) == le32(&b, 88);
+                }
+                backup = Some(h);
+            }
+        }
+        sa.gpt = Some(Gpt {
+            primary,
+            backup,
+            partitions,
+        });
+    }
+    let _ = SECTOR;
+    Ok(sa)
+}
+
+/// Encodes an LBA as MBR CHS bytes for a geometry (`heads`, `sectors` per track);
+/// beyond cylinder 1023 the conventional maximum is written.
+pub fn chs_bytes(lba: u64, heads: u64, sectors: u64) -> [u8; 3] {
+    if heads == 0 || sectors == 0 {
+        return [0xFE, 0xFF, 0xFF];
+    }
+    let cyl = lba / (heads * sectors);
+    if cyl > 1023 {
+        return [0xFE, 0xFF, 0xFF];
+    }
+    let head = (lba / sectors) % heads;
+    let sec = lba % sectors + 1;
+    [
+        head as u8,
+        (sec as u8 & 0x3F) | (((cyl >> 8) as u8 & 0x03) << 6),
+        cyl as u8,
+    ]
+}
+
+/// Recomputes a GPT header's CRC (header bytes `0..header_size`, CRC field zeroed).
+pub fn fix_header_crc(h: &mut [u8]) {
+    let size = (le32(h, 12) as usize).clamp(92, h.len().min(512));
+    if h.len() < 20 {
+        return;
+    }
+    h[16..20].fill(0);
+    let crc = crc32fast::hash(&h[..size]);
+    h[16..20].copy_from_slice(&crc.to_le_bytes());
+}

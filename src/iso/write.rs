@@ -1,0 +1,1613 @@
+//! The graft writer: a new ISO from an input ISO in one streaming pass with a minimal diff.
+//!
+//! How an edit is laid out ([`plan_layout`]):
+//! - Every byte of the input is copied unchanged except the patched ranges listed in the
+//!   [`Layout`]; new data goes to new extents after the old end of the volume.
+//! - Extents that need not change never move: El Torito boot images, the boot catalog and
+//!   files covered by an MBR/GPT partition (efiboot.img) cannot be replaced (edit them in
+//!   place with a [`RegionEdit`]).
+//! - A replaced file whose new content is small [`NewContent::Bytes`] that fits the sectors
+//!   it had (and whose extent no other name shares) is rewritten in place; otherwise it gets
+//!   a new extent. Paths sharing one extent (hard links) that are replaced with equal
+//!   content keep sharing one new extent. Every directory record naming a replaced extent
+//!   (ISO 9660 and Joliet) gets the new LBA and size; its Rock Ridge data is untouched.
+//! - Added files: the directory that receives them is regenerated (old records copied,
+//!   new records inserted in sort order). If it still fits its old extent it is rewritten in
+//!   place, else it moves to the end and every record pointing at it (its entry in the
+//!   parent, its `.`, its children's `..`, the descriptor's root record) is repointed. New
+//!   directories are created at the end. Both trees are handled; if any directory moved or
+//!   was created, that tree's path tables are rebuilt at the end.
+//! - If the volume grew: PVD and SVD volume sizes, MBR partitions that covered the old end,
+//!   the GPT (partitions covering the old end, last_usable, primary header, backup entries
+//!   and header at the new end, CRCs) follow. The tail is padded as xorriso does: 300 KiB,
+//!   then up to a 1 MiB boundary when the input was 1 MiB aligned; the backup GPT is in the
+//!   last 512-byte sectors, inside the volume. The stale old backup header is zeroed.
+//! - Region edits then run in place on the output, and the isomd5sum is implanted last.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::dir::{split_records, NodeKind, Tree, TreeKind};
+use super::volume::{le32, DescriptorKind};
+use super::{read_at, Extent, Image, IsoError, SECTOR};
+use crate::Error;
+
+/// New content for a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewContent {
+    /// Exactly these bytes.
+    Bytes(Vec<u8>),
+    /// The file's current bytes followed by these (the initrd overlay; the caller pads the
+    /// original to the alignment it needs by putting the padding at the start of these).
+    OriginalPlus(Vec<u8>),
+    /// The bytes of a file on disk (streamed, never held in memory).
+    File(PathBuf),
+}
+
+/// `Read + Write + Seek`, object safe, for [`RegionEdit`].
+pub trait ReadWriteSeek: Read + Write + Seek {}
+impl<T: Read + Write + Seek> ReadWriteSeek for T {}
+
+/// The edit callback of a [`RegionEdit`].
+pub type RegionEditFn = Box<dyn FnOnce(&mut dyn ReadWriteSeek) -> crate::Result<()>>;
+
+/// A same-size, in-place edit of an existing file's extent in the OUTPUT (used for the FAT
+/// image images/efiboot.img). The callback sees a stream bounded to the file's bytes.
+pub struct RegionEdit {
+    pub iso_path: String,
+    pub edit: RegionEditFn,
+}
+
+impl std::fmt::Debug for RegionEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionEdit")
+            .field("iso_path", &self.iso_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to change. Paths are ISO paths like `isolinux/initrd.img` (leading `/` optional).
+#[derive(Debug, Default)]
+pub struct EditPlan {
+    /// Existing files to replace.
+    pub replace: Vec<(String, NewContent)>,
+    /// Files to add (missing directories are created).
+    pub add: Vec<(String, NewContent)>,
+    /// New volume identifier for the PVD and the Joliet SVD.
+    pub volume_id: Option<String>,
+    /// In-place edits of existing files' extents in the output.
+    pub region_edits: Vec<RegionEdit>,
+    /// Implant an isomd5sum as the very last write.
+    pub implant_md5: bool,
+    /// Timestamp (Unix seconds, UTC) for new directory records (SOURCE_DATE_EPOCH or fixed).
+    pub mtime: i64,
+}
+
+/// Options of [`write`].
+#[derive(Default)]
+pub struct WriteOptions<'a> {
+    /// Overwrite an existing output file.
+    pub force: bool,
+    /// Called with (bytes written, total bytes) while streaming.
+    pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+}
+
+/// Where one piece of new data goes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Placement {
+    /// What it is: a file path, `dir:<path>` (ISO 9660), `joliet-dir:<path>`,
+    /// `path-tables`, `joliet-path-tables`.
+    pub what: String,
+    pub lba: u32,
+    pub len: u64,
+    /// Rewritten at its old place instead of appended.
+    pub in_place: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Bytes(Vec<u8>),
+    /// Copy `len` bytes of the input at `offset`, then the bytes.
+    OriginalPlus {
+        offset: u64,
+        len: u64,
+        tail: Vec<u8>,
+    },
+    File {
+        path: PathBuf,
+        len: u64,
+    },
+}
+
+impl Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::Bytes(b) => b.len() as u64,
+            Source::OriginalPlus { len, tail, .. } => len + tail.len() as u64,
+            Source::File { len, .. } => *len,
+        }
+    }
+}
+
+/// The computed layout of an edit: sizes are known before anything is written.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Size of the input file and of the output file, in bytes.
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    /// Where new or rewritten data goes, in output order.
+    pub placements: Vec<Placement>,
+    /// Final extent of every path of the primary tree that was replaced or added.
+    pub extents: HashMap<String, Extent>,
+    /// Overwrites of the copied input range, sorted by offset.
+    patches: Vec<(u64, Vec<u8>)>,
+    /// Appended data, sorted by LBA.
+    segments: Vec<(u32, Source)>,
+    /// Bytes of the input to copy (the rest up to `copy_end` is zeros).
+    copy_end: u64,
+    /// Backup GPT (entries then header) written at the very end.
+    tail: Vec<u8>,
+}
+
+/// What [`write`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WriteSummary {
+    pub output: PathBuf,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    pub placements: Vec<Placement>,
+    pub md5_implanted: bool,
+}
+
+/// An overwrite of output bytes at an offset.
+type Patch = (u64, Vec<u8>);
+
+fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}
+
+fn norm_path(p: &str) -> String {
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Largest single extent the writer creates (ISO 9660 sizes are 32-bit; xorriso's limit).
+const MAX_EXTENT: u64 = 0xFFFF_F800;
+
+fn both32(v: u32) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&v.to_le_bytes());
+    b[4..].copy_from_slice(&v.to_be_bytes());
+    b
+}
+
+/// Patch of a directory record's extent fields (bytes 2..18).
+fn record_fix_bytes(lba: u32, size: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16);
+    v.extend_from_slice(&both32(lba));
+    v.extend_from_slice(&both32(size));
+    v
+}
+
+/// ECMA-119 7-byte recording date (UTC) from Unix seconds.
+fn record_date(t: i64) -> [u8; 7] {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let mut y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    if m <= 2 {
+        y += 1;
+    }
+    let year = (y - 1900).clamp(0, 255) as u8;
+    [
+        year,
+        m as u8,
+        d as u8,
+        (secs / 3600) as u8,
+        (secs / 60 % 60) as u8,
+        (secs % 60) as u8,
+        0,
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Child {
+    File {
+        name: String,
+        ident: Vec<u8>,
+        group: usize,
+    },
+    Dir {
+        job: usize,
+    },
+}
+
+/// A directory of one tree that is regenerated (gets new children) or created.
+#[derive(Debug, Clone)]
+struct DirJob {
+    tree: TreeKind,
+    path: String,
+    /// Node index in its tree if the directory exists.
+    existing: Option<usize>,
+    /// Parent job (new directories only).
+    parent_job: Option<usize>,
+    name: String,
+    ident: Vec<u8>,
+    children: Vec<Child>,
+    old: Option<Extent>,
+    ext: Extent,
+    in_place: bool,
+}
+
+/// Content placed once and shared by every name that points at it.
+#[derive(Debug, Clone)]
+struct Group {
+    paths: Vec<String>,
+    source: Source,
+    old: Option<Extent>,
+    ext: Extent,
+    in_place: bool,
+}
+
+/// How new records look in a tree (copied from the image's conventions).
+struct Style {
+    rock_ridge: bool,
+    px_len: u8,
+    date: [u8; 7],
+}
+
+fn ucs2_bytes(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
+}
+
+/// An ISO 9660 identifier for a new name: d-characters, 8.3 (or 30 chars for images that
+/// already use longer names), unique among `taken`.
+fn iso_ident(name: &str, is_dir: bool, long: bool, taken: &HashSet<String>) -> String {
+    let clean = |s: &str, max: usize| -> String {
+        s.chars()
+            .map(|c| {
+                let c = c.to_ascii_uppercase();
+                if c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(max)
+            .collect()
+    };
+    let (stem, ext) = match (is_dir, name.rfind('.')) {
+        (false, Some(i)) if i > 0 => (&name[..i], &name[i + 1..]),
+        _ => (name, ""),
+    };
+    let (stem_max, ext_max) = if long {
+        (30usize.saturating_sub(ext.len().min(3) + 1), 3)
+    } else {
+        (8, 3)
+    };
+    let stem = clean(stem, stem_max);
+    let ext = clean(ext, ext_max);
+    let stem = if stem.is_empty() {
+        "_".to_string()
+    } else {
+        stem
+    };
+    let make = |s: &str| -> String {
+        if is_dir {
+            s.to_string()
+        } else {
+            format!("{s}.{ext}")
+        }
+    };
+    let mut candidate = make(&stem);
+    let mut n = 1u32;
+    while taken.contains(&candidate) {
+        let suffix = format!("_{n}");
+        let keep = stem_max.saturating_sub(suffix.len()).min(stem.len());
+        candidate = make(&format!("{}{suffix}", &stem[..keep]));
+        n += 1;
+    }
+    candidate
+}
+
+/// Builds a new directory record.
+fn new_record(
+    style: &Style,
+    tree: TreeKind,
+    ident: &[u8],
+    rr_name: Option<&str>,
+    ext: Extent,
+    is_dir: bool,
+    nlink: u32,
+) -> Result<Vec<u8>, Error> {
+    let mut su = Vec::new();
+    if tree == TreeKind::Iso9660 && style.rock_ridge {
+        let px_len = if style.px_len >= 44 { 44u8 } else { 36 };
+        su.extend_from_slice(b"PX");
+        su.push(px_len);
+        su.push(1);
+        let mode: u32 = if is_dir { 0o040555 } else { 0o100444 };
+        su.extend_from_slice(&both32(mode));
+        su.extend_from_slice(&both32(nlink));
+        su.extend_from_slice(&both32(0));
+        su.extend_from_slice(&both32(0));
+        if px_len == 44 {
+            su.extend_from_slice(&both32(0));
+        }
+        su.extend_from_slice(b"TF");
+        su.push(26);
+        su.push(1);
+        su.push(0x0E);
+        for _ in 0..3 {
+            su.extend_from_slice(&style.date);
+        }
+        if let Some(name) = rr_name {
+            let nb = name.as_bytes();
+            su.extend_from_slice(b"NM");
+            su.push((5 + nb.len()) as u8);
+            su.push(1);
+            su.push(0);
+            su.extend_from_slice(nb);
+        }
+    }
+    let pad = usize::from(ident.len().is_multiple_of(2));
+    let mut len = 33 + ident.len() + pad + su.len();
+    if len % 2 == 1 {
+        su.push(0);
+        len += 1;
+    }
+    if len > 255 {
+        return Err(usage(format!(
+            "name {:?} is too long for a directory record",
+            rr_name.unwrap_or("")
+        )));
+    }
+    let mut r = Vec::with_capacity(len);
+    r.push(len as u8);
+    r.push(0);
+    r.extend_from_slice(&both32(ext.lba));
+    r.extend_from_slice(&both32(ext.len));
+    r.extend_from_slice(&style.date);
+    r.push(if is_dir { 0x02 } else { 0x00 });
+    r.push(0);
+    r.push(0);
+    r.extend_from_slice(&[1, 0, 0, 1]);
+    r.push(ident.len() as u8);
+    r.extend_from_slice(ident);
+    if pad == 1 {
+        r.push(0);
+    }
+    r.extend_from_slice(&su);
+    Ok(r)
+}
+
+/// Lays records out in sectors (no record crosses a sector boundary).
+fn pack_records(records: &[Vec<u8>]) -> Vec<u8> {
+    let sector = SECTOR as usize;
+    let mut out: Vec<u8> = Vec::new();
+    for r in records {
+        let used = out.len() % sector;
+        if used + r.len() > sector {
+            out.resize(out.len() + sector - used, 0);
+        }
+        out.extend_from_slice(r);
+    }
+    let rem = out.len() % sector;
+    if rem != 0 || out.is_empty() {
+        out.resize(out.len() + sector - rem, 0);
+    }
+    out
+}
+
+/// Path table (ECMA-119 §9.4) in little- or big-endian form.
+fn path_table(dirs: &[(Vec<u8>, u16, u32)], big_endian: bool) -> Vec<u8> {
+    let mut t = Vec::new();
+    for (ident, parent, lba) in dirs {
+        t.push(ident.len() as u8);
+        t.push(0);
+        if big_endian {
+            t.extend_from_slice(&lba.to_be_bytes());
+            t.extend_from_slice(&parent.to_be_bytes());
+        } else {
+            t.extend_from_slice(&lba.to_le_bytes());
+            t.extend_from_slice(&parent.to_le_bytes());
+        }
+        t.extend_from_slice(ident);
+        if ident.len() % 2 == 1 {
+            t.push(0);
+        }
+    }
+    t
+}
+
+fn tree_of(image: &Image, kind: TreeKind) -> Option<&Tree> {
+    match kind {
+        TreeKind::Iso9660 => Some(&image.primary),
+        TreeKind::Joliet => image.joliet.as_ref(),
+    }
+}
+
+struct Planner<'i> {
+    image: &'i Image,
+    groups: Vec<Group>,
+    jobs: Vec<DirJob>,
+    job_index: HashMap<(TreeKind, String), usize>,
+}
+
+impl Planner<'_> {
+    /// The job for directory `path` of `kind`, creating it (and missing parents).
+    fn dir_job(&mut self, kind: TreeKind, path: &str) -> Result<usize, Error> {
+        if let Some(&j) = self.job_index.get(&(kind, path.to_string())) {
+            return Ok(j);
+        }
+        let tree = tree_of(self.image, kind).ok_or_else(|| usage("no such tree"))?;
+        let job = match tree.find_index(path) {
+            Some(i) => {
+                let node = tree.nodes.get(i).ok_or_else(|| usage("bad node"))?;
+                if node.kind != NodeKind::Dir {
+                    return Err(usage(format!(
+                        "/{path} exists in the image and is not a directory"
+                    )));
+                }
+                DirJob {
+                    tree: kind,
+                    path: path.to_string(),
+                    existing: Some(i),
+                    parent_job: None,
+                    name: node.name.clone(),
+                    ident: Vec::new(),
+                    children: Vec::new(),
+                    old: node.extents.first().copied(),
+                    ext: node
+                        .extents
+                        .first()
+                        .copied()
+                        .unwrap_or(Extent { lba: 0, len: 0 }),
+                    in_place: false,
+                }
+            }
+            None => {
+                let (parent, name) = match path.rfind('/') {
+                    Some(i) => (&path[..i], &path[i + 1..]),
+                    None => ("", path),
+                };
+                let parent_job = self.dir_job(kind, parent)?;
+                let style_long = self.long_names();
+                let taken = self.taken_idents(parent_job);
+                let ident = match kind {
+                    TreeKind::Iso9660 => iso_ident(name, true, style_long, &taken).into_bytes(),
+                    TreeKind::Joliet => joliet_ident(name, false)?,
+                };
+                let j = self.jobs.len();
+                self.jobs.push(DirJob {
+                    tree: kind,
+                    path: path.to_string(),
+                    existing: None,
+                    parent_job: Some(parent_job),
+                    name: name.to_string(),
+                    ident,
+                    children: Vec::new(),
+                    old: None,
+                    ext: Extent { lba: 0, len: 0 },
+                    in_place: false,
+                });
+                if let Some(p) = self.jobs.get_mut(parent_job) {
+                    p.children.push(Child::Dir { job: j });
+                }
+                self.job_index.insert((kind, path.to_string()), j);
+                return Ok(j);
+            }
+        };
+        let j = self.jobs.len();
+        self.jobs.push(job);
+        self.job_index.insert((kind, path.to_string()), j);
+        Ok(j)
+    }
+
+    fn long_names(&self) -> bool {
+        self.image
+            .primary
+            .nodes
+            .iter()
+            .any(|n| super::dir::plain_iso_name(&n.ident).len() > 12)
+    }
+
+    /// ISO 9660 identifiers (without version) already used in a job's directory.
+    fn taken_idents(&self, job: usize) -> HashSet<String> {
+        let mut taken = HashSet::new();
+        let Some(j) = self.jobs.get(job) else {
+            return taken;
+        };
+        if let (Some(i), Some(tree)) = (j.existing, tree_of(self.image, j.tree)) {
+            if let Some(n) = tree.nodes.get(i) {
+                for &c in &n.children {
+                    if let Some(cn) = tree.nodes.get(c) {
+                        taken.insert(cn.ident.split(';').next().unwrap_or("").to_string());
+                    }
+                }
+            }
+        }
+        for c in &j.children {
+            match c {
+                Child::File { ident, .. } => {
+                    let s = String::from_utf8_lossy(ident);
+                    taken.insert(s.split(';').next().unwrap_or("").to_string());
+                }
+                Child::Dir { job } => {
+                    if let Some(d) = self.jobs.get(*job) {
+                        taken.insert(String::from_utf8_lossy(&d.ident).into_owned());
+                    }
+                }
+            }
+        }
+        taken
+    }
+}
+
+fn joliet_ident(name: &str, version: bool) -> Result<Vec<u8>, Error> {
+    if name.encode_utf16().count() > 64 {
+        return Err(usage(format!(
+            "name {name:?} is longer than Joliet's 64 characters"
+        )));
+    }
+    let mut s = name.to_string();
+    if version {
+        s.push_str(";1");
+    }
+    Ok(ucs2_bytes(&s))
+}
+
+/// Computes where everything goes. Reads the directories that must be regenerated (and
+/// nothing else) from `reader`, which must be the image `image` was opened from.
+pub fn plan_layout<R: Read + Seek>(
+    image: &Image,
+    reader: &mut R,
+    plan: &EditPlan,
+) -> crate::Result<Layout> {
+    let pvd = image.pvd();
+    let old_volume_sectors = u64::from(pvd.volume_space_size);
+    let old_end_sector = old_volume_sectors.max(image.file_len.div_ceil(SECTOR));
+    let mut next: u64 = old_end_sector;
+    let mut alloc = |len: u64| -> u64 {
+        let lba = next;
+        next += len.div_ceil(SECTOR);
+        lba
+    };
+
+    // Extents that must never move.
+    let mut protected: HashSet<u32> = HashSet::new();
+    if let Some(cat) = &image.boot_catalog {
+        protected.insert(cat.lba);
+        protected.extend(cat.entries.iter().map(|e| e.lba));
+    }
+    for p in &image.system_area.mbr {
+        if p.path.is_some() {
+            protected.insert((u64::from(p.start) / 4) as u32);
+        }
+    }
+    if let Some(gpt) = &image.system_area.gpt {
+        for p in gpt.partitions.iter().filter(|p| p.path.is_some()) {
+            protected.insert((p.first_lba / 4) as u32);
+        }
+    }
+
+    let mut planner = Planner {
+        image,
+        groups: Vec::new(),
+        jobs: Vec::new(),
+        job_index: HashMap::new(),
+    };
+
+    // Replacements, grouped by (old extent, content).
+    let mut group_keys: Vec<(u32, NewContent)> = Vec::new();
+    let mut seen_paths: HashSet<String> = HashSet::new();
+    for (raw, content) in &plan.replace {
+        let path = norm_path(raw);
+        let node = image
+            .primary
+            .find(&path)
+            .ok_or_else(|| usage(format!("cannot replace /{path}: no such file in the image")))?;
+        if node.kind != NodeKind::File {
+            return Err(usage(format!("cannot replace /{path}: not a regular file")));
+        }
+        if !seen_paths.insert(node.path.clone()) {
+            return Err(usage(format!("/{path} is replaced twice")));
+        }
+        let [old] = node.extents.as_slice() else {
+            return Err(usage(format!(
+                "cannot replace /{path}: multi-extent files (> 4 GiB) are not supported"
+            )));
+        };
+        if old.len > 0 && protected.contains(&old.lba) {
+            return Err(usage(format!(
+                "cannot replace /{path}: it is a boot image or partition (El Torito / MBR / GPT point at it); edit it in place"
+            )));
+        }
+        let key = (old.lba, content.clone());
+        if old.len > 0 {
+            if let Some(g) = group_keys.iter().position(|k| *k == key) {
+                if let Some(group) = planner.groups.get_mut(g) {
+                    group.paths.push(node.path.clone());
+                }
+                continue;
+            }
+        }
+        let source = match content {
+            NewContent::Bytes(b) => Source::Bytes(b.clone()),
+            NewContent::OriginalPlus(tail) => Source::OriginalPlus {
+                offset: old.offset(),
+                len: u64::from(old.len),
+                tail: tail.clone(),
+            },
+            NewContent::File(p) => Source::File {
+                path: p.clone(),
+                len: std::fs::metadata(p).map_err(|e| Error::input(p, e))?.len(),
+            },
+        };
+        group_keys.push(key);
+        planner.groups.push(Group {
+            paths: vec![node.path.clone()],
+            source,
+            old: Some(*old),
+            ext: *old,
+            in_place: false,
+        });
+    }
+    let replaced_groups = planner.groups.len();
+
+    // Additions.
+    let long = planner.long_names();
+    let joliet_version = image
+        .joliet
+        .as_ref()
+        .is_some_and(|t| t.files().any(|n| n.ident.ends_with(";1")));
+    for (raw, content) in &plan.add {
+        let path = norm_path(raw);
+        if path.is_empty() || path.split('/').any(|c| c == "..") {
+            return Err(usage(format!("cannot add {raw:?}: not a plain path")));
+        }
+        if image.primary.find(&path).is_some()
+            || planner
+                .job_index
+                .contains_key(&(TreeKind::Iso9660, path.clone()))
+        {
+            return Err(usage(format!(
+                "cannot add /{path}: it exists already (replace it instead)"
+            )));
+        }
+        if plan
+            .add
+            .iter()
+            .filter(|(p, _)| norm_path(p) == path)
+            .count()
+            > 1
+        {
+            return Err(usage(format!("/{path} is added twice")));
+        }
+        let source = match content {
+            NewContent::Bytes(b) => Source::Bytes(b.clone()),
+            NewContent::OriginalPlus(_) => {
+                return Err(usage(format!(
+                    "cannot add /{path}: OriginalPlus needs an existing file"
+                )))
+            }
+            NewContent::File(p) => Source::File {
+                path: p.clone(),
+                len: std::fs::metadata(p).map_err(|e| Error::input(p, e))?.len(),
+            },
+        };
+        let group = planner.groups.len();
+        planner.groups.push(Group {
+            paths: vec![path.clone()],
+            source,
+            old: None,
+            ext: Extent { lba: 0, len: 0 },
+            in_place: false,
+        });
+        let (parent, name) = match path.rfind('/') {
+            Some(i) => (path[..i].to_string(), path[i + 1..].to_string()),
+            None => (String::new(), path.clone()),
+        };
+        let mut kinds = vec![TreeKind::Iso9660];
+        if image.joliet.is_some() {
+            kinds.push(TreeKind::Joliet);
+        }
+        for kind in kinds {
+            let job = planner.dir_job(kind, &parent)?;
+            let ident = match kind {
+                TreeKind::Iso9660 => {
+                    let taken = planner.taken_idents(job);
+                    format!("{};1", iso_ident(&name, false, long, &taken)).into_bytes()
+                }
+                TreeKind::Joliet => joliet_ident(&name, joliet_version)?,
+            };
+            if let Some(j) = planner.jobs.get_mut(job) {
+                j.children.push(Child::File {
+                    name: name.clone(),
+                    ident,
+                    group,
+                });
+            }
+        }
+    }
+
+    // Sizes and data placement.
+    let mut placements = Vec::new();
+    let mut segments: Vec<(u32, Source)> = Vec::new();
+    let mut patches: Vec<(u64, Vec<u8>)> = Vec::new();
+    for (gi, g) in planner.groups.iter_mut().enumerate() {
+        let len = g.source.len();
+        if len > MAX_EXTENT {
+            return Err(usage(format!(
+                "new content for /{} has {len} bytes; files over {MAX_EXTENT} bytes are not supported",
+                g.paths.first().map_or("", String::as_str)
+            )));
+        }
+        let sharers = g.old.map_or(0, |o| {
+            image
+                .primary
+                .files()
+                .filter(|n| {
+                    n.extents
+                        .first()
+                        .is_some_and(|e| e.lba == o.lba && e.len > 0)
+                })
+                .count()
+        });
+        let fits = match (&g.source, g.old) {
+            (Source::Bytes(_), Some(o)) => {
+                gi < replaced_groups
+                    && o.len > 0
+                    && len.div_ceil(SECTOR) <= o.sectors()
+                    && sharers <= g.paths.len()
+            }
+            _ => false,
+        };
+        if fits {
+            let o = g.old.unwrap_or(Extent { lba: 0, len: 0 });
+            g.ext = Extent {
+                lba: o.lba,
+                len: len as u32,
+            };
+            g.in_place = true;
+            if let Source::Bytes(b) = &g.source {
+                let mut data = b.clone();
+                data.resize((o.sectors() * SECTOR) as usize, 0);
+                patches.push((o.offset(), data));
+            }
+        } else {
+            let lba = alloc(len);
+            g.ext = Extent {
+                lba: lba as u32,
+                len: len as u32,
+            };
+            if len > 0 {
+                segments.push((lba as u32, g.source.clone()));
+            }
+        }
+        for p in &g.paths {
+            placements.push(Placement {
+                what: format!("/{p}"),
+                lba: g.ext.lba,
+                len,
+                in_place: g.in_place,
+            });
+        }
+    }
+
+    let style = Style {
+        rock_ridge: image.primary.rock_ridge,
+        px_len: image.primary.px_len,
+        date: record_date(plan.mtime),
+    };
+
+    // Read the old directory extents of regenerated directories.
+    let mut old_dirs: HashMap<usize, Vec<u8>> = HashMap::new();
+    for (ji, j) in planner.jobs.iter().enumerate() {
+        if let Some(o) = j.old {
+            let b = read_at(
+                reader,
+                o.offset(),
+                o.len as usize,
+                image.file_len,
+                "directory",
+            )
+            .map_err(|e| usage(format!("reading /{}: {e}", j.path)))?;
+            old_dirs.insert(ji, b);
+        }
+    }
+
+    // Pass 1: sizes with placeholder extents; decide in place vs relocate; allocate.
+    let fixes_empty: HashMap<u64, Vec<u8>> = HashMap::new();
+    for ji in 0..planner.jobs.len() {
+        let bytes = build_dir(&planner, ji, &old_dirs, &fixes_empty, &style)?;
+        let len = bytes.len() as u64;
+        let Some(j) = planner.jobs.get_mut(ji) else {
+            continue;
+        };
+        match j.old {
+            Some(o) if len <= o.sectors() * SECTOR => {
+                j.in_place = true;
+                j.ext = o;
+            }
+            _ => {
+                let lba = alloc(len);
+                j.ext = Extent {
+                    lba: lba as u32,
+                    len: len as u32,
+                };
+            }
+        }
+    }
+
+    // Record fixes keyed by the record's offset in the input.
+    let mut fixes: HashMap<u64, Vec<u8>> = HashMap::new();
+    for g in planner.groups.iter().take(replaced_groups) {
+        if g.in_place && g.ext.len == g.old.map_or(0, |o| o.len) {
+            continue;
+        }
+        let Some(old) = g.old else { continue };
+        let all_names = g.paths.len()
+            >= image
+                .primary
+                .files()
+                .filter(|n| {
+                    n.extents
+                        .first()
+                        .is_some_and(|e| e.lba == old.lba && e.len > 0)
+                })
+                .count();
+        for p in &g.paths {
+            if let Some(n) = image.primary.find(p) {
+                for &r in &n.records {
+                    fixes.insert(r, record_fix_bytes(g.ext.lba, g.ext.len));
+                }
+            }
+        }
+        if let Some(jt) = &image.joliet {
+            let mut found = Vec::new();
+            for p in &g.paths {
+                if let Some(n) = jt.find(p).filter(|n| n.extents.first() == Some(&old)) {
+                    found.extend(n.records.iter().copied());
+                }
+            }
+            if found.len() < g.paths.len() && all_names && old.len > 0 {
+                found = jt
+                    .files()
+                    .filter(|n| n.extents.first().is_some_and(|e| e.lba == old.lba))
+                    .flat_map(|n| n.records.iter().copied())
+                    .collect();
+            }
+            for r in found {
+                fixes.insert(r, record_fix_bytes(g.ext.lba, g.ext.len));
+            }
+        }
+    }
+    let mut moved_trees: HashSet<TreeKind> = HashSet::new();
+    for j in &planner.jobs {
+        if j.existing.is_none() {
+            moved_trees.insert(j.tree);
+        }
+        let (Some(i), Some(old)) = (j.existing, j.old) else {
+            continue;
+        };
+        if j.ext == old {
+            continue;
+        }
+        moved_trees.insert(j.tree);
+        let Some(tree) = tree_of(image, j.tree) else {
+            continue;
+        };
+        let Some(node) = tree.nodes.get(i) else {
+            continue;
+        };
+        let fix = record_fix_bytes(j.ext.lba, j.ext.len);
+        for &r in node.records.iter().chain(node.dot_record.iter()) {
+            fixes.insert(r, fix.clone());
+        }
+        // Every `..` naming the old extent: the children's (ECMA-119), and the
+        // directory's own where it names itself (the root; libisofs' Joliet directories).
+        for n in tree.nodes.iter().filter(|n| n.kind == NodeKind::Dir) {
+            if let (Some(r), Some(lba)) = (n.dotdot_record, n.dotdot_lba) {
+                if lba == old.lba {
+                    fixes.insert(r, fix.clone());
+                }
+            }
+        }
+    }
+
+    // Pass 2: final directory bytes.
+    let job_extents: Vec<Extent> = planner.jobs.iter().filter_map(|j| j.old).collect();
+    for ji in 0..planner.jobs.len() {
+        let bytes = build_dir(&planner, ji, &old_dirs, &fixes, &style)?;
+        let Some(j) = planner.jobs.get(ji) else {
+            continue;
+        };
+        let what = match j.tree {
+            TreeKind::Iso9660 => format!("dir:/{}", j.path),
+            TreeKind::Joliet => format!("joliet-dir:/{}", j.path),
+        };
+        placements.push(Placement {
+            what,
+            lba: j.ext.lba,
+            len: u64::from(j.ext.len),
+            in_place: j.in_place,
+        });
+        if j.in_place {
+            let mut data = bytes;
+            data.resize(j.ext.len as usize, 0);
+            patches.push((j.ext.offset(), data));
+        } else {
+            segments.push((j.ext.lba, Source::Bytes(bytes)));
+        }
+    }
+    // Fixes of records that live outside regenerated directories are patched in place.
+    for (&off, fix) in &fixes {
+        let inside_job = job_extents
+            .iter()
+            .any(|e| off >= e.offset() && off < e.offset() + u64::from(e.len));
+        if !inside_job {
+            patches.push((off + 2, fix.clone()));
+        }
+    }
+
+    // Volume descriptors: path tables, volume id, sizes.
+    let mut descriptor_patches: Vec<(u64, Vec<u8>)> = Vec::new();
+    for kind in [TreeKind::Iso9660, TreeKind::Joliet] {
+        if !moved_trees.contains(&kind) {
+            continue;
+        }
+        let Some(tree) = tree_of(image, kind) else {
+            continue;
+        };
+        let dirs = final_dirs(&planner, tree, kind, &fixes)?;
+        let l = path_table(&dirs, false);
+        let m = path_table(&dirs, true);
+        let size = l.len() as u64;
+        let l_lba = alloc(size) as u32;
+        let m_lba = alloc(size) as u32;
+        let label = match kind {
+            TreeKind::Iso9660 => "path-tables",
+            TreeKind::Joliet => "joliet-path-tables",
+        };
+        placements.push(Placement {
+            what: label.into(),
+            lba: l_lba,
+            len: size * 2,
+            in_place: false,
+        });
+        segments.push((l_lba, Source::Bytes(l)));
+        segments.push((m_lba, Source::Bytes(m)));
+        for d in image.descriptors.iter().filter(|d| match kind {
+            TreeKind::Iso9660 => d.kind == DescriptorKind::Primary,
+            TreeKind::Joliet => matches!(d.kind, DescriptorKind::Joliet { .. }),
+        }) {
+            let mut f = Vec::with_capacity(24);
+            f.extend_from_slice(&both32(size as u32));
+            f.extend_from_slice(&l_lba.to_le_bytes());
+            f.extend_from_slice(&0u32.to_le_bytes());
+            f.extend_from_slice(&m_lba.to_be_bytes());
+            f.extend_from_slice(&0u32.to_be_bytes());
+            descriptor_patches.push((d.offset() + 132, f));
+        }
+    }
+    if let Some(id) = &plan.volume_id {
+        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+            return Err(usage(format!(
+                "volume id {id:?} must be 1 to 32 printable ASCII characters"
+            )));
+        }
+        for d in &image.descriptors {
+            match d.kind {
+                DescriptorKind::Primary => {
+                    let mut f = id.as_bytes().to_vec();
+                    f.resize(32, b' ');
+                    descriptor_patches.push((d.offset() + 40, f));
+                }
+                DescriptorKind::Joliet { .. } => {
+                    let mut f: Vec<u8> = ucs2_bytes(id).into_iter().take(32).collect();
+                    while f.len() < 32 {
+                        f.extend_from_slice(&[0x00, 0x20]);
+                    }
+                    descriptor_patches.push((d.offset() + 40, f));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // Volume end and system area.
+    let data_end = next;
+    let grew = data_end > old_end_sector;
+    let mut tail = Vec::new();
+    let new_sectors = if grew {
+        let mut s = data_end + 150; // xorriso's default -padding 300k
+        if image.file_len.is_multiple_of(1 << 20) {
+            s = s.div_ceil(512) * 512; // cylinder alignment (64 heads × 32 sectors)
+        }
+        s
+    } else {
+        old_end_sector
+    };
+    let output_bytes = new_sectors * SECTOR;
+    if grew {
+        if new_sectors > u64::from(u32::MAX) {
+            return Err(usage(
+                "the output would exceed the ISO 9660 volume size limit",
+            ));
+        }
+        for d in &image.descriptors {
+            if matches!(
+                d.kind,
+                DescriptorKind::Primary
+                    | DescriptorKind::Joliet { .. }
+                    | DescriptorKind::Supplementary
+            ) {
+                descriptor_patches.push((d.offset() + 80, both32(new_sectors as u32).to_vec()));
+            }
+        }
+        let (sys_patches, gpt_tail) =
+            system_area_patches(image, reader, old_end_sector * SECTOR, output_bytes)?;
+        patches.extend(sys_patches);
+        tail = gpt_tail;
+    }
+    patches.extend(descriptor_patches);
+    patches.sort_by_key(|p| p.0);
+    segments.sort_by_key(|s| s.0);
+    let mut extents = HashMap::new();
+    for g in &planner.groups {
+        for p in &g.paths {
+            extents.insert(p.clone(), g.ext);
+        }
+    }
+    Ok(Layout {
+        input_bytes: image.file_len,
+        output_bytes,
+        placements,
+        extents,
+        patches,
+        segments,
+        copy_end: image.file_len,
+        tail,
+    })
+}
+
+/// The directories of a tree after the edit, in path-table order: (identifier, parent
+/// number, LBA).
+fn final_dirs(
+    planner: &Planner,
+    tree: &Tree,
+    kind: TreeKind,
+    _fixes: &HashMap<u64, Vec<u8>>,
+) -> Result<Vec<(Vec<u8>, u16, u32)>, Error> {
+    // A node of the final tree: existing node index or new job.
+    #[derive(Clone, Copy, PartialEq)]
+    enum D {
+        Old(usize),
+        New(usize),
+    }
+    let lba_of = |d: D| -> u32 {
+        match d {
+            D::Old(i) => {
+                let path = tree
+                    .nodes
+                    .get(i)
+                    .map(|n| n.path.clone())
+                    .unwrap_or_default();
+                match planner.job_index.get(&(kind, path)) {
+                    Some(&j) => planner.jobs.get(j).map_or(0, |j| j.ext.lba),
+                    None => tree
+                        .nodes
+                        .get(i)
+                        .and_then(|n| n.extents.first())
+                        .map_or(0, |e| e.lba),
+                }
+            }
+            D::New(j) => planner.jobs.get(j).map_or(0, |j| j.ext.lba),
+        }
+    };
+    let ident_of = |d: D| -> Vec<u8> {
+        match d {
+            D::Old(i) => tree.nodes.get(i).map_or(Vec::new(), |n| match kind {
+                TreeKind::Iso9660 => n.ident.as_bytes().to_vec(),
+                TreeKind::Joliet => ucs2_bytes(&n.ident),
+            }),
+            D::New(j) => planner.jobs.get(j).map_or(Vec::new(), |j| j.ident.clone()),
+        }
+    };
+    let children_of = |d: D| -> Vec<D> {
+        let mut out = Vec::new();
+        let job = match d {
+            D::Old(i) => {
+                if let Some(n) = tree.nodes.get(i) {
+                    out.extend(
+                        n.children
+                            .iter()
+                            .filter(|&&c| {
+                                tree.nodes.get(c).is_some_and(|c| c.kind == NodeKind::Dir)
+                            })
+                            .map(|&c| D::Old(c)),
+                    );
+                    planner.job_index.get(&(kind, n.path.clone())).copied()
+                } else {
+                    None
+                }
+            }
+            D::New(j) => Some(j),
+        };
+        if let Some(j) = job.and_then(|j| planner.jobs.get(j)) {
+            for c in &j.children {
+                if let Child::Dir { job } = c {
+                    out.push(D::New(*job));
+                }
+            }
+        }
+        out.sort_by_key(|&c| ident_of(c));
+        out
+    };
+    let mut table: Vec<(Vec<u8>, u16, u32)> = vec![(vec![0], 1, lba_of(D::Old(0)))];
+    let mut level = vec![D::Old(0)];
+    let mut number = 1usize;
+    while !level.is_empty() {
+        let mut next_level = Vec::new();
+        for (k, &d) in level.iter().enumerate() {
+            let parent_number = number - level.len() + k + 1;
+            for c in children_of(d) {
+                if table.len() >= 65_535 {
+                    return Err(usage("more than 65535 directories: path table overflow"));
+                }
+                table.push((ident_of(c), parent_number as u16, lba_of(c)));
+                next_level.push(c);
+            }
+        }
+        number += next_level.len();
+        level = next_level;
+    }
+    Ok(table)
+}
+
+/// Generates the bytes of a regenerated or new directory.
+fn build_dir(
+    planner: &Planner,
+    ji: usize,
+    old_dirs: &HashMap<usize, Vec<u8>>,
+    fixes: &HashMap<u64, Vec<u8>>,
+    style: &Style,
+) -> Result<Vec<u8>, Error> {
+    let job = planner
+        .jobs
+        .get(ji)
+        .ok_or_else(|| usage("bad directory job"))?;
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    if let (Some(old), Some(bytes)) = (job.old, old_dirs.get(&ji)) {
+        for rec in split_records(bytes, old.offset()).map_err(|e| usage(e.to_string()))? {
+            let start = (rec.offset - old.offset()) as usize;
+            let mut raw = bytes
+                .get(start..start + usize::from(rec.len))
+                .ok_or_else(|| usage("directory record out of range"))?
+                .to_vec();
+            if let Some(f) = fixes.get(&rec.offset) {
+                raw[2..18].copy_from_slice(f);
+            }
+            records.push(raw);
+        }
+    } else {
+        // A new directory: `.` and `..`.
+        let parent_ext = job
+            .parent_job
+            .and_then(|p| planner.jobs.get(p))
+            .map_or(job.ext, |p| p.ext);
+        let subdirs = job
+            .children
+            .iter()
+            .filter(|c| matches!(c, Child::Dir { .. }))
+            .count() as u32;
+        records.push(new_record(
+            style,
+            job.tree,
+            &[0],
+            None,
+            job.ext,
+            true,
+            2 + subdirs,
+        )?);
+        records.push(new_record(
+            style,
+            job.tree,
+            &[1],
+            None,
+            parent_ext,
+            true,
+            2,
+        )?);
+    }
+    let mut new: Vec<Vec<u8>> = Vec::new();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for c in &job.children {
+        let (ident, rec) = match c {
+            Child::File { name, ident, group } => {
+                let ext = planner
+                    .groups
+                    .get(*group)
+                    .map_or(Extent { lba: 0, len: 0 }, |g| g.ext);
+                (
+                    ident.clone(),
+                    new_record(style, job.tree, ident, Some(name), ext, false, 1)?,
+                )
+            }
+            Child::Dir { job: d } => {
+                let dj = planner
+                    .jobs
+                    .get(*d)
+                    .ok_or_else(|| usage("bad directory job"))?;
+                let subdirs = dj
+                    .children
+                    .iter()
+                    .filter(|c| matches!(c, Child::Dir { .. }))
+                    .count() as u32;
+                (
+                    dj.ident.clone(),
+                    new_record(
+                        style,
+                        job.tree,
+                        &dj.ident,
+                        Some(&dj.name),
+                        dj.ext,
+                        true,
+                        2 + subdirs,
+                    )?,
+                )
+            }
+        };
+        keys.push(ident);
+        new.push(rec);
+    }
+    // Insert new records in identifier order after `.` and `..`.
+    for (key, rec) in keys.into_iter().zip(new) {
+        let pos = records
+            .iter()
+            .enumerate()
+            .skip(2)
+            .find(|(_, r)| {
+                let nl = usize::from(*r.get(32).unwrap_or(&0));
+                r.get(33..33 + nl).is_some_and(|id| id > key.as_slice())
+            })
+            .map_or(records.len(), |(i, _)| i);
+        records.insert(pos, rec);
+    }
+    Ok(pack_records(&records))
+}
+
+/// Patches to the MBR and primary GPT for a grown image, and the backup GPT (entries then
+/// header) that ends the image.
+fn system_area_patches<R: Read + Seek>(
+    image: &Image,
+    reader: &mut R,
+    old_end: u64,
+    new_len: u64,
+) -> crate::Result<(Vec<Patch>, Vec<u8>)> {
+    let mut patches = Vec::new();
+    let delta512 = (new_len - old_end.min(new_len)) / 512;
+    let old_total512 = old_end / 512;
+    // The last byte used by any file or directory: partitions reaching past it cover the
+    // image end and grow with it.
+    let data_end512 = image
+        .primary
+        .nodes
+        .iter()
+        .flat_map(|n| n.extents.iter())
+        .map(|e| e.end_sector_byte() / 512)
+        .max()
+        .unwrap_or(0);
+    let rd = |e: IsoError| usage(format!("reading the system area: {e}"));
+    let head = read_at(reader, 0, 1024, image.file_len, "system area").map_err(rd)?;
+    if image.system_area.mbr_signature {
+        for i in 0..4usize {
+            let at = 446 + 16 * i;
+            let mut e = head[at..at + 16].to_vec();
+            let start = u64::from(le32(&e, 8));
+            let sectors = u64::from(le32(&e, 12));
+            if sectors == 0 || start + sectors <= data_end512 {
+                continue;
+            }
+            let new_sectors = (sectors + delta512).min(u64::from(u32::MAX));
+            e[12..16].copy_from_slice(&(new_sectors as u32).to_le_bytes());
+            // Keep the CHS convention of the input (xorriso: 64 heads, 32 sectors).
+            let old_chs = super::sysarea::chs_bytes(start + sectors - 1, 64, 32);
+            if e[5..8] == old_chs {
+                let chs = super::sysarea::chs_bytes(start + new_sectors - 1, 64, 32);
+                e[5..8].copy_from_slice(&chs);
+            }
+            patches.push((at as u64, e));
+        }
+    }
+    let mut tail = Vec::new();
+    if let Some(gpt) = &image.system_area.gpt {
+        let mut h = head[512..1024].to_vec();
+        let entries = super::sysarea::read_gpt_entries(reader, image.file_len, &gpt.primary)
+            .map_err(rd)?
+            .ok_or_else(|| usage("the GPT entry array is unreadable"))?;
+        let mut entries = entries;
+        let esize = gpt.primary.entry_size as usize;
+        for e in entries.chunks_exact_mut(esize) {
+            if e[..16].iter().all(|&b| b == 0) {
+                continue;
+            }
+            let last = u64::from_le_bytes(e[40..48].try_into().unwrap_or([0; 8]));
+            if last + 1 > data_end512 {
+                e[40..48].copy_from_slice(&(last + delta512).to_le_bytes());
+            }
+        }
+        let new_backup = new_len / 512 - 1;
+        let entry_sectors = match &gpt.backup {
+            Some(b) if b.my_lba > b.entries_lba => b.my_lba - b.entries_lba,
+            _ => (entries.len() as u64).div_ceil(512),
+        };
+        let backup_entries_lba = new_backup - entry_sectors;
+        let last_usable = gpt.primary.last_usable + delta512;
+        let ecrc = crc32fast::hash(&entries);
+        h[32..40].copy_from_slice(&new_backup.to_le_bytes());
+        h[48..56].copy_from_slice(&last_usable.to_le_bytes());
+        h[88..92].copy_from_slice(&ecrc.to_le_bytes());
+        let mut backup = h.clone();
+        super::sysarea::fix_header_crc(&mut h);
+        backup[24..32].copy_from_slice(&new_backup.to_le_bytes());
+        backup[32..40].copy_from_slice(&1u64.to_le_bytes());
+        backup[72..80].copy_from_slice(&backup_entries_lba.to_le_bytes());
+        super::sysarea::fix_header_crc(&mut backup);
+        patches.push((512, h));
+        let entries_at = gpt.primary.entries_lba * 512;
+        patches.push((entries_at, entries.clone()));
+        // Tail: entry array padded to its sectors, then the header sector.
+        let mut t = entries;
+        t.resize((entry_sectors * 512) as usize, 0);
+        t.extend_from_slice(&backup);
+        tail = t;
+        // Zero the stale backup header at the old end.
+        if let Some(b) = &gpt.backup {
+            if b.my_lba < old_total512 && b.my_lba > 1 {
+                patches.push((b.my_lba * 512, vec![0u8; 512]));
+            }
+        }
+    }
+    Ok((patches, tail))
+}
+
+/// Streams the output of `layout` into `out` from `input`.
+fn stream(
+    input: &mut File,
+    out: &mut File,
+    layout: &Layout,
+    progress: &mut Option<&mut dyn FnMut(u64, u64)>,
+) -> io::Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let total = layout.output_bytes;
+    let mut buf = vec![0u8; CHUNK];
+    let mut done: u64 = 0;
+    let mut report = |done: u64| {
+        if let Some(p) = progress.as_mut() {
+            p(done, total);
+        }
+    };
+    // 1. The input, patched.
+    input.seek(SeekFrom::Start(0))?;
+    let old_end = layout.copy_end.div_ceil(SECTOR) * SECTOR;
+    let mut pos = 0u64;
+    let mut first_patch = 0usize;
+    while pos < old_end {
+        let n = ((old_end - pos) as usize).min(CHUNK);
+        let chunk = &mut buf[..n];
+        let from_input = layout.copy_end.saturating_sub(pos).min(n as u64) as usize;
+        input.read_exact(&mut chunk[..from_input])?;
+        chunk[from_input..].fill(0);
+        let end = pos + n as u64;
+        while layout
+            .patches
+            .get(first_patch)
+            .is_some_and(|(o, d)| o + d.len() as u64 <= pos)
+        {
+            first_patch += 1;
+        }
+        for (off, data) in layout.patches.iter().skip(first_patch) {
+            if *off >= end {
+                break;
+            }
+            let pend = off + data.len() as u64;
+            if pend <= pos {
+                continue;
+            }
+            let s = (*off).max(pos);
+            let e = pend.min(end);
+            chunk[(s - pos) as usize..(e - pos) as usize]
+                .copy_from_slice(&data[(s - off) as usize..(e - off) as usize]);
+        }
+        out.write_all(chunk)?;
+        pos = end;
+        done = pos;
+        report(done);
+    }
+    // 2. Appended extents.
+    let zeros = vec![0u8; SECTOR as usize];
+    for (lba, src) in &layout.segments {
+        let at = u64::from(*lba) * SECTOR;
+        while done < at {
+            let n = (at - done).min(SECTOR) as usize;
+            out.write_all(&zeros[..n])?;
+            done += n as u64;
+        }
+        match src {
+            Source::Bytes(b) => out.write_all(b)?,
+            Source::OriginalPlus { offset, len, tail } => {
+                input.seek(SeekFrom::Start(*offset))?;
+                copy_exact(input, out, *len, &mut buf)?;
+                out.write_all(tail)?;
+            }
+            Source::File { path, len } => {
+                let mut f = File::open(path)?;
+                copy_exact(&mut f, out, *len, &mut buf)?;
+            }
+        }
+        done += src.len();
+        let pad = (SECTOR - done % SECTOR) % SECTOR;
+        out.write_all(&zeros[..pad as usize])?;
+        done += pad;
+        report(done);
+    }
+    // 3. Padding and the backup GPT.
+    let tail_at = total - layout.tail.len() as u64;
+    while done < tail_at {
+        let n = ((tail_at - done) as usize).min(CHUNK);
+        buf[..n].fill(0);
+        out.write_all(&buf[..n])?;
+        done += n as u64;
+    }
+    out.write_all(&layout.tail)?;
+    done += layout.tail.len() as u64;
+    report(done);
+    Ok(())
+}
+
+fn copy_exact(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    len: u64,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let n = (left as usize).min(buf.len());
+        from.read_exact(&mut buf[..n]).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("source shorter than its {len} bytes: {e}"),
+            )
+        })?;
+        to.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// True if `a` and `b` name the same existing file (also through symlinks/hard links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// The isomd5sum implant (provided by `iso::md5` after merge).
+fn implant_md5(_f: &mut File) -> io::Result<()> {
+    // TODO(merge): `crate::iso::md5::implant(_f)` — the md5 module is written separately.
+    Err(io::Error::other(
+        "isomd5sum implant is not available in this build (iso::md5 missing)",
+    ))
+}
+
+/// Writes `output` from `input` with `plan` applied. The input is opened read-only; the
+/// output appears (by rename of a temporary file in the same directory, after fsync) only
+/// when complete. Refuses an existing output without `opts.force` and an output that is
+/// the input.
+pub fn write(
+    input: &Path,
+    output: &Path,
+    plan: EditPlan,
+    mut opts: WriteOptions<'_>,
+) -> crate::Result<WriteSummary> {
+    if same_file(input, output) || input == output {
+        return Err(usage(format!(
+            "the output {} is the input; choose another output file",
+            output.display()
+        )));
+    }
+    if output.symlink_metadata().is_ok() && !opts.force {
+        return Err(Error::output(
+            output,
+            "already exists (use --force to overwrite)",
+        ));
+    }
+    let mut file = File::open(input).map_err(|e| Error::input(input, e))?;
+    let image = Image::open(&mut file).map_err(|e| Error::input(input, e))?;
+    let layout = plan_layout(&image, &mut file, &plan).map_err(|e| match e {
+        Error::Usage(m) => Error::input(input, m),
+        other => other,
+    })?;
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let oerr = |e: &dyn std::fmt::Display| Error::output(output, e);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| oerr(&e))?;
+    stream(&mut file, tmp.as_file_mut(), &layout, &mut opts.progress).map_err(|e| oerr(&e))?;
+    // In-place region edits on the output.
+    for edit in plan.region_edits {
+        let path = norm_path(&edit.iso_path);
+        let ext = match layout.extents.get(&path) {
+            Some(e) => *e,
+            None => {
+                let node = image.primary.find(&path).ok_or_else(|| {
+                    Error::input(
+                        input,
+                        format!("cannot edit /{path}: no such file in the image"),
+                    )
+                })?;
+                match node.extents.as_slice() {
+                    [e] if node.kind == NodeKind::File => *e,
+                    _ => {
+                        return Err(Error::input(
+                            input,
+                            format!("cannot edit /{path}: not a single-extent file"),
+                        ))
+                    }
+                }
+            }
+        };
+        let f = tmp.as_file_mut();
+        let mut slice =
+            fscommon::StreamSlice::new(f, ext.offset(), ext.offset() + u64::from(ext.len))
+                .map_err(|e| oerr(&e))?;
+        (edit.edit)(&mut slice)?;
+    }
+    if plan.implant_md5 {
+        tmp.as_file_mut().flush().map_err(|e| oerr(&e))?;
+        implant_md5(tmp.as_file_mut()).map_err(|e| oerr(&e))?;
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let f = tmp.as_file_mut();
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| oerr(&e))?;
+        f.sync_all().map_err(|e| oerr(&e))?;
+    }
+    let len = tmp.as_file().metadata().map_err(|e| oerr(&e))?.len();
+    if len != layout.output_bytes {
+        return Err(oerr(&format!(
+            "internal error: wrote {len} bytes, planned {}",
+            layout.output_bytes
+        )));
+    }
+    tmp.persist(output).map_err(|e| oerr(&e.error))?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(WriteSummary {
+        output: output.to_path_buf(),
+        input_bytes: layout.input_bytes,
+        output_bytes: layout.output_bytes,
+        placements: layout.placements,
+        md5_implanted: plan.implant_md5,
+    })
+}
