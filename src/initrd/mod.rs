@@ -47,4 +47,6 @@ pub type Result<T, E = InitrdError> = std::result::Result<T, E>;
 
 pub use compress::Compression;
 
+pub use inspect::{inspect, InitrdReport};
+pub use overlay::{build_overlay, OverlayEntry, OverlayKind};
 pub use walk::{list, read_files, EntryInfo, FileKind, Listing, Segment, SegmentKind, XzCheck};

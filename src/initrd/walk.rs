@@ -147,8 +147,8 @@ pub struct Listing {
 
 impl Listing {
     /// Resolves `path` through the tree's symlinks (all components, the last one too when
-    /// `follow_last`). Returns the canonical path and the entry there, if any; `None` when a
-    /// parent is missing or not a directory.
+    /// `follow_last`). Returns the canonical path and the entry there, if any (missing parents
+    /// are kept literally); `None` when a parent is not a directory or on a symlink loop.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Option<(String, Option<&EntryInfo>)> {
         let canon = resolve_in(
             |p| {
@@ -160,6 +160,7 @@ impl Listing {
             },
             path,
             follow_last,
+            true,
         )
         .ok()?;
         let entry = self.entries.get(&canon);
@@ -471,7 +472,13 @@ impl Walker<'_> {
             }
             Ok(())
         })();
-        result?;
+        result.map_err(|e| {
+            if e.message.starts_with(name) {
+                e
+            } else {
+                ctx(e)
+            }
+        })?;
         let decoded = dec.pos;
         let crc = match &dec.dec {
             StreamDecoder::Gzip(_, h) => Some(h.clone().finalize()),
@@ -1029,6 +1036,7 @@ fn resolve_in(
     lookup: impl Fn(&str) -> Option<Lookup>,
     path: &str,
     follow_last: bool,
+    allow_missing: bool,
 ) -> std::result::Result<String, &'static str> {
     let mut out: Vec<String> = Vec::new();
     let mut todo: std::collections::VecDeque<String> =
@@ -1070,7 +1078,7 @@ fn resolve_in(
                 }
             }
             None => {
-                if last {
+                if last || allow_missing {
                     out.push(c)
                 } else {
                     return Err("a parent directory does not exist");
@@ -1100,7 +1108,7 @@ impl Fs {
     }
 
     fn canonical(&self, name: &str) -> Option<String> {
-        resolve_in(|p| self.lookup(p), name, false).ok()
+        resolve_in(|p| self.lookup(p), name, false, false).ok()
     }
 
     fn linked_wanted(&self, h: &Header) -> bool {
@@ -1143,7 +1151,7 @@ impl Fs {
             // "." : the root directory; mkdir fails with EEXIST, chmod applies. Nothing to model.
             return Ok(());
         }
-        let path = resolve_in(|p| self.lookup(p), &e.name, false)
+        let path = resolve_in(|p| self.lookup(p), &e.name, false, false)
             .map_err(|m| format!("{:?} dropped by the kernel: {m}", e.name))?;
         let perm = e.mode & 0o7777;
         match e.kind {
