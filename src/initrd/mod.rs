@@ -46,6 +46,7 @@ impl From<std::io::Error> for InitrdError {
 pub type Result<T, E = InitrdError> = std::result::Result<T, E>;
 
 pub use compress::Compression;
+pub use depmod::{generate_for_tree, generate_indexes, DepmodInput};
 
 pub use inspect::{inspect, InitrdReport};
 pub use overlay::{build_overlay, OverlayEntry, OverlayKind};
