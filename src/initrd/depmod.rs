@@ -525,21 +525,17 @@ impl Index {
                 node.values.insert(pos, (priority, value.to_string()));
                 return Ok(());
             };
-            if !node.children.contains_key(&ch) {
-                node.children.insert(
-                    ch,
-                    Node {
+            match node.children.entry(ch) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Node {
                         prefix: key[i + 1..].to_vec(),
                         children: BTreeMap::new(),
                         values: vec![(priority, value.to_string())],
-                    },
-                );
-                return Ok(());
+                    });
+                    return Ok(());
+                }
+                std::collections::btree_map::Entry::Occupied(o) => node = o.into_mut(),
             }
-            node = node
-                .children
-                .get_mut(&ch)
-                .ok_or_else(|| InitrdError::new("index trie inconsistent"))?;
             i += 1;
         }
     }
