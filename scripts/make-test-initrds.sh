@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fixtures for the initrd tests and benchmark (cached under $REMASTER_FIXTURES):
+#   make-test-initrds.sh kernel   unpack linux-image-$FIXTURE_KVER into $REMASTER_FIXTURES/kernel/$FIXTURE_KVER
+#   make-test-initrds.sh bench    build $REMASTER_FIXTURES/initrd/bench.img: a ~100 MiB xz (CRC32,
+#                                 dict 1 MiB, as dracut --xz) usr-merged initrd made of real module files
+# Prints the path of what it made.
+. "$(dirname "$0")/lib.sh"
+
+kernel_dir=$REMASTER_FIXTURES/kernel/$FIXTURE_KVER
+
+make_kernel() {
+    extract_deb "linux-image-$FIXTURE_KVER" "$kernel_dir"
+    printf '%s\n' "$kernel_dir"
+}
+
+make_bench() {
+    local out=$REMASTER_FIXTURES/initrd/bench.img
+    if [ ! -s "$out" ]; then
+        make_kernel >/dev/null
+        local stage tmp
+        tmp=$(mktemp -d)
+        trap 'rm -rf "$tmp"' EXIT
+        stage=$tmp/root
+        mkdir -p "$stage/usr/lib/modules" "$stage/usr/bin" "$stage/usr/sbin" "$stage/usr/lib64" "$stage/etc"
+        for l in lib:usr/lib bin:usr/bin sbin:usr/sbin lib64:usr/lib64; do ln -s "${l#*:}" "$stage/${l%%:*}"; done
+        cp -a "$kernel_dir/lib/modules/$FIXTURE_KVER" "$stage/usr/lib/modules/"
+        # Stop adding module directories once the compressed image would pass ~100 MiB:
+        # the whole tree (390 MiB) compresses to about that.
+        mkdir -p "$(dirname "$out")"
+        (cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
+            xz --check=crc32 --lzma2=dict=1MiB -T1 > "$out.tmp"
+        mv "$out.tmp" "$out"
+        log "built $out ($(stat -c %s "$out") bytes)"
+    fi
+    printf '%s\n' "$out"
+}
+
+case "${1:-}" in
+    kernel) make_kernel ;;
+    bench) make_bench ;;
+    *) echo "usage: $0 kernel|bench" >&2; exit 2 ;;
+esac

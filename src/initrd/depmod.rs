@@ -1,0 +1,637 @@
+//! The module indexes kmod reads (`modules.dep`, `modules.alias`, `modules.symbols`, their
+//! `.bin` tries, `modules.softdep`, `modules.devname`, `modules.builtin(.alias).bin`),
+//! regenerated for a module tree plus added modules, as `depmod` (kmod 30) writes them.
+//!
+//! Rules followed (kmod `tools/depmod.c`): a module's name is its basename up to the first
+//! `.`, `-` → `_`; of two modules with the same name the one in the better search directory
+//! wins (`search updates extra built-in weak-updates`, RHEL's `dist.conf`; kmod's default is
+//! just `updates` first), the other one vanishes from every index; modules are numbered in
+//! `modules.order` order, unlisted ones after; exports are the `__crc_<sym>` symbols (or the
+//! `__ksymtab_strings` section without modversions); dependencies are the undefined symbols
+//! (and unmatched `__versions` entries) exported by another module, listed transitively in
+//! depmod's topological order.
+//!
+//! The `.bin` writer is hand-written: no crate writes kmod's index format (a radix trie,
+//! magic 0xB007F457, version 0x00020001, big-endian offsets with flag bits; libkmod-index.c).
+
+use super::compress::decompress_capped;
+use super::{InitrdError, Result};
+use std::collections::{BTreeMap, HashMap};
+
+/// Largest decompressed module accepted (the biggest in-tree modules are ~20 MiB).
+pub const MODULE_CAP: u64 = 256 << 20;
+
+/// What `depmod` reads from `lib/modules/<kver>/`.
+#[derive(Debug, Clone, Default)]
+pub struct DepmodInput<'a> {
+    /// Every module file: path relative to the module directory (`kernel/drivers/...ko.xz`,
+    /// `updates/foo.ko`) and its bytes (`.ko`, `.ko.xz`, `.ko.zst`, `.ko.gz`). Base modules
+    /// and added ones alike; priority comes from the path.
+    pub modules: Vec<(&'a str, &'a [u8])>,
+    /// `modules.order`, if present.
+    pub modules_order: Option<&'a [u8]>,
+    /// `modules.builtin`, if present (gives `modules.builtin.bin`).
+    pub modules_builtin: Option<&'a [u8]>,
+    /// `modules.builtin.modinfo`, if present (gives `modules.builtin.alias.bin`).
+    pub modules_builtin_modinfo: Option<&'a [u8]>,
+    /// depmod.d `search` order; empty = RHEL's `updates extra built-in weak-updates`.
+    pub search: Vec<String>,
+}
+
+/// The files depmod writes, in depmod's order: (file name, contents).
+pub type IndexFiles = Vec<(String, Vec<u8>)>;
+
+struct Module {
+    relpath: String,
+    name: String,
+    /// (key, value) of `.modinfo`, in order.
+    info: Vec<(String, String)>,
+    exports: Vec<String>,
+    /// Undefined symbols in symtab order, then unmatched `__versions` names.
+    needs: Vec<String>,
+    rank: usize,
+    sort_idx: i64,
+}
+
+/// Module name from a path, as kmod's `path_to_modname`.
+pub fn modname(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split('.')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c == '-' { '_' } else { c })
+        .collect()
+}
+
+fn search_rank(search: &[String], relpath: &str) -> usize {
+    let default: Vec<String> = ["updates", "extra", "built-in", "weak-updates"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let list = if search.is_empty() { &default } else { search };
+    let builtin = list
+        .iter()
+        .position(|s| s == "built-in")
+        .unwrap_or(list.len());
+    list.iter()
+        .position(|s| s != "built-in" && relpath.starts_with(&format!("{s}/")))
+        .unwrap_or(builtin)
+}
+
+/// Reads what depmod needs from one module (decompressing it first).
+fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let err = |m: String| InitrdError::new(format!("module {relpath}: {m}"));
+    let elf = decompress_capped(bytes, MODULE_CAP).map_err(|e| err(e.message))?;
+    let file = object::File::parse(&*elf).map_err(|e| err(format!("not an ELF module: {e}")))?;
+    let mut info = Vec::new();
+    if let Some(s) = file.section_by_name(".modinfo") {
+        let data = s.data().map_err(|e| err(format!(".modinfo: {e}")))?;
+        for rec in data.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+            let rec = String::from_utf8_lossy(rec);
+            if let Some((k, v)) = rec.split_once('=') {
+                info.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    let mut exports = Vec::new();
+    let mut needs = Vec::new();
+    for sym in file.symbols() {
+        let Ok(name) = sym.name() else { continue };
+        if let Some(x) = name.strip_prefix("__crc_") {
+            exports.push(x.to_string());
+        }
+        if sym.is_undefined() && !name.is_empty() {
+            needs.push(name.to_string());
+        }
+    }
+    if exports.is_empty() {
+        if let Some(s) = file.section_by_name("__ksymtab_strings") {
+            let data = s
+                .data()
+                .map_err(|e| err(format!("__ksymtab_strings: {e}")))?;
+            exports.extend(
+                data.split(|b| *b == 0)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| String::from_utf8_lossy(r).into_owned()),
+            );
+        }
+    }
+    if let Some(s) = file.section_by_name("__versions") {
+        // struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }
+        let data = s.data().map_err(|e| err(format!("__versions: {e}")))?;
+        if data.len() % 64 == 0 {
+            let seen: std::collections::HashSet<String> = needs.iter().cloned().collect();
+            for rec in data.chunks_exact(64) {
+                let n = &rec[8..];
+                let n = &n[..n.iter().position(|b| *b == 0).unwrap_or(n.len())];
+                let n = String::from_utf8_lossy(n).into_owned();
+                if !n.is_empty() && !seen.contains(&n) {
+                    needs.push(n);
+                }
+            }
+        }
+    }
+    Ok(Module {
+        relpath: relpath.to_string(),
+        name: modname(relpath),
+        info,
+        exports,
+        needs,
+        rank: 0,
+        sort_idx: 0,
+    })
+}
+
+fn is_module_path(p: &str) -> bool {
+    super::walk::is_module_name(p)
+        && !p
+            .split('/')
+            .rev()
+            .skip(1)
+            .any(|c| c == "build" || c == "source")
+}
+
+/// `alias_normalize`: `-` → `_` outside `[...]`; None on unmatched brackets.
+fn alias_normalize(a: &str) -> Option<String> {
+    let mut out = String::with_capacity(a.len());
+    let mut in_bracket = false;
+    for c in a.chars() {
+        match c {
+            '[' if !in_bracket => {
+                in_bracket = true;
+                out.push(c)
+            }
+            ']' if in_bracket => {
+                in_bracket = false;
+                out.push(c)
+            }
+            ']' => return None,
+            '-' if !in_bracket => out.push('_'),
+            c => out.push(c),
+        }
+    }
+    (!in_bracket).then_some(out)
+}
+
+/// Generates every index file depmod would write for this tree.
+pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
+    // Collect modules, keeping the best-ranked one per name (first one on a tie).
+    let mut by_name: HashMap<String, Module> = HashMap::new();
+    let mut seq = 0i64;
+    for (path, bytes) in &input.modules {
+        let path = path.trim_start_matches('/');
+        if !is_module_path(path) {
+            continue;
+        }
+        let rank = search_rank(&input.search, path);
+        let name = modname(path);
+        if let Some(old) = by_name.get(&name) {
+            if old.rank <= rank {
+                continue;
+            }
+        }
+        let mut m = parse_module(path, bytes)?;
+        m.rank = rank;
+        seq += 1;
+        m.sort_idx = seq;
+        by_name.insert(name, m);
+    }
+    // modules.order numbering (idx - total < 0), then the others in input order.
+    if let Some(order) = input.modules_order {
+        let text = String::from_utf8_lossy(order);
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let total = lines.len() as i64 + 1;
+        let by_uncrel: HashMap<String, String> = by_name
+            .values()
+            .map(|m| {
+                let dir = m.relpath.rsplit_once('/').map_or("", |(d, _)| d);
+                let base = m.relpath.rsplit('/').next().unwrap_or("");
+                let stem = base.split('.').next().unwrap_or("");
+                let unc = if dir.is_empty() {
+                    format!("{stem}.ko")
+                } else {
+                    format!("{dir}/{stem}.ko")
+                };
+                (unc, m.name.clone())
+            })
+            .collect();
+        for (i, l) in lines.iter().enumerate() {
+            let l = l.strip_suffix('\n').unwrap_or(l);
+            if let Some(m) = by_uncrel.get(l).and_then(|n| by_name.get_mut(n)) {
+                m.sort_idx = i as i64 + 1 - total;
+            }
+        }
+    }
+    let mut mods: Vec<Module> = by_name.into_values().collect();
+    mods.sort_by_key(|m| m.sort_idx);
+    let n = mods.len();
+
+    // Symbols: last exporter in index order wins (kmod's hash_add replaces).
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in mods.iter().enumerate() {
+        for s in &m.exports {
+            owner.insert(s.as_str(), i);
+        }
+    }
+    // Direct dependencies in first-use order, and user counts.
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut users = vec![0usize; n];
+    for (i, m) in mods.iter().enumerate() {
+        for s in &m.needs {
+            let s = s.strip_prefix('.').unwrap_or(s);
+            if let Some(&o) = owner.get(s) {
+                if !deps[i].contains(&o) {
+                    deps[i].push(o);
+                    users[o] += 1;
+                }
+            }
+        }
+    }
+    // Topological order (modules without users first), exactly as depmod's stack walk.
+    let mut dep_sort = vec![usize::MAX; n];
+    let mut roots: Vec<usize> = (0..n).filter(|i| users[*i] == 0).collect();
+    let mut left = users;
+    let mut sorted = 0;
+    while let Some(src) = roots.pop() {
+        dep_sort[src] = sorted;
+        sorted += 1;
+        for &d in &deps[src] {
+            left[d] -= 1;
+            if left[d] == 0 {
+                roots.push(d);
+            }
+        }
+    }
+    if sorted < n {
+        let cyc: Vec<&str> = (0..n)
+            .filter(|i| left[*i] > 0)
+            .map(|i| mods[i].name.as_str())
+            .collect();
+        return Err(InitrdError::new(format!(
+            "module dependency cycle among: {}",
+            cyc.join(" ")
+        )));
+    }
+    for d in deps.iter_mut() {
+        d.sort_by_key(|x| dep_sort[*x]);
+    }
+    let all_deps = |i: usize| -> Vec<usize> {
+        // mod_fill_all_unique_dependencies, then sort by dep_sort.
+        fn fill(i: usize, deps: &[Vec<usize>], out: &mut Vec<usize>) {
+            for &d in &deps[i] {
+                if !out.contains(&d) {
+                    out.push(d);
+                    fill(d, deps, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        fill(i, &deps, &mut out);
+        out.sort_by_key(|x| dep_sort[*x]);
+        out
+    };
+
+    let mut files: IndexFiles = Vec::new();
+    // modules.dep and .bin
+    let mut dep_txt = String::new();
+    let mut dep_idx = Index::new();
+    for (i, m) in mods.iter().enumerate() {
+        let mut line = format!("{}:", m.relpath);
+        for d in all_deps(i) {
+            line.push(' ');
+            line.push_str(&mods[d].relpath);
+        }
+        dep_txt.push_str(&line);
+        dep_txt.push('\n');
+        dep_idx.insert(&m.name, &line, i as u32)?;
+    }
+    files.push(("modules.dep".into(), dep_txt.into_bytes()));
+    files.push(("modules.dep.bin".into(), dep_idx.write()?));
+    // aliases
+    let mut alias_txt = String::from("# Aliases extracted from modules themselves.\n");
+    let mut alias_idx = Index::new();
+    for (i, m) in mods.iter().enumerate() {
+        for (k, v) in &m.info {
+            if k == "alias" {
+                alias_txt.push_str(&format!("alias {v} {}\n", m.name));
+                if let Some(a) = alias_normalize(v) {
+                    alias_idx.insert(&a, &m.name, i as u32)?;
+                }
+            }
+        }
+    }
+    files.push(("modules.alias".into(), alias_txt.into_bytes()));
+    files.push(("modules.alias.bin".into(), alias_idx.write()?));
+    // softdeps
+    let mut soft = String::from("# Soft dependencies extracted from modules themselves.\n");
+    for m in &mods {
+        for (k, v) in &m.info {
+            if k == "softdep" {
+                soft.push_str(&format!("softdep {} {v}\n", m.name));
+            }
+        }
+    }
+    files.push(("modules.softdep".into(), soft.into_bytes()));
+    // symbols (depmod prints them in hash order; sorted here)
+    let mut syms: Vec<(&str, usize)> = owner.into_iter().collect();
+    syms.sort();
+    let mut sym_txt = String::from("# Aliases for symbols, used by symbol_request().\n");
+    let mut sym_idx = Index::new();
+    for (s, o) in &syms {
+        sym_txt.push_str(&format!("alias symbol:{s} {}\n", mods[*o].name));
+        sym_idx.insert(&format!("symbol:{s}"), &mods[*o].name, *o as u32)?;
+    }
+    files.push(("modules.symbols".into(), sym_txt.into_bytes()));
+    files.push(("modules.symbols.bin".into(), sym_idx.write()?));
+    // builtin (depmod leaves an empty file when the source is missing)
+    let builtin = match input.modules_builtin {
+        None => Vec::new(),
+        Some(b) => {
+            let mut idx = Index::new();
+            for l in String::from_utf8_lossy(b).lines() {
+                if l.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+                    idx.insert(&modname(l), "", 0)?;
+                }
+            }
+            idx.write()?
+        }
+    };
+    files.push(("modules.builtin.bin".into(), builtin));
+    let builtin_alias = match input.modules_builtin_modinfo {
+        None => Vec::new(),
+        Some(b) => {
+            let mut idx = Index::new();
+            for rec in b.split(|c| *c == 0).filter(|r| !r.is_empty()) {
+                let rec = String::from_utf8_lossy(rec);
+                let Some((module, kv)) = rec.split_once('.') else {
+                    continue;
+                };
+                let Some(("alias", value)) = kv.split_once('=') else {
+                    continue;
+                };
+                if module.is_empty() || value.is_empty() {
+                    continue;
+                }
+                if let Some(a) = alias_normalize(value) {
+                    idx.insert(&a, module, 0)?;
+                }
+            }
+            idx.write()?
+        }
+    };
+    files.push(("modules.builtin.alias.bin".into(), builtin_alias));
+    // devname
+    let mut devname = String::new();
+    for m in &mods {
+        let mut name = None;
+        let mut dev = None;
+        for (k, v) in &m.info {
+            if k != "alias" {
+                continue;
+            }
+            if let Some(d) = v.strip_prefix("devname:") {
+                name = Some(d.to_string());
+            } else if let Some(t) = parse_major_minor(v, "char-major-") {
+                dev = Some(('c', t));
+            } else if let Some(t) = parse_major_minor(v, "block-major-") {
+                dev = Some(('b', t));
+            }
+            if name.is_some() && dev.is_some() {
+                break;
+            }
+        }
+        if let (Some(nm), Some((t, (maj, min)))) = (name, dev) {
+            if devname.is_empty() {
+                devname.push_str("# Device nodes to trigger on-demand module loading.\n");
+            }
+            devname.push_str(&format!("{} {nm} {t}{maj}:{min}\n", m.name));
+        }
+    }
+    files.push(("modules.devname".into(), devname.into_bytes()));
+    Ok(files)
+}
+
+fn parse_major_minor(v: &str, prefix: &str) -> Option<(u32, u32)> {
+    let rest = v.strip_prefix(prefix)?;
+    let (a, b) = rest.split_once('-')?;
+    // sscanf("%u-%u") reads the leading digits of each part.
+    let num = |s: &str| -> Option<u32> {
+        let d: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+        d.parse().ok()
+    };
+    Some((num(a)?, num(b)?))
+}
+
+/// Convenience for the pipeline: builds the index files from [`super::walk::read_files`]
+/// output (full paths under `usr/lib/modules/<kver>/` or `lib/modules/<kver>/`) plus added
+/// modules given relative to the module directory (e.g. `updates/mpt3sas.ko.xz`), which
+/// override same-named base modules by search priority (an added file at the same relative
+/// path as a base file replaces it).
+pub fn generate_for_tree(
+    base_files: &[(String, Vec<u8>)],
+    kver: &str,
+    added: &[(String, Vec<u8>)],
+) -> Result<IndexFiles> {
+    let prefixes = [
+        format!("usr/lib/modules/{kver}/"),
+        format!("lib/modules/{kver}/"),
+    ];
+    let mut input = DepmodInput::default();
+    for (p, d) in base_files {
+        let Some(rel) = prefixes.iter().find_map(|x| p.strip_prefix(x.as_str())) else {
+            continue;
+        };
+        match rel {
+            "modules.order" => input.modules_order = Some(d),
+            "modules.builtin" => input.modules_builtin = Some(d),
+            "modules.builtin.modinfo" => input.modules_builtin_modinfo = Some(d),
+            _ => {
+                if is_module_path(rel) && !added.iter().any(|(a, _)| a == rel) {
+                    input.modules.push((rel, d));
+                }
+            }
+        }
+    }
+    for (p, d) in added {
+        input.modules.push((p.as_str(), d));
+    }
+    generate_indexes(&input)
+}
+
+// ---- kmod index (.bin) writer -------------------------------------------------------------
+
+const INDEX_MAGIC: u32 = 0xB007_F457;
+const INDEX_VERSION: u32 = 0x0002_0001;
+const NODE_PREFIX: u32 = 0x8000_0000;
+const NODE_VALUES: u32 = 0x4000_0000;
+const NODE_CHILDS: u32 = 0x2000_0000;
+const CHILD_MAX: u8 = 128;
+
+#[derive(Default)]
+struct Node {
+    prefix: Vec<u8>,
+    children: BTreeMap<u8, Node>,
+    /// (priority, value), sorted by priority; a new value goes before equal priorities.
+    values: Vec<(u32, String)>,
+}
+
+/// kmod's radix trie (`index_insert` / `index_write` of depmod.c).
+struct Index {
+    root: Node,
+}
+
+impl Index {
+    fn new() -> Self {
+        Index {
+            root: Node::default(),
+        }
+    }
+
+    fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<()> {
+        let key = key.as_bytes();
+        if key.iter().any(|b| *b >= CHILD_MAX || *b == 0) {
+            return Err(InitrdError::new(format!(
+                "index key {:?} has non-ASCII bytes",
+                String::from_utf8_lossy(key)
+            )));
+        }
+        let mut node = &mut self.root;
+        let mut i = 0;
+        loop {
+            // Split the node if its prefix is not a prefix of the rest of the key.
+            let common = node
+                .prefix
+                .iter()
+                .zip(&key[i..])
+                .take_while(|(a, b)| a == b)
+                .count();
+            if common < node.prefix.len() {
+                let ch = node.prefix[common];
+                let tail = node.prefix[common + 1..].to_vec();
+                let mut child = std::mem::take(node);
+                child.prefix = tail;
+                node.prefix = key[i..i + common].to_vec();
+                node.children.insert(ch, child);
+            }
+            i += common;
+            let Some(&ch) = key.get(i) else {
+                let pos = node
+                    .values
+                    .iter()
+                    .position(|(p, _)| *p >= priority)
+                    .unwrap_or(node.values.len());
+                node.values.insert(pos, (priority, value.to_string()));
+                return Ok(());
+            };
+            match node.children.entry(ch) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Node {
+                        prefix: key[i + 1..].to_vec(),
+                        children: BTreeMap::new(),
+                        values: vec![(priority, value.to_string())],
+                    });
+                    return Ok(());
+                }
+                std::collections::btree_map::Entry::Occupied(o) => node = o.into_mut(),
+            }
+            i += 1;
+        }
+    }
+
+    fn write(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
+        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
+        out.extend_from_slice(&[0; 4]);
+        let root = write_node(&self.root, &mut out)?;
+        out[8..12].copy_from_slice(&root.to_be_bytes());
+        Ok(out)
+    }
+}
+
+/// Children first (post-order), then the node: prefix, child table, values.
+fn write_node(node: &Node, out: &mut Vec<u8>) -> Result<u32> {
+    let mut child_offs = Vec::new();
+    let (first, last) = match (node.children.keys().next(), node.children.keys().last()) {
+        (Some(f), Some(l)) => (*f, *l),
+        _ => (CHILD_MAX, 0),
+    };
+    if first < CHILD_MAX {
+        for ch in first..=last {
+            let off = match node.children.get(&ch) {
+                Some(c) => write_node(c, out)?,
+                None => 0,
+            };
+            child_offs.push(off);
+        }
+    }
+    let offset = u32::try_from(out.len())
+        .ok()
+        .filter(|o| *o < 0x1000_0000)
+        .ok_or_else(|| InitrdError::new("module index larger than 256 MiB"))?;
+    let mut flags = 0;
+    if !node.prefix.is_empty() {
+        out.extend_from_slice(&node.prefix);
+        out.push(0);
+        flags |= NODE_PREFIX;
+    }
+    if !child_offs.is_empty() {
+        out.push(first);
+        out.push(last);
+        for c in &child_offs {
+            out.extend_from_slice(&c.to_be_bytes());
+        }
+        flags |= NODE_CHILDS;
+    }
+    if !node.values.is_empty() {
+        out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
+        for (p, v) in &node.values {
+            out.extend_from_slice(&p.to_be_bytes());
+            out.extend_from_slice(v.as_bytes());
+            out.push(0);
+        }
+        flags |= NODE_VALUES;
+    }
+    Ok(offset | flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modname_and_alias_rules() {
+        assert_eq!(
+            modname("kernel/drivers/scsi/mpt3sas/mpt3sas.ko.xz"),
+            "mpt3sas"
+        );
+        assert_eq!(modname("updates/snd-hda-intel.ko"), "snd_hda_intel");
+        assert_eq!(
+            alias_normalize("pci:v-[a-b]*").as_deref(),
+            Some("pci:v_[a-b]*")
+        );
+        assert_eq!(alias_normalize("a]"), None);
+        assert_eq!(search_rank(&[], "updates/x.ko"), 0);
+        assert_eq!(search_rank(&[], "kernel/x.ko"), 2);
+        assert_eq!(search_rank(&[], "weak-updates/x.ko"), 3);
+    }
+
+    #[test]
+    fn trie_splits_and_orders_values() {
+        let mut idx = Index::new();
+        idx.insert("abc", "1", 5).unwrap();
+        idx.insert("abd", "2", 1).unwrap();
+        idx.insert("ab", "3", 0).unwrap();
+        idx.insert("ab", "4", 0).unwrap();
+        let root = &idx.root;
+        assert!(root.prefix.is_empty());
+        let a = &root.children[&b'a'];
+        assert_eq!(a.prefix, b"b");
+        assert_eq!(a.values, vec![(0, "4".into()), (0, "3".into())]);
+        assert_eq!(a.children.len(), 2);
+        let bytes = idx.write().unwrap();
+        assert_eq!(&bytes[..8], &[0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1]);
+    }
+}
