@@ -167,6 +167,37 @@ impl Verdict {
     pub fn loads(&self) -> bool {
         matches!(self.outcome, Outcome::Loads)
     }
+
+    /// The refusal lines the kernel log should show, in order (taint warnings excluded):
+    /// for a refusal while resolving symbols every failing symbol's lines, otherwise the
+    /// refusing check's line(s). Empty when the module loads.
+    pub fn expected_kernel_log(&self) -> Vec<String> {
+        let Outcome::Refused { message, .. } = &self.outcome else {
+            return Vec::new();
+        };
+        let Some(first) = self
+            .problems
+            .iter()
+            .find(|p| p.kernel_messages.first() == Some(message))
+        else {
+            return vec![message.clone()];
+        };
+        let symbol_stage = |c: Check| {
+            matches!(
+                c,
+                Check::Symbol | Check::SymbolVersion | Check::GplOnly | Check::Namespace
+            )
+        };
+        if symbol_stage(first.check) {
+            self.problems
+                .iter()
+                .filter(|p| symbol_stage(p.check))
+                .flat_map(|p| p.kernel_messages.iter().cloned())
+                .collect()
+        } else {
+            first.kernel_messages.clone()
+        }
+    }
 }
 
 const ENOENT: i32 = -2;
@@ -178,7 +209,7 @@ fn insmod_error(errno: i32) -> &'static str {
     match errno {
         ENOEXEC => "Invalid module format",
         ENOENT => "Unknown symbol in module",
-        EINVAL => "Invalid argument",
+        EINVAL => "Invalid parameters",
         EKEYREJECTED => "Key was rejected by service",
         _ => "error",
     }
@@ -219,12 +250,6 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
         });
         (problems.len() - 1, reason)
     });
-    if sig_reason.is_some() && secure_boot == SecureBoot::Off {
-        warnings.push(format!(
-            "{name}: module verification failed: signature and/or required key missing - \
-             tainting kernel"
-        ));
-    }
 
     let fatal = |problems: &mut Vec<Problem>,
                  refusal: &mut Option<(usize, i32)>,
@@ -299,12 +324,10 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
 
     if elf_ok && module.has_this_module {
         let has_versions = module.versions.is_some();
-        let mut forced = false;
-        let mut force = |warnings: &mut Vec<String>, why: &str| {
-            if !forced {
-                warnings.push(format!("{name}: {why}: kernel tainted."));
-                forced = true;
-            }
+        // try_to_force_load(): with CONFIG_MODULE_FORCE_LOAD (RHEL, Debian) a missing
+        // version or vermagic only taints; the reason printed is the symbol name.
+        let force = |warnings: &mut Vec<String>, why: &str| {
+            warnings.push(format!("{name}: {why}: kernel tainted."));
         };
 
         // 4. module_layout.
@@ -324,7 +347,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
                 None if has_versions => {
                     warnings.push(format!("{name}: no symbol version for module_layout"))
                 }
-                None => force(&mut warnings, "no versions for imported symbols"),
+                None => force(&mut warnings, "module_layout"),
             }
         }
 
@@ -361,6 +384,13 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
             if !module.is_gpl_compatible() {
                 let lic = module.license.as_deref().unwrap_or("unspecified");
                 warnings.push(format!("{name}: module license '{lic}' taints kernel."));
+            }
+            // Printed after check_modinfo(), once per boot (pr_notice_once).
+            if sig_reason.is_some() && secure_boot != SecureBoot::On {
+                warnings.push(format!(
+                    "{name}: module verification failed: signature and/or required key \
+                     missing - tainting kernel"
+                ));
             }
         }
 
@@ -433,7 +463,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
                     None if has_versions => {
                         warnings.push(format!("{name}: no symbol version for {}", sym.name))
                     }
-                    None => force(&mut warnings, "no versions for imported symbols"),
+                    None => force(&mut warnings, &sym.name),
                 }
             }
             if let Some(ns) = &export.namespace {
