@@ -6,4 +6,5 @@
 #![allow(dead_code)] // every test binary uses a different subset
 
 pub mod boot;
+pub mod direct_boot;
 pub mod fixtures;

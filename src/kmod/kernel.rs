@@ -1,0 +1,340 @@
+//! Reading an x86 kernel image (bzImage / `vmlinuz`), `Documentation/x86/boot.rst`:
+//! the `uname -r` release from the setup header, the compressed payload, and from the
+//! decompressed ELF (`vmlinux.bin`, stripped but with section headers) every exported
+//! symbol with its CRC, GPL-ness and namespace, the vermagic string and the built-in
+//! trusted certificates.
+
+use std::collections::HashMap;
+
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::{Endianness, FileKind};
+use serde::Serialize;
+
+use super::module::Export;
+use super::signature::{scan_certificates, TrustedCert};
+use super::{decompress, Compression, KmodError, MAX_KERNEL_SIZE};
+
+/// The parts of the bzImage setup header we use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelHeader {
+    /// `uname -r` (first word of the kernel_version string), e.g. `5.14.0-284.11.1.el9_2.x86_64`.
+    pub release: String,
+    /// The whole kernel_version string (`<release> (builder) #1 SMP ...`).
+    pub version_string: String,
+    /// Boot protocol version, e.g. 0x020f.
+    pub protocol: u16,
+    /// Compression of the payload, from its magic bytes.
+    pub compression: Compression,
+    /// File offset and length of the compressed payload.
+    pub payload_offset: usize,
+    pub payload_length: usize,
+}
+
+/// A kernel as the module loader sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kernel {
+    pub header: KernelHeader,
+    /// Size of the decompressed ELF.
+    pub vmlinux_size: usize,
+    /// Whether the kernel carries symbol CRCs (`CONFIG_MODVERSIONS`: `__kcrctab*` present).
+    pub modversions: bool,
+    /// CRC of `module_layout` if the kernel exports it (5.14, 6.1; later kernels dropped it).
+    pub module_layout_crc: Option<u32>,
+    /// The kernel's vermagic (`UTS_RELEASE " SMP preempt mod_unload modversions "`), if found.
+    pub vermagic: Option<String>,
+    /// Certificates compiled into the kernel (`system_certificates`): keys it trusts for
+    /// module signatures without MOK/db.
+    pub trusted_certs: Vec<TrustedCert>,
+    /// Number of exported symbols.
+    pub export_count: usize,
+    #[serde(skip)]
+    exports: HashMap<String, Export>,
+}
+
+impl Kernel {
+    /// Parses a bzImage: header, payload decompression (gzip, xz, zstd, lzma), exports.
+    pub fn parse(vmlinuz: &[u8]) -> Result<Kernel, KmodError> {
+        let header = read_header(vmlinuz)?;
+        let payload = vmlinuz
+            .get(header.payload_offset..header.payload_offset + header.payload_length)
+            .ok_or_else(|| KmodError::Kernel("bzImage payload lies outside the file".into()))?;
+        let (_, vmlinux) = match header.compression {
+            Compression::None => {
+                return Err(KmodError::Kernel(format!(
+                    "bzImage payload has an unknown compression (magic {})",
+                    payload
+                        .iter()
+                        .take(6)
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )))
+            }
+            Compression::Bzip2 | Compression::Lzo | Compression::Lz4Legacy => {
+                return Err(KmodError::Kernel(format!(
+                    "kernel {}: bzImage payload is {}-compressed, which remaster cannot decode \
+                     (supported: gzip, xz, zstd, lzma)",
+                    header.release,
+                    header.compression.name()
+                )))
+            }
+            _ => decompress(payload, MAX_KERNEL_SIZE).map_err(|e| {
+                KmodError::Kernel(format!("kernel {}: payload: {e}", header.release))
+            })?,
+        };
+        Kernel::from_vmlinux(header, &vmlinux)
+    }
+
+    /// Reads exports, vermagic and certificates from a decompressed kernel ELF.
+    pub fn from_vmlinux(header: KernelHeader, vmlinux: &[u8]) -> Result<Kernel, KmodError> {
+        if FileKind::parse(vmlinux).ok() != Some(FileKind::Elf64) {
+            return Err(KmodError::Kernel(
+                "decompressed kernel payload is not an ELF64 file".into(),
+            ));
+        }
+        let bad = |e: object::read::Error| {
+            KmodError::Kernel(format!("decompressed kernel ELF is malformed: {e}"))
+        };
+        let file = elf::FileHeader64::<Endianness>::parse(vmlinux).map_err(bad)?;
+        let endian = file.endian().map_err(bad)?;
+        let sections = file.sections(endian, vmlinux).map_err(bad)?;
+
+        // Allocated sections with file contents, for VA → bytes.
+        let mut mapped: Vec<(u64, &[u8])> = Vec::new();
+        let mut by_name: HashMap<&[u8], (u64, &[u8])> = HashMap::new();
+        for section in sections.iter() {
+            let name = sections.section_name(endian, section).unwrap_or(b"");
+            let Ok(bytes) = section.data(endian, vmlinux) else {
+                continue;
+            };
+            let addr = section.sh_addr(endian);
+            if section.sh_flags(endian).0 & elf::SHF_ALLOC.0 != 0 && !bytes.is_empty() {
+                mapped.push((addr, bytes));
+            }
+            by_name.insert(name, (addr, bytes));
+        }
+        mapped.sort_by_key(|m| m.0);
+        let c_str_at_va = |va: u64| -> Option<String> {
+            let idx = mapped.partition_point(|m| m.0 <= va).checked_sub(1)?;
+            let (addr, bytes) = mapped.get(idx)?;
+            let off = usize::try_from(va.checked_sub(*addr)?).ok()?;
+            super::c_str_at(bytes, off)
+        };
+
+        let mut exports = HashMap::new();
+        let mut modversions = false;
+        for (table, crcs, gpl_only) in [
+            (&b"__ksymtab"[..], &b"__kcrctab"[..], false),
+            (b"__ksymtab_gpl", b"__kcrctab_gpl", true),
+        ] {
+            let Some(&(addr, entries)) = by_name.get(table) else {
+                continue;
+            };
+            let crc_bytes = by_name.get(crcs).map(|c| c.1);
+            modversions |= crc_bytes.is_some_and(|c| !c.is_empty());
+            for (i, entry) in entries.chunks_exact(12).enumerate() {
+                let field = |n: usize| -> i64 {
+                    let b = [entry[n], entry[n + 1], entry[n + 2], entry[n + 3]];
+                    i64::from(i32::from_le_bytes(b))
+                };
+                let entry_va = addr.wrapping_add(12 * i as u64);
+                let name_va = entry_va.wrapping_add(4).wrapping_add_signed(field(4));
+                let Some(name) = c_str_at_va(name_va) else {
+                    return Err(KmodError::Kernel(format!(
+                        "{}: entry {i} names an address outside the image",
+                        String::from_utf8_lossy(table)
+                    )));
+                };
+                let ns_offset = field(8);
+                let namespace = (ns_offset != 0)
+                    .then(|| c_str_at_va(entry_va.wrapping_add(8).wrapping_add_signed(ns_offset)))
+                    .flatten()
+                    .filter(|ns| !ns.is_empty());
+                let crc = crc_bytes
+                    .and_then(|c| c.get(4 * i..4 * i + 4))
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                exports.insert(
+                    name.clone(),
+                    Export {
+                        name,
+                        crc,
+                        gpl_only,
+                        namespace,
+                    },
+                );
+            }
+        }
+        if exports.is_empty() {
+            return Err(KmodError::Kernel(
+                "kernel exports no symbols (no __ksymtab): built without CONFIG_MODULES?".into(),
+            ));
+        }
+
+        let vermagic = find_vermagic(vmlinux, &header.release);
+        let cert_area = by_name
+            .get(&b".init.rodata"[..])
+            .map(|s| s.1)
+            .unwrap_or(vmlinux);
+        let trusted_certs = scan_certificates(cert_area);
+        Ok(Kernel {
+            module_layout_crc: exports.get("module_layout").and_then(|e| e.crc),
+            vmlinux_size: vmlinux.len(),
+            modversions,
+            vermagic,
+            trusted_certs,
+            export_count: exports.len(),
+            exports,
+            header,
+        })
+    }
+
+    /// `uname -r` of this kernel.
+    pub fn release(&self) -> &str {
+        &self.header.release
+    }
+
+    /// The exported symbol `name`, if the kernel exports it.
+    pub fn export(&self, name: &str) -> Option<&Export> {
+        self.exports.get(name)
+    }
+
+    /// All exports (unordered).
+    pub fn exports(&self) -> impl Iterator<Item = &Export> {
+        self.exports.values()
+    }
+}
+
+/// Reads the setup header of a bzImage.
+pub fn read_header(data: &[u8]) -> Result<KernelHeader, KmodError> {
+    let not_bz = || KmodError::Kernel("not a bzImage kernel (no \"HdrS\" setup header)".into());
+    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        data.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if data.get(0x202..0x206) != Some(b"HdrS") || u16_at(0x1fe) != Some(0xaa55) {
+        return Err(not_bz());
+    }
+    let protocol = u16_at(0x206).ok_or_else(not_bz)?;
+    if protocol < 0x208 {
+        return Err(KmodError::Kernel(format!(
+            "bzImage boot protocol {}.{:02} predates payload fields (needs 2.08)",
+            protocol >> 8,
+            protocol & 0xff
+        )));
+    }
+    let version_string = match u16_at(0x20e).ok_or_else(not_bz)? {
+        0 => String::new(),
+        ptr => super::c_str_at(data, usize::from(ptr) + 0x200).unwrap_or_default(),
+    };
+    let release = version_string
+        .split(' ')
+        .next()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| KmodError::Kernel("bzImage has no kernel_version string".into()))?
+        .to_string();
+    let setup_sects = match data.get(0x1f1).copied().ok_or_else(not_bz)? {
+        0 => 4,
+        n => usize::from(n),
+    };
+    let payload_offset = (setup_sects + 1) * 512 + u32_at(0x248).ok_or_else(not_bz)? as usize;
+    let payload_length = u32_at(0x24c).ok_or_else(not_bz)? as usize;
+    let payload = data
+        .get(payload_offset..)
+        .and_then(|p| p.get(..payload_length))
+        .ok_or_else(|| {
+            KmodError::Kernel(format!(
+                "bzImage payload ({payload_length} bytes at {payload_offset}) lies outside the \
+                 {}-byte file (truncated?)",
+                data.len()
+            ))
+        })?;
+    Ok(KernelHeader {
+        release,
+        version_string,
+        protocol,
+        compression: Compression::detect(payload),
+        payload_offset,
+        payload_length,
+    })
+}
+
+/// Finds `"<release> <flags>"` with the loader's flag words (`SMP`, `mod_unload`,
+/// `modversions`...) as a NUL-terminated string in the image.
+fn find_vermagic(vmlinux: &[u8], release: &str) -> Option<String> {
+    let mut needle = release.as_bytes().to_vec();
+    needle.push(b' ');
+    let mut from = 0;
+    while let Some(at) = super::find_bytes(vmlinux, &needle, from) {
+        from = at + 1;
+        // Must start a string.
+        if at > 0 && vmlinux.get(at - 1) != Some(&0) {
+            continue;
+        }
+        let Some(s) = super::c_str_at(vmlinux, at) else {
+            continue;
+        };
+        if s.len() < 200
+            && s.contains("mod_unload")
+            && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            return Some(s);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_bzimage(payload: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; 0x1000];
+        d[0x1f1] = 1; // setup_sects = 1 → protected-mode code at 0x400
+        d[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
+        d[0x202..0x206].copy_from_slice(b"HdrS");
+        d[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+        d[0x20e..0x210].copy_from_slice(&0x300u16.to_le_bytes());
+        d[0x500..0x50f].copy_from_slice(b"9.9.9-test #1 \0");
+        d[0x248..0x24c].copy_from_slice(&0x200u32.to_le_bytes());
+        d[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        d[0x600..0x600 + payload.len()].copy_from_slice(payload);
+        d
+    }
+
+    #[test]
+    fn header_and_unknown_compression() {
+        let img = fake_bzimage(b"\x11\x22\x33\x44 not compressed");
+        let h = read_header(&img).unwrap();
+        assert_eq!(h.release, "9.9.9-test");
+        assert_eq!(h.payload_offset, 0x600);
+        let err = Kernel::parse(&img).unwrap_err().to_string();
+        assert!(err.contains("unknown compression"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_compression_is_named() {
+        let img = fake_bzimage(b"\x02\x21\x4c\x18 lz4");
+        let err = Kernel::parse(&img).unwrap_err().to_string();
+        assert!(err.contains("lz4-legacy"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_payload_is_one_line() {
+        let img = fake_bzimage(b"\xfd7zXZ\x00\x00\x01garbage garbage");
+        let err = Kernel::parse(&img).unwrap_err().to_string();
+        assert!(err.contains("corrupt xz"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn truncated_and_not_bzimage() {
+        let img = fake_bzimage(b"\x1f\x8b\x08 abc");
+        assert!(read_header(&img[..0x300]).is_err());
+        assert!(read_header(&img[..0x5f0])
+            .unwrap_err()
+            .to_string()
+            .contains("outside"));
+        assert!(read_header(b"hello").is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! The appended module signature (`include/linux/module_signature.h`):
+//! `[ELF][PKCS#7 DER][struct module_signature, 12 bytes]["~Module signature appended~\n"]`,
+//! and X.509 certificates (the kernel's built-in trusted keys).
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier};
+use der::Decode;
+use serde::Serialize;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::Certificate;
+
+use super::KmodError;
+
+/// The marker the kernel looks for at the very end of a signed module.
+pub const MODULE_SIG_MAGIC: &[u8] = b"~Module signature appended~\n";
+/// `sizeof(struct module_signature)`.
+const MODULE_SIGNATURE_LEN: usize = 12;
+/// `PKEY_ID_PKCS7`.
+const PKEY_ID_PKCS7: u8 = 2;
+
+/// Who signed a module, as the PKCS#7 SignerInfo names the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleSignature {
+    /// Issuer distinguished name (RFC 4514 form), when the signer is named by issuer+serial.
+    pub issuer: Option<String>,
+    /// The issuer's common name (what `modinfo` shows as `signer`).
+    pub issuer_cn: Option<String>,
+    /// Serial number, hex (as `modinfo` shows `sig_key`), when named by issuer+serial.
+    pub serial: Option<String>,
+    /// Subject key identifier, hex, when the signer is named by it (`sign-file -k`).
+    pub subject_key_id: Option<String>,
+    /// Digest algorithm of the signature (`sha256`, `sha512`, ...).
+    pub hash_algorithm: String,
+    /// Signature algorithm (`rsaEncryption`, `ecdsa-with-SHA256`, ...).
+    pub signature_algorithm: String,
+    /// Length of the PKCS#7 blob.
+    pub length: usize,
+}
+
+/// Splits a module file into (ELF bytes, signature if present). A file without the marker
+/// is unsigned; a file with the marker but an inconsistent trailer is an error (the kernel
+/// would refuse it as a bad signature: -EBADMSG).
+pub fn split_signature(data: &[u8]) -> Result<(&[u8], Option<ModuleSignature>), KmodError> {
+    let Some(body_len) = data.len().checked_sub(MODULE_SIG_MAGIC.len()) else {
+        return Ok((data, None));
+    };
+    if data.get(body_len..) != Some(MODULE_SIG_MAGIC) {
+        return Ok((data, None));
+    }
+    let bad = |what: &str| KmodError::Signature(format!("malformed module signature: {what}"));
+    let info_start = body_len
+        .checked_sub(MODULE_SIGNATURE_LEN)
+        .ok_or_else(|| bad("trailer shorter than struct module_signature"))?;
+    let info = data
+        .get(info_start..body_len)
+        .ok_or_else(|| bad("truncated"))?;
+    let id_type = info[2];
+    let sig_len = u32::from_be_bytes([info[8], info[9], info[10], info[11]]) as usize;
+    if id_type != PKEY_ID_PKCS7 {
+        return Err(bad(&format!("id_type {id_type} is not PKCS#7 (2)")));
+    }
+    let sig_start = info_start
+        .checked_sub(sig_len)
+        .ok_or_else(|| bad(&format!("sig_len {sig_len} exceeds the file")))?;
+    let pkcs7 = data
+        .get(sig_start..info_start)
+        .ok_or_else(|| bad("truncated"))?;
+    let elf = data.get(..sig_start).ok_or_else(|| bad("truncated"))?;
+    Ok((elf, Some(parse_pkcs7(pkcs7)?)))
+}
+
+/// Parses the detached PKCS#7 SignedData of a module signature.
+pub fn parse_pkcs7(der_bytes: &[u8]) -> Result<ModuleSignature, KmodError> {
+    let bad = |e: der::Error| KmodError::Signature(format!("malformed PKCS#7 signature: {e}"));
+    let info = ContentInfo::from_der(der_bytes).map_err(bad)?;
+    let signed: SignedData = info.content.decode_as().map_err(bad)?;
+    let signer =
+        signed.signer_infos.0.iter().next().ok_or_else(|| {
+            KmodError::Signature("malformed PKCS#7 signature: no SignerInfo".into())
+        })?;
+    let (issuer, issuer_cn, serial, subject_key_id) = match &signer.sid {
+        SignerIdentifier::IssuerAndSerialNumber(isn) => (
+            Some(isn.issuer.to_string()),
+            common_name(&isn.issuer),
+            Some(hex(isn.serial_number.as_bytes())),
+            None,
+        ),
+        SignerIdentifier::SubjectKeyIdentifier(skid) => {
+            (None, None, None, Some(hex(skid.0.as_bytes())))
+        }
+    };
+    Ok(ModuleSignature {
+        issuer,
+        issuer_cn,
+        serial,
+        subject_key_id,
+        hash_algorithm: oid_name(&signer.digest_alg.oid),
+        signature_algorithm: oid_name(&signer.signature_algorithm.oid),
+        length: der_bytes.len(),
+    })
+}
+
+/// A certificate the kernel trusts for module signatures (its built-in keyring).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrustedCert {
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// Subject key identifier extension, hex, if present.
+    pub subject_key_id: Option<String>,
+}
+
+impl TrustedCert {
+    /// Parses one DER certificate.
+    pub fn from_der(der_bytes: &[u8]) -> Result<TrustedCert, KmodError> {
+        let cert = Certificate::from_der(der_bytes)
+            .map_err(|e| KmodError::Signature(format!("malformed X.509 certificate: {e}")))?;
+        let tbs = &cert.tbs_certificate;
+        let subject_key_id = tbs
+            .get::<SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .map(|(_, skid)| hex(skid.0.as_bytes()));
+        Ok(TrustedCert {
+            subject: tbs.subject.to_string(),
+            issuer: tbs.issuer.to_string(),
+            serial: hex(tbs.serial_number.as_bytes()),
+            subject_key_id,
+        })
+    }
+
+    /// Whether this certificate is the key a signature names. The kernel looks keys up
+    /// by "issuer + serial" or by subject key id (`x509_key_preparse` sets both ids).
+    pub fn matches(&self, sig: &ModuleSignature) -> bool {
+        let by_serial = matches!((&sig.issuer, &sig.serial), (Some(i), Some(s)) if *i == self.issuer && *s == self.serial);
+        let by_skid =
+            matches!((&sig.subject_key_id, &self.subject_key_id), (Some(a), Some(b)) if a == b);
+        by_serial || by_skid
+    }
+}
+
+/// Scans `data` for DER-encoded X.509 certificates (`30 82 len len 30 82 ...`), as the
+/// kernel's `system_certificates` blob in `.init.rodata` holds them back to back.
+/// Returns them in file order, each once.
+pub fn scan_certificates(data: &[u8]) -> Vec<TrustedCert> {
+    let mut found: Vec<TrustedCert> = Vec::new();
+    let mut pos = 0usize;
+    while let Some(at) = super::find_bytes(data, &[0x30, 0x82], pos) {
+        pos = at + 1;
+        let (Some(&hi), Some(&lo), Some(inner)) =
+            (data.get(at + 2), data.get(at + 3), data.get(at + 4..at + 6))
+        else {
+            break;
+        };
+        if inner != [0x30, 0x82] {
+            continue;
+        }
+        let len = 4 + ((hi as usize) << 8 | lo as usize);
+        let Some(candidate) = data.get(at..at + len) else {
+            continue;
+        };
+        if let Ok(cert) = TrustedCert::from_der(candidate) {
+            if !found.contains(&cert) {
+                found.push(cert);
+            }
+            pos = at + len;
+        }
+    }
+    found
+}
+
+/// The CN attribute of a distinguished name.
+fn common_name(name: &x509_cert::name::Name) -> Option<String> {
+    const CN: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
+    for rdn in name.0.iter() {
+        for atv in rdn.0.iter() {
+            if atv.oid == CN {
+                let bytes = atv.value.value();
+                return Some(String::from_utf8_lossy(bytes).into_owned());
+            }
+        }
+    }
+    None
+}
+
+fn oid_name(oid: &der::asn1::ObjectIdentifier) -> String {
+    match oid.to_string().as_str() {
+        "1.3.14.3.2.26" => "sha1".into(),
+        "2.16.840.1.101.3.4.2.4" => "sha224".into(),
+        "2.16.840.1.101.3.4.2.1" => "sha256".into(),
+        "2.16.840.1.101.3.4.2.2" => "sha384".into(),
+        "2.16.840.1.101.3.4.2.3" => "sha512".into(),
+        "2.16.840.1.101.3.4.2.8" => "sha3-256".into(),
+        "2.16.840.1.101.3.4.2.9" => "sha3-384".into(),
+        "2.16.840.1.101.3.4.2.10" => "sha3-512".into(),
+        "1.2.840.113549.1.1.1" => "rsaEncryption".into(),
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption".into(),
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256".into(),
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384".into(),
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Uppercase hex with colons, as `modinfo` prints key ids and serials.
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsigned_is_unsigned() {
+        let (elf, sig) = split_signature(b"\x7fELF....").unwrap();
+        assert_eq!(elf, b"\x7fELF....");
+        assert!(sig.is_none());
+    }
+
+    #[test]
+    fn bogus_trailer_is_an_error() {
+        let mut data = b"\x7fELF".to_vec();
+        data.extend_from_slice(&[0, 0, 2, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+        data.extend_from_slice(MODULE_SIG_MAGIC);
+        let err = split_signature(&data).unwrap_err().to_string();
+        assert!(err.contains("exceeds the file"), "{err}");
+        let mut data = vec![0u8; 40];
+        data.extend_from_slice(&[0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 8]);
+        data.extend_from_slice(MODULE_SIG_MAGIC);
+        let err = split_signature(&data).unwrap_err().to_string();
+        assert!(err.starts_with("malformed PKCS#7"), "{err}");
+    }
+}

@@ -1,0 +1,751 @@
+//! Would the target kernel load this module? The loader's checks, in the kernel's order.
+//!
+//! Order in `load_module()` — identical in Linux 5.14 (RHEL 9, `kernel/module.c`) and 6.1
+//! (Debian 12, `kernel/module/main.c`):
+//! 1. `module_sig_check()` — under enforcement (Secure Boot) an unsigned module or one
+//!    signed by a key the kernel does not trust is refused *before anything else*:
+//!    `Loading of unsigned module is rejected` / `Loading of module with unavailable key is
+//!    rejected` (-EKEYREJECTED, "Key was rejected by service"). RHEL may instead take the
+//!    lockdown branch: `Lockdown: insmod: unsigned module loading is restricted; see man
+//!    kernel_lockdown.7` (-EPERM). Without enforcement: loads, taint `E`.
+//! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes (6.1 prints
+//!    `Invalid architecture in ELF header: N`; 5.14 refuses silently), -ENOEXEC.
+//! 3. `setup_load_info()` — `.gnu.linkonce.this_module` required.
+//! 4. `check_modstruct_version()` — `module_layout` CRC (both 5.14 and 6.1 export it;
+//!    upstream removed it in 6.3, where this step disappears).
+//! 5. `check_modinfo()` — vermagic (`same_magic`: the release is skipped only when the
+//!    module has `__versions` and the kernel has MODVERSIONS), out-of-tree and licence taints.
+//! 6. `simplify_symbols()` — every undefined symbol in symbol-table order: not exported
+//!    (or GPL-only for a non-GPL module) → `Unknown symbol X (err -2)`; CRC mismatch →
+//!    `disagrees about version of symbol X` then `Unknown symbol X (err -22)`; namespace not
+//!    imported → `module uses symbol (X) from namespace NS, but does not import it.` then
+//!    `Unknown symbol X (err -22)`.
+//!
+//! `depends=` is not checked by the kernel; modprobe loads those modules first. A dependency
+//! missing from the target shows up as unknown symbols; it is reported separately.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::kernel::Kernel;
+use super::module::{Export, Module, EM_X86_64};
+use crate::report::Report;
+
+/// Whether the machine that will boot the ISO enforces module signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecureBoot {
+    On,
+    Off,
+    Unknown,
+}
+
+/// The kernel of the ISO plus the modules available to satisfy dependencies (from its initrd).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub kernel: Kernel,
+    modules: Vec<Module>,
+    /// symbol → index into `modules` of its exporter (first one wins, like the kernel's
+    /// list walk).
+    module_exports: HashMap<String, usize>,
+}
+
+impl Target {
+    /// Builds a target from the kernel and the modules the initrd carries.
+    pub fn new(kernel: Kernel, initrd_modules: Vec<Module>) -> Target {
+        let mut module_exports = HashMap::new();
+        for (i, m) in initrd_modules.iter().enumerate() {
+            for e in &m.exports {
+                module_exports.entry(e.name.clone()).or_insert(i);
+            }
+        }
+        Target {
+            kernel,
+            modules: initrd_modules,
+            module_exports,
+        }
+    }
+
+    /// The modules available besides the kernel.
+    pub fn modules(&self) -> &[Module] {
+        &self.modules
+    }
+
+    /// The module called `name` (`-` and `_` are equivalent, as for modprobe).
+    pub fn module(&self, name: &str) -> Option<&Module> {
+        let want = normalize(name);
+        self.modules
+            .iter()
+            .find(|m| m.name.as_deref().map(normalize) == Some(want.clone()))
+    }
+
+    /// Finds an export the way `find_symbol()` does: kernel first, then modules.
+    /// Returns the export and the providing module's name (`None` = the kernel).
+    fn find_export(&self, symbol: &str) -> Option<(&Export, Option<&str>)> {
+        if let Some(e) = self.kernel.export(symbol) {
+            return Some((e, None));
+        }
+        let m = self.modules.get(*self.module_exports.get(symbol)?)?;
+        let e = m.exports.iter().find(|e| e.name == symbol)?;
+        Some((e, Some(m.display_name())))
+    }
+}
+
+fn normalize(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// Which loader rule a problem comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    Signature,
+    ElfHeader,
+    ModuleStruct,
+    ModuleLayout,
+    Vermagic,
+    Symbol,
+    SymbolVersion,
+    GplOnly,
+    Namespace,
+    Dependency,
+}
+
+/// One problem found. `fatal` ones make the loader refuse the module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub check: Check,
+    pub fatal: bool,
+    /// The kernel log lines this problem produces, exactly as printed (without the
+    /// timestamp), if any.
+    pub kernel_messages: Vec<String>,
+    /// Explanation for people.
+    pub detail: String,
+}
+
+/// The result of `load_module()`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The kernel accepts it (possibly with taint warnings).
+    Loads,
+    /// The kernel refuses it. `message` is the first kernel log line of the refusal.
+    Refused {
+        message: String,
+        reason: String,
+        /// The errno `init_module` returns (negative), e.g. -8 (ENOEXEC).
+        errno: i32,
+        /// What `insmod` prints for that errno ("Invalid module format"...).
+        insmod_error: String,
+    },
+    /// Loads only if Secure Boot (signature enforcement) is off; `message` is what the
+    /// kernel prints when it is on.
+    LoadsOnlyWithoutSecureBoot { message: String, reason: String },
+}
+
+/// The verdict of [`check`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub module: String,
+    /// The release from the module's vermagic.
+    pub built_for: Option<String>,
+    pub kernel_release: String,
+    pub secure_boot: SecureBoot,
+    pub outcome: Outcome,
+    /// Every problem found, in the loader's order (fatal or not).
+    pub problems: Vec<Problem>,
+    /// Kernel warnings a successful load prints (taints).
+    pub warnings: Vec<String>,
+    /// The one-line summary (same as the human rendering).
+    pub summary: String,
+}
+
+impl Verdict {
+    /// Whether the module loads under the stated Secure Boot setting.
+    pub fn loads(&self) -> bool {
+        matches!(self.outcome, Outcome::Loads)
+    }
+
+    /// The refusal lines the kernel log should show, in order (taint warnings excluded):
+    /// for a refusal while resolving symbols every failing symbol's lines, otherwise the
+    /// refusing check's line(s). Empty when the module loads.
+    pub fn expected_kernel_log(&self) -> Vec<String> {
+        let Outcome::Refused { message, .. } = &self.outcome else {
+            return Vec::new();
+        };
+        let Some(first) = self
+            .problems
+            .iter()
+            .find(|p| p.kernel_messages.first() == Some(message))
+        else {
+            return vec![message.clone()];
+        };
+        let symbol_stage = |c: Check| {
+            matches!(
+                c,
+                Check::Symbol | Check::SymbolVersion | Check::GplOnly | Check::Namespace
+            )
+        };
+        if symbol_stage(first.check) {
+            self.problems
+                .iter()
+                .filter(|p| symbol_stage(p.check))
+                .flat_map(|p| p.kernel_messages.iter().cloned())
+                .collect()
+        } else {
+            first.kernel_messages.clone()
+        }
+    }
+}
+
+const ENOENT: i32 = -2;
+const ENOEXEC: i32 = -8;
+const EINVAL: i32 = -22;
+const EKEYREJECTED: i32 = -129;
+
+fn insmod_error(errno: i32) -> &'static str {
+    match errno {
+        ENOEXEC => "Invalid module format",
+        ENOENT => "Unknown symbol in module",
+        EINVAL => "Invalid parameters",
+        EKEYREJECTED => "Key was rejected by service",
+        _ => "error",
+    }
+}
+
+/// Decides whether `target`'s kernel would load `module`.
+pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdict {
+    let kernel = &target.kernel;
+    let name = module.display_name().to_string();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    // (problem index, errno) of the first fatal problem after the signature step.
+    let mut refusal: Option<(usize, i32)> = None;
+
+    // 1. Signature.
+    let sig_reason = match &module.signature {
+        None => Some("unsigned module"),
+        Some(sig) if kernel.trusted_certs.iter().any(|c| c.matches(sig)) => None,
+        Some(_) => Some("module with unavailable key"),
+    };
+    let signer = module
+        .signature
+        .as_ref()
+        .and_then(|s| s.issuer_cn.clone().or_else(|| s.subject_key_id.clone()));
+    let sig_problem = sig_reason.map(|reason| {
+        let detail = match &signer {
+            None => "the module is unsigned".to_string(),
+            Some(who) => format!(
+                "signed by \"{who}\", a key this kernel does not have built in (it must be \
+                 enrolled in MOK/db to load under Secure Boot)"
+            ),
+        };
+        problems.push(Problem {
+            check: Check::Signature,
+            fatal: secure_boot == SecureBoot::On,
+            kernel_messages: vec![format!("Loading of {reason} is rejected")],
+            detail,
+        });
+        (problems.len() - 1, reason)
+    });
+
+    let fatal = |problems: &mut Vec<Problem>,
+                 refusal: &mut Option<(usize, i32)>,
+                 check: Check,
+                 messages: Vec<String>,
+                 detail: String,
+                 errno: i32| {
+        problems.push(Problem {
+            check,
+            fatal: true,
+            kernel_messages: messages,
+            detail,
+        });
+        if refusal.is_none() {
+            *refusal = Some((problems.len() - 1, errno));
+        }
+    };
+
+    // 2. ELF header.
+    let elf = &module.elf;
+    if elf.elf_type != 1 {
+        fatal(
+            &mut problems,
+            &mut refusal,
+            Check::ElfHeader,
+            vec![format!("Invalid ELF header type: {} != 1", elf.elf_type)],
+            format!("not a relocatable object (ELF type {})", elf.elf_type),
+            ENOEXEC,
+        );
+    } else if elf.machine != EM_X86_64 {
+        fatal(
+            &mut problems,
+            &mut refusal,
+            Check::ElfHeader,
+            vec![format!(
+                "Invalid architecture in ELF header: {}",
+                elf.machine
+            )],
+            format!(
+                "the module is {}, the kernel is ELF64 x86-64",
+                elf.describe()
+            ),
+            ENOEXEC,
+        );
+    } else if elf.class_bits != 64 {
+        fatal(
+            &mut problems,
+            &mut refusal,
+            Check::ElfHeader,
+            vec!["Invalid ELF section header size".to_string()],
+            format!("the module is {}, the kernel is ELF64", elf.describe()),
+            ENOEXEC,
+        );
+    }
+    let elf_ok = problems.iter().all(|p| p.check != Check::ElfHeader);
+
+    // 3. struct module.
+    if elf_ok && !module.has_this_module {
+        let who = module
+            .name
+            .clone()
+            .unwrap_or_else(|| "(missing .modinfo section or name field)".into());
+        fatal(
+            &mut problems,
+            &mut refusal,
+            Check::ModuleStruct,
+            vec![format!("{who}: No module found in object")],
+            "no .gnu.linkonce.this_module section: not a kernel module".into(),
+            ENOEXEC,
+        );
+    }
+
+    if elf_ok && module.has_this_module {
+        let has_versions = module.versions.is_some();
+        // try_to_force_load(): with CONFIG_MODULE_FORCE_LOAD (RHEL, Debian) a missing
+        // version or vermagic only taints; the reason printed is the symbol name.
+        let force = |warnings: &mut Vec<String>, why: &str| {
+            warnings.push(format!("{name}: {why}: kernel tainted."));
+        };
+
+        // 4. module_layout.
+        if let Some(kernel_crc) = kernel.module_layout_crc {
+            match module.version_of("module_layout") {
+                Some(crc) if crc != kernel_crc => fatal(
+                    &mut problems,
+                    &mut refusal,
+                    Check::ModuleLayout,
+                    vec![format!(
+                        "{name}: disagrees about version of symbol module_layout"
+                    )],
+                    format!("module_layout CRC 0x{crc:08x} != 0x{kernel_crc:08x}"),
+                    ENOEXEC,
+                ),
+                Some(_) => {}
+                None if has_versions => {
+                    warnings.push(format!("{name}: no symbol version for module_layout"))
+                }
+                None => force(&mut warnings, "module_layout"),
+            }
+        }
+
+        // 5. vermagic.
+        match (&module.vermagic, &kernel.vermagic) {
+            (None, _) => force(&mut warnings, "bad vermagic"),
+            (Some(m), Some(k)) => {
+                if !same_magic(m, k, has_versions && kernel.modversions) {
+                    fatal(
+                        &mut problems,
+                        &mut refusal,
+                        Check::Vermagic,
+                        vec![format!("{name}: version magic '{m}' should be '{k}'")],
+                        if has_versions {
+                            format!("vermagic flags differ: '{m}' vs '{k}'")
+                        } else {
+                            format!(
+                                "the module has no symbol CRCs, so the whole vermagic must \
+                                 match: '{m}' vs '{k}'"
+                            )
+                        },
+                        ENOEXEC,
+                    );
+                }
+            }
+            (Some(_), None) => {}
+        }
+        let vermagic_ok = problems.iter().all(|p| p.check != Check::Vermagic);
+
+        if refusal.is_none() && vermagic_ok {
+            if !module.intree {
+                warnings.push(format!("{name}: loading out-of-tree module taints kernel."));
+            }
+            if !module.is_gpl_compatible() {
+                let lic = module.license.as_deref().unwrap_or("unspecified");
+                warnings.push(format!("{name}: module license '{lic}' taints kernel."));
+            }
+            // Printed after check_modinfo(), once per boot (pr_notice_once).
+            if sig_reason.is_some() && secure_boot != SecureBoot::On {
+                warnings.push(format!(
+                    "{name}: module verification failed: signature and/or required key \
+                     missing - tainting kernel"
+                ));
+            }
+        }
+
+        // 6. Symbols, in symbol-table order.
+        let gpl_ok = module.is_gpl_compatible();
+        let mut last_errno = None;
+        let mut first_symbol_problem = None;
+        for sym in &module.undefined {
+            let found = target
+                .find_export(&sym.name)
+                .filter(|(e, _)| gpl_ok || !e.gpl_only);
+            let Some((export, provider)) = found else {
+                if sym.weak {
+                    continue;
+                }
+                let gpl_only_hit = target.find_export(&sym.name).is_some();
+                let detail = if gpl_only_hit {
+                    format!(
+                        "{} is exported GPL-only and the module's license is '{}'",
+                        sym.name,
+                        module.license.as_deref().unwrap_or("unspecified")
+                    )
+                } else {
+                    format!(
+                        "{} is exported neither by kernel {} nor by its modules",
+                        sym.name,
+                        kernel.release()
+                    )
+                };
+                problems.push(Problem {
+                    check: if gpl_only_hit {
+                        Check::GplOnly
+                    } else {
+                        Check::Symbol
+                    },
+                    fatal: true,
+                    kernel_messages: vec![format!(
+                        "{name}: Unknown symbol {} (err {ENOENT})",
+                        sym.name
+                    )],
+                    detail,
+                });
+                first_symbol_problem.get_or_insert(problems.len() - 1);
+                last_errno = Some(ENOENT);
+                continue;
+            };
+            let from = provider
+                .map(|p| format!("module {p}"))
+                .unwrap_or_else(|| format!("kernel {}", kernel.release()));
+            if let Some(kcrc) = export.crc {
+                match module.version_of(&sym.name) {
+                    Some(mcrc) if mcrc != kcrc => {
+                        problems.push(Problem {
+                            check: Check::SymbolVersion,
+                            fatal: true,
+                            kernel_messages: vec![
+                                format!("{name}: disagrees about version of symbol {}", sym.name),
+                                format!("{name}: Unknown symbol {} (err {EINVAL})", sym.name),
+                            ],
+                            detail: format!(
+                                "{} CRC 0x{mcrc:08x} != 0x{kcrc:08x} in {from}",
+                                sym.name
+                            ),
+                        });
+                        first_symbol_problem.get_or_insert(problems.len() - 1);
+                        last_errno = Some(EINVAL);
+                        continue;
+                    }
+                    Some(_) => {}
+                    None if has_versions => {
+                        warnings.push(format!("{name}: no symbol version for {}", sym.name))
+                    }
+                    None => force(&mut warnings, &sym.name),
+                }
+            }
+            if let Some(ns) = &export.namespace {
+                if !module.import_ns.iter().any(|i| i == ns) {
+                    problems.push(Problem {
+                        check: Check::Namespace,
+                        fatal: true,
+                        kernel_messages: vec![
+                            format!(
+                                "{name}: module uses symbol ({}) from namespace {ns}, but does \
+                                 not import it.",
+                                sym.name
+                            ),
+                            format!("{name}: Unknown symbol {} (err {EINVAL})", sym.name),
+                        ],
+                        detail: format!(
+                            "{} is in namespace {ns}, which the module does not import",
+                            sym.name
+                        ),
+                    });
+                    first_symbol_problem.get_or_insert(problems.len() - 1);
+                    last_errno = Some(EINVAL);
+                }
+            }
+        }
+        if let (Some(index), Some(errno)) = (first_symbol_problem, last_errno) {
+            if refusal.is_none() {
+                refusal = Some((index, errno));
+            }
+        }
+    }
+
+    // depends= (modprobe's business, not the kernel's).
+    for dep in &module.depends {
+        if target.module(dep).is_none() {
+            problems.push(Problem {
+                check: Check::Dependency,
+                fatal: false,
+                kernel_messages: vec![],
+                detail: format!(
+                    "depends on module {dep}, which the target's module set does not contain"
+                ),
+            });
+        }
+    }
+
+    // Outcome: the signature comes first when enforced.
+    let outcome = match (sig_problem, secure_boot, refusal) {
+        (Some((i, reason)), SecureBoot::On, _) => Outcome::Refused {
+            message: first_message(&problems, i),
+            reason: format!("{reason}: {}", problems[i].detail),
+            errno: EKEYREJECTED,
+            insmod_error: insmod_error(EKEYREJECTED).into(),
+        },
+        (_, _, Some((i, errno))) => Outcome::Refused {
+            message: first_message(&problems, i),
+            reason: problems[i].detail.clone(),
+            errno,
+            insmod_error: insmod_error(errno).into(),
+        },
+        (Some((i, reason)), SecureBoot::Unknown, None) => Outcome::LoadsOnlyWithoutSecureBoot {
+            message: first_message(&problems, i),
+            reason: format!("{reason}: {}", problems[i].detail),
+        },
+        _ => Outcome::Loads,
+    };
+    let mut verdict = Verdict {
+        module: name,
+        built_for: module.built_for().map(str::to_string),
+        kernel_release: kernel.release().to_string(),
+        secure_boot,
+        outcome,
+        problems,
+        warnings,
+        summary: String::new(),
+    };
+    verdict.summary = summarize(&verdict);
+    verdict
+}
+
+fn first_message(problems: &[Problem], index: usize) -> String {
+    problems
+        .get(index)
+        .and_then(|p| p.kernel_messages.first().cloned())
+        .unwrap_or_default()
+}
+
+/// `same_magic()`: with CRCs on both sides the release part (up to the first space) is
+/// skipped and only the flag tail compared; otherwise the whole string.
+pub fn same_magic(module_magic: &str, kernel_magic: &str, has_crcs: bool) -> bool {
+    if has_crcs {
+        let tail = |s: &str| s.find(' ').map(|i| s[i..].to_string()).unwrap_or_default();
+        tail(module_magic) == tail(kernel_magic)
+    } else {
+        module_magic == kernel_magic
+    }
+}
+
+/// "Use a build for el9_2" — the distribution tag of a release, or the release itself.
+fn build_hint(release: &str) -> String {
+    release
+        .split('.')
+        .find(|part| {
+            part.strip_prefix("el")
+                .is_some_and(|r| r.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| release.to_string())
+}
+
+fn summarize(v: &Verdict) -> String {
+    let file = format!("{}.ko", v.module);
+    let built = v
+        .built_for
+        .as_deref()
+        .map(|b| format!("{file} was built for {b}; "))
+        .unwrap_or_else(|| format!("{file}: "));
+    let boots = format!("this ISO boots {}", v.kernel_release);
+    let hint = build_hint(&v.kernel_release);
+    match &v.outcome {
+        Outcome::Loads => {
+            let taint = if v.warnings.is_empty() {
+                String::new()
+            } else {
+                format!(" (with warnings: {})", v.warnings.join("; "))
+            };
+            format!("{built}{boots}: the kernel would load it{taint}.")
+        }
+        Outcome::LoadsOnlyWithoutSecureBoot { message, reason } => format!(
+            "{built}{boots}: loads only with Secure Boot off — {reason}; under Secure Boot the \
+             kernel would refuse it ({message}). Disable Secure Boot for the install or enrol \
+             the signing key in MOK/db."
+        ),
+        Outcome::Refused {
+            reason,
+            insmod_error,
+            ..
+        } => {
+            let first = v.problems.iter().find(|p| p.fatal).map(|p| p.check);
+            let advice = match first {
+                Some(Check::Signature) => " Disable Secure Boot for the install or sign it with \
+                                           a key enrolled in MOK/db."
+                    .to_string(),
+                Some(Check::Symbol) | Some(Check::Dependency) => {
+                    " Add the modules it depends on, or use a build for this kernel.".to_string()
+                }
+                Some(Check::ElfHeader) | Some(Check::ModuleStruct) => {
+                    " Use an x86-64 kernel module.".to_string()
+                }
+                _ => format!(" Use a build for {hint}."),
+            };
+            format!(
+                "{built}{boots}: {reason} — the kernel would refuse it ({insmod_error}).{advice}"
+            )
+        }
+    }
+}
+
+impl Report for Verdict {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", self.summary)?;
+        for p in &self.problems {
+            let tag = if p.fatal { "refused" } else { "note" };
+            writeln!(out, "  {tag}: {}", p.detail)?;
+            for m in &p.kernel_messages {
+                writeln!(out, "    kernel: {m}")?;
+            }
+        }
+        for w in &self.warnings {
+            writeln!(out, "  warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Names of the modules whose `alias=` entries match PCI device `vendor:device`
+/// (what `check --pci 1000:0072` asks). An alias such as
+/// `pci:v00001000d00000072sv*sd*bc*sc*i*` is glob-matched (fnmatch: `*`, `?`, `[...]`)
+/// against the device's `pci:v0000VVVVd0000DDDD` part; aliases that only match by class
+/// (vendor and device both `*`) are not counted, because the class is not known here.
+pub fn modules_for_pci(vendor: u16, device: u16, modules: &[Module]) -> Vec<String> {
+    let concrete = format!("pci:v0000{vendor:04X}d0000{device:04X}");
+    let mut names: Vec<String> = modules
+        .iter()
+        .filter(|m| {
+            m.aliases.iter().any(|alias| {
+                let Some(rest) = alias.strip_prefix("pci:v") else {
+                    return false;
+                };
+                // Vendor/device part of the pattern: up to "sv" (or the end).
+                let head = match rest.find("sv") {
+                    Some(i) => &rest[..i],
+                    None => rest,
+                };
+                let pattern = format!("pci:v{}", head.trim_end_matches('*'));
+                let wildcard_only = head.trim_matches(|c| c == '*' || c == 'd').is_empty();
+                !wildcard_only && fnmatch(pattern.as_bytes(), concrete.as_bytes())
+            })
+        })
+        .map(|m| m.display_name().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Shell-style glob match (`*`, `?`, `[a-z]`, `[!x]`), case-insensitive for hex digits.
+pub fn fnmatch(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| fnmatch(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && fnmatch(rest, &text[1..]),
+        Some((b'[', rest)) => {
+            let Some(close) = rest.iter().skip(1).position(|&c| c == b']').map(|i| i + 1) else {
+                return text.first() == Some(&b'[') && fnmatch(rest, &text[1..]);
+            };
+            let Some(&c) = text.first() else {
+                return false;
+            };
+            let (negate, set) = match rest[..close].split_first() {
+                Some((b'!', s)) | Some((b'^', s)) => (true, s),
+                _ => (false, &rest[..close]),
+            };
+            let c = c.to_ascii_uppercase();
+            let mut hit = false;
+            let mut i = 0;
+            while i < set.len() {
+                if i + 2 < set.len() && set[i + 1] == b'-' {
+                    let (lo, hi) = (set[i].to_ascii_uppercase(), set[i + 2].to_ascii_uppercase());
+                    hit |= lo <= c && c <= hi;
+                    i += 3;
+                } else {
+                    hit |= set[i].to_ascii_uppercase() == c;
+                    i += 1;
+                }
+            }
+            hit != negate && fnmatch(&rest[close + 1..], &text[1..])
+        }
+        Some((&p, rest)) => {
+            text.first().is_some_and(|&t| t.eq_ignore_ascii_case(&p)) && fnmatch(rest, &text[1..])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_rules() {
+        let a = "5.14.0-570.12.1.el9_6.x86_64 SMP preempt mod_unload modversions ";
+        let b = "5.14.0-284.11.1.el9_2.x86_64 SMP preempt mod_unload modversions ";
+        assert!(same_magic(a, b, true));
+        assert!(!same_magic(a, b, false));
+        assert!(!same_magic(a, "5.14.0 SMP mod_unload ", true));
+    }
+
+    #[test]
+    fn globbing() {
+        assert!(fnmatch(
+            b"pci:v00001000d00000072",
+            b"pci:v00001000d00000072"
+        ));
+        assert!(fnmatch(b"pci:v00001000d*", b"pci:v00001000d00000072"));
+        assert!(fnmatch(
+            b"pci:v00001000d0000007[0-4]",
+            b"pci:v00001000d00000072"
+        ));
+        assert!(!fnmatch(
+            b"pci:v00001000d0000007[!2]",
+            b"pci:v00001000d00000072"
+        ));
+        assert!(!fnmatch(
+            b"pci:v00001000d00000073",
+            b"pci:v00001000d00000072"
+        ));
+        assert!(fnmatch(b"a?c", b"abc"));
+    }
+
+    #[test]
+    fn hint() {
+        assert_eq!(build_hint("5.14.0-284.11.1.el9_2.x86_64"), "el9_2");
+        assert_eq!(build_hint("6.1.0-50-amd64"), "6.1.0-50-amd64");
+    }
+}
