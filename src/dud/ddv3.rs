@@ -871,6 +871,69 @@ pub fn rpm_findings(rpm: &KmodRpm, ctx: &InstallerContext) -> Vec<Finding> {
     out
 }
 
+/// A module the installer would extract and load from a DUD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadedModule {
+    /// The RPM (path inside its DUD).
+    pub rpm: String,
+    /// The RPM's package name (recorded in /run/install/dd_packages, installed on target).
+    pub package: String,
+    /// Module path inside the RPM.
+    pub path: String,
+    /// Module name (basename before `.ko`).
+    pub name: String,
+    /// Where the installer puts it: `/lib/modules/<uname -r>/updates/...`.
+    pub destination: String,
+}
+
+/// The modules the installer would load from this DUD (following nested ISOs only when
+/// the installer would), by the same rules as [`installer_findings`]. A compressed module
+/// with an unknown media release counts as loaded.
+pub fn installer_loaded_modules(dud: &Dud, ctx: &InstallerContext) -> Vec<LoadedModule> {
+    let mut out = Vec::new();
+    let repos: Vec<&RpmDir> = dud.layout.repos(&ctx.arch).collect();
+    if repos.is_empty() {
+        for nested in &dud.nested {
+            out.extend(installer_loaded_modules(nested, ctx));
+        }
+        return out;
+    }
+    let compressed_ok = extracts_compressed_modules(ctx.os_release.as_deref()) != Some(false);
+    for repo in repos {
+        for path in &repo.rpm_files {
+            let Some(rpm) = dud.rpms.iter().find(|r| &r.file_name == path) else {
+                continue;
+            };
+            if !matches!(
+                dd_list_verdict(rpm, &ctx.kernel_release),
+                DdListVerdict::Modules { .. }
+            ) {
+                continue;
+            }
+            for f in &rpm.files {
+                let Some(compression) = ModuleCompression::of_path(&f.path) else {
+                    continue;
+                };
+                if compression != ModuleCompression::None && !compressed_ok {
+                    continue;
+                }
+                let Some(destination) = installed_module_path(&f.path, &ctx.kernel_release) else {
+                    continue;
+                };
+                let base = f.path.rsplit('/').next().unwrap_or(&f.path);
+                out.push(LoadedModule {
+                    rpm: path.clone(),
+                    package: rpm.name.clone(),
+                    path: f.path.clone(),
+                    name: base.split(".ko").next().unwrap_or(base).to_owned(),
+                    destination,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Checks the RPM's kABI pins (`Requires: kernel(sym) = 0xCRC`) against the CRCs the ISO
 /// kernel exports. A mismatch means dnf on the installed system cannot satisfy the
 /// package's dependencies (the install of the kmod fails).
