@@ -20,11 +20,16 @@
 #   dd-nested.iso   dd-good.iso at the top level, no repo (the installer recurses into it)
 #   dd-seed.iso     rhdd3 + ks-modules/x86_64/<kver>/megaraid_sas.ko (not a driver disk)
 #   dd-norhdd3.iso  rpms/x86_64/good.rpm without rhdd3 (not a driver disk)
+# Also: good-/other-megaraid_sas.ko (the packaged modules), Module.symvers-<kver> of both
+# kernels (from linux-headers-<kver>), kvers (FIXTURE_KVER and OTHER_KVER, one a line).
 # Usage: scripts/build-rpm-fixtures.sh        (prints the output directory)
 . "$(dirname "$0")/lib.sh"
 
 OUT=$REMASTER_FIXTURES/rpm
-STAMP_VERSION=3
+STAMP_VERSION=4
+# Concurrent test processes wait for one build.
+exec 9>"$REMASTER_FIXTURES/.rpm-fixtures.lock"
+flock 9
 if [ -e "$OUT/.complete-$STAMP_VERSION" ]; then
     printf '%s\n' "$OUT"
     exit 0
@@ -143,7 +148,13 @@ t=$WORK/iso-norhdd3; mkdir -p "$t/rpms/x86_64"
 cp "$GOOD_RPM" "$t/rpms/x86_64/"
 mkisofs_dud "$OUT/dd-norhdd3.iso" "$t"
 
-# Reference data for the tests: the module bytes each RPM must yield.
+# Reference data for the tests: the module bytes each RPM must yield, and each kernel's
+# exported symbol CRCs (Module.symvers from linux-headers) for the kABI checks.
+for kv in "$FIXTURE_KVER" "$OTHER_KVER"; do
+    hdir=$REMASTER_FIXTURES/headers/$kv
+    extract_deb "linux-headers-$kv" "$hdir"
+    cp "$hdir/usr/src/linux-headers-$kv/Module.symvers" "$OUT/Module.symvers-$kv"
+done
 cp "$GOOD_KO" "$OUT/good-$MOD.ko"
 cp "$OTHER_KO" "$OUT/other-$MOD.ko"
 printf '%s\n%s\n' "$FIXTURE_KVER" "$OTHER_KVER" > "$OUT/kvers"
