@@ -862,10 +862,10 @@ pub fn rpm_findings(rpm: &KmodRpm, ctx: &InstallerContext) -> Vec<Finding> {
             Severity::Ignored,
             name,
             format!(
-                "nothing from {} would load in the installer, although the package is accepted and installed on the target",
+                "nothing from {} would load in the installer because each of its modules is skipped, although the package is accepted and installed on the target",
                 rpm.nvra()
             ),
-            None,
+            Some("without a loaded driver the installer may not see the disks; fix the module packaging as noted above".into()),
         ));
     }
     out
