@@ -151,7 +151,7 @@ fn refuses_overwrite_and_bad_inputs_leave_nothing() {
     bytes.truncate(200);
     std::fs::write(&bad, &bytes).expect("write");
     let out2 = tmp.path().join("dd2.iso");
-    let err = write_dud(&[bad.clone()], &out2, &opts()).expect_err("corrupt");
+    let err = write_dud(std::slice::from_ref(&bad), &out2, &opts()).expect_err("corrupt");
     let msg = err.to_string();
     assert!(msg.contains("bad.rpm") && !msg.contains('\n'), "{msg}");
     assert!(!out2.exists());
