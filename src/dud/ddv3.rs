@@ -570,6 +570,40 @@ pub fn dd_list_verdict(rpm: &KmodRpm, kernel_release: &str) -> DdListVerdict {
     DdListVerdict::Skipped(reasons.join("; "))
 }
 
+/// rpm's dependency match of an installed `have` (`[E:]V[-R]`) against `want` with the
+/// sense flags (librpm `rpmdsCompare`: epoch, then version, then release only when both
+/// sides carry one).
+pub fn evr_satisfies(have: &str, want: &str, sense: u32) -> bool {
+    use std::cmp::Ordering;
+    fn split(evr: &str) -> (&str, &str, Option<&str>) {
+        let (epoch, rest) = match evr.split_once(':') {
+            Some((e, r)) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => (e, r),
+            _ => ("0", evr),
+        };
+        match rest.rsplit_once('-') {
+            Some((v, r)) => (epoch, v, Some(r)),
+            None => (epoch, rest, None),
+        }
+    }
+    let (e1, v1, r1) = split(have);
+    let (e2, v2, r2) = split(want);
+    let mut order = super::rpmvercmp::rpmvercmp(e1, e2);
+    if order == Ordering::Equal {
+        order = super::rpmvercmp::rpmvercmp(v1, v2);
+    }
+    if order == Ordering::Equal {
+        if let (Some(r1), Some(r2)) = (r1, r2) {
+            order = super::rpmvercmp::rpmvercmp(r1, r2);
+        }
+    }
+    use super::rpmvercmp::{RPMSENSE_EQUAL, RPMSENSE_GREATER, RPMSENSE_LESS};
+    match order {
+        Ordering::Less => sense & RPMSENSE_LESS != 0,
+        Ordering::Equal => sense & RPMSENSE_EQUAL != 0,
+        Ordering::Greater => sense & RPMSENSE_GREATER != 0,
+    }
+}
+
 /// Where the installer would place a module from the RPM: `/lib/modules/<uname -r>/updates/`
 /// plus the path after the kernel-version directory (and a following `kernel/`).
 pub fn installed_module_path(rpm_path: &str, kernel_release: &str) -> Option<String> {
@@ -765,6 +799,30 @@ pub fn rpm_findings(rpm: &KmodRpm, ctx: &InstallerContext) -> Vec<Finding> {
             ),
             None,
         )),
+    }
+
+    for req in rpm.kernel_requires().filter(|r| r.is_versioned()) {
+        // `*-uname-r` is provided with the exact `uname -r`; `kernel`/`kernel-core` with
+        // the package's version-release, i.e. `uname -r` without its `.<arch>` suffix.
+        let have = if req.name.ends_with("-uname-r") {
+            ctx.kernel_release.clone()
+        } else {
+            let suffix = format!(".{}", ctx.arch);
+            ctx.kernel_release
+                .strip_suffix(&suffix)
+                .unwrap_or(&ctx.kernel_release)
+                .to_owned()
+        };
+        if !evr_satisfies(&have, &req.version, req.flags) {
+            out.push(Finding::new(
+                Severity::Warn,
+                name,
+                format!(
+                    "`Requires: {req}` is not met by the media's kernel ({have}); dnf on the installed system needs that kernel from the install repos or the package install fails"
+                ),
+                Some("use the kmod build made for the media's kernel".into()),
+            ));
+        }
     }
 
     let compressed_ok = extracts_compressed_modules(ctx.os_release.as_deref());
@@ -1072,6 +1130,24 @@ mod tests {
         assert_eq!(extracts_compressed_modules(Some("10.0")), Some(true));
         assert_eq!(extracts_compressed_modules(Some("8.10")), Some(false));
         assert_eq!(extracts_compressed_modules(None), None);
+    }
+
+    #[test]
+    fn evr_matching() {
+        let ge = 4 | 8;
+        assert!(evr_satisfies(
+            "5.14.0-284.11.1.el9_2",
+            "5.14.0-284.11.1.el9_2",
+            ge
+        ));
+        assert!(!evr_satisfies(
+            "5.14.0-284.11.1.el9_2",
+            "5.14.0-570.12.1.el9_6",
+            ge
+        ));
+        assert!(evr_satisfies("5.14.0-284.11.1.el9_2", "5.14.0", ge));
+        assert!(!evr_satisfies("5.14.0-284", "1:5.14.0", ge));
+        assert!(evr_satisfies("6.1.0-50-amd64", "6.1.0-50", ge));
     }
 
     #[test]

@@ -184,6 +184,16 @@ impl KmodRpm {
     pub fn kernel_modules_provides(&self) -> impl Iterator<Item = &Dependency> {
         self.provides.iter().filter(|d| d.name == "kernel-modules")
     }
+    /// Requires on the kernel package itself: `kernel`, `kernel-core`, `kernel-uname-r`,
+    /// `kernel-core-uname-r` (versioned or not).
+    pub fn kernel_requires(&self) -> impl Iterator<Item = &Dependency> {
+        self.requires.iter().filter(|d| {
+            matches!(
+                d.name.as_str(),
+                "kernel" | "kernel-core" | "kernel-uname-r" | "kernel-core-uname-r"
+            )
+        })
+    }
     /// Every `Requires: kernel(sym) = 0xCRC` entry as (symbol, crc).
     pub fn kabi_requires(&self) -> impl Iterator<Item = (&str, u32)> {
         self.requires.iter().filter_map(Dependency::kabi_symbol)
