@@ -199,3 +199,15 @@ fn source_date_epoch_is_honoured() {
         std::fs::read(&from_env).expect("b")
     );
 }
+
+#[test]
+fn in_memory_image_equals_file_image() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("dd.iso");
+    let inputs = vec![rpm("good")];
+    write_dud(&inputs, &out, &opts()).expect("file");
+    let (bytes, created) =
+        remaster::dud::create::dud_image_bytes(&inputs, &opts()).expect("memory");
+    assert_eq!(created.size, bytes.len() as u64);
+    assert_eq!(bytes, std::fs::read(&out).expect("file"));
+}

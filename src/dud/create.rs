@@ -52,18 +52,18 @@ pub struct CreatedDud {
     pub warnings: Vec<String>,
 }
 
-/// Writes a DDv3 ISO holding `rpms` untouched. Refuses to overwrite `out` unless
-/// `opts.force`; checks every input is a readable RPM first.
-pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::Result<CreatedDud> {
+/// The planned image: tree, options and notes, shared by the file and memory writers.
+struct Plan {
+    tree: hadris_fs::Tree,
+    options: IsoOptions,
+    rpm_paths: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn plan(rpms: &[PathBuf], opts: &CreateOptions) -> crate::Result<Plan> {
     if rpms.is_empty() {
         return Err(crate::Error::Usage(
             "dud create needs at least one RPM".into(),
-        ));
-    }
-    if !opts.force && out.symlink_metadata().is_ok() {
-        return Err(crate::Error::output(
-            out,
-            "already exists; pass --force to replace it",
         ));
     }
     let mut warnings = Vec::new();
@@ -82,7 +82,7 @@ pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::R
             .with_accessed(time)
             .with_created(time)
     };
-    let tree_err = |e: hadris_fs::PathError| crate::Error::output(out, e);
+    let tree_err = |e: hadris_fs::PathError| crate::Error::Usage(format!("dud layout: {e}"));
     tree.insert(
         "rhdd3",
         Node::file(Content::bytes(RHDD3_TEXT.as_bytes())).with_attrs(attrs(0o444)),
@@ -133,7 +133,49 @@ pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::R
         .with_rock_ridge()
         .with_joliet()
         .with_time(time);
+    Ok(Plan {
+        tree,
+        options,
+        rpm_paths,
+        warnings,
+    })
+}
 
+/// Builds the same DDv3 image as [`write_dud`] in memory (for embedding as `/dd.iso` in an
+/// initrd overlay). DUDs are small: the image is the RPMs plus ~50 KiB.
+pub fn dud_image_bytes(
+    rpms: &[PathBuf],
+    opts: &CreateOptions,
+) -> crate::Result<(Vec<u8>, CreatedDud)> {
+    let plan = plan(rpms, opts)?;
+    let mut image: Vec<u8> = Vec::new();
+    let report = hadris_iso::sync::write(&mut image, &plan.tree, &plan.options)
+        .map_err(|e| crate::Error::Usage(format!("cannot lay out the DUD image: {e:?}")))?;
+    let mut warnings = plan.warnings;
+    warnings.extend(report.warnings().iter().map(|w| format!("{w:?}")));
+    let size = usize::try_from(report.size())
+        .map_err(|_| crate::Error::Usage("DUD image too large".into()))?;
+    image.resize(size, 0);
+    let created = CreatedDud {
+        path: PathBuf::new(),
+        size: report.size(),
+        rpm_paths: plan.rpm_paths,
+        warnings,
+    };
+    Ok((image, created))
+}
+
+/// Writes a DDv3 ISO holding `rpms` untouched. Refuses to overwrite `out` unless
+/// `opts.force`; checks every input is a readable RPM first.
+pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::Result<CreatedDud> {
+    if !opts.force && out.symlink_metadata().is_ok() {
+        return Err(crate::Error::output(
+            out,
+            "already exists; pass --force to replace it",
+        ));
+    }
+    let plan = plan(rpms, opts)?;
+    let mut warnings = plan.warnings;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -146,11 +188,9 @@ pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::R
     let file = temp.reopen().map_err(|e| crate::Error::output(out, e))?;
     let mut device =
         hadris_storage::host::FileDevice::new(file).map_err(|e| crate::Error::output(out, e))?;
-    let report = hadris_iso::sync::write(&mut device, &tree, &options)
+    let report = hadris_iso::sync::write(&mut device, &plan.tree, &plan.options)
         .map_err(|e| crate::Error::output(out, format!("{e:?}")))?;
-    for w in report.warnings() {
-        warnings.push(format!("{w:?}"));
-    }
+    warnings.extend(report.warnings().iter().map(|w| format!("{w:?}")));
     let file = device.into_inner();
     file.set_len(report.size())
         .and_then(|_| file.sync_all())
@@ -170,7 +210,7 @@ pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::R
     Ok(CreatedDud {
         path: out.to_path_buf(),
         size: report.size(),
-        rpm_paths,
+        rpm_paths: plan.rpm_paths,
         warnings,
     })
 }

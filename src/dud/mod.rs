@@ -11,7 +11,7 @@ pub mod inspect;
 pub mod rpm;
 pub mod rpmvercmp;
 
-pub use create::{write_dud, CreateOptions, CreatedDud};
+pub use create::{dud_image_bytes, write_dud, CreateOptions, CreatedDud};
 pub use ddv3::{
     installer_findings, installer_loaded_modules, kabi_findings, open_dud, scan_dud, Dud, Finding,
     InstallerContext, Layout, LoadedModule, Severity,
