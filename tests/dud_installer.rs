@@ -325,3 +325,33 @@ fn hostile_isos_give_one_line_errors() {
     let e = scan_dud(&path).expect_err("garbage");
     assert!(e.to_string().contains("bad.iso"), "{e}");
 }
+
+/// A DUD made without Rock Ridge or Joliet: Linux (and so the installer) sees the primary
+/// tree lowercased (`RHDD3` → `rhdd3`), so it still is a driver disk.
+#[test]
+fn plain_iso9660_dud_is_read_like_linux_does() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("rpms/x86_64")).expect("mkdir");
+    std::fs::write(tree.join("rhdd3"), "Driver Update Disk version 3").expect("rhdd3");
+    std::fs::copy(rpm("good"), tree.join("rpms/x86_64/good.rpm")).expect("copy");
+    let iso = tmp.path().join("plain.iso");
+    dud_support::run(
+        std::process::Command::new("xorriso")
+            .args(["-rockridge", "off", "-joliet", "off", "-outdev"])
+            .arg(&iso)
+            .args(["-volid", "OEMDRV", "-map"])
+            .arg(&tree)
+            .arg("/"),
+    );
+    let bytes = std::fs::read(&iso).expect("iso");
+    assert!(
+        bytes.windows(8).any(|w| w == b"RHDD3.;1"),
+        "the primary tree stores upper-case names"
+    );
+    assert!(!bytes.windows(4).any(|w| w == b"RRIP"), "no Rock Ridge");
+    let dud = open_dud(&iso).expect("a driver disk for Linux");
+    assert_eq!(dud.layout.rhdd3_dirs, vec!["/"]);
+    assert_eq!(dud.rpms.len(), 1);
+    assert_eq!(installer_loaded_modules(&dud, &ctx(Some("9.2"))).len(), 1);
+}

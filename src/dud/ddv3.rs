@@ -193,7 +193,12 @@ pub fn scan_dud(path: &Path) -> crate::Result<Dud> {
 
 enum Tree {
     Dir(PathBuf),
-    Iso(IsoVolume, Option<String>),
+    Iso {
+        volume: IsoVolume,
+        volume_id: String,
+        /// Primary-tree names, shown lowercased as Linux does.
+        lowercase: bool,
+    },
 }
 
 impl Tree {
@@ -205,12 +210,27 @@ impl Tree {
             block,
         )
         .map_err(|e| DudError::Iso(format!("{e:?}")))?;
-        let fs = hadris_iso::sync::IsoFs::mount(device, hadris_fs::MountOptions::new())
+        let mut fs = hadris_iso::sync::IsoFs::mount(device, hadris_fs::MountOptions::new())
             .map_err(|e| DudError::Iso(one_line_debug(&e)))?;
+        // The installer mounts with Linux isofs: Rock Ridge, else Joliet, else the primary
+        // tree with names lowercased (map=normal). Linux never reads the ISO 9660:1999 tree.
+        if fs.namespace() == hadris_iso::Namespace::Enhanced {
+            fs = hadris_iso::sync::IsoFs::mount_namespace(
+                fs.into_inner(),
+                hadris_fs::MountOptions::new(),
+                hadris_iso::Namespace::Primary,
+            )
+            .map_err(|e| DudError::Iso(one_line_debug(&e)))?;
+        }
+        let lowercase = fs.namespace() == hadris_iso::Namespace::Primary;
         let volume_id = String::from_utf8_lossy(fs.info().id(hadris_iso::IsoId::Volume))
             .trim()
             .to_owned();
-        Ok(Tree::Iso(hadris_fs::sync::Volume::new(fs), Some(volume_id)))
+        Ok(Tree::Iso {
+            volume: hadris_fs::sync::Volume::new(fs),
+            volume_id,
+            lowercase,
+        })
     }
 
     fn entries(&self) -> Result<Vec<TreeEntry>, DudError> {
@@ -240,13 +260,18 @@ impl Tree {
                     push_capped(&mut out, TreeEntry { path, kind, size })?;
                 }
             }
-            Tree::Iso(volume, _) => {
+            Tree::Iso {
+                volume, lowercase, ..
+            } => {
                 let walk = volume
                     .walk("/")
                     .map_err(|e| DudError::Iso(one_line_debug(&e)))?;
                 for entry in walk {
                     let entry = entry.map_err(|e| DudError::Iso(one_line_debug(&e)))?;
-                    let path = String::from_utf8_lossy(entry.path()).into_owned();
+                    let mut path = String::from_utf8_lossy(entry.path()).into_owned();
+                    if *lowercase {
+                        path = linux_primary_name(&path);
+                    }
                     if path.matches('/').count() > MAX_DEPTH {
                         return Err(DudError::Layout(format!(
                             "directory tree deeper than {MAX_DEPTH} levels"
@@ -278,7 +303,7 @@ impl Tree {
             Tree::Dir(root) => Ok(Box::new(std::fs::File::open(
                 root.join(path.trim_start_matches('/')),
             )?)),
-            Tree::Iso(volume, _) => {
+            Tree::Iso { volume, .. } => {
                 let file = volume
                     .open(path, hadris_fs::OpenOptions::new().read())
                     .map_err(|e| DudError::Iso(format!("{path}: {}", one_line_debug(&e))))?;
@@ -286,6 +311,19 @@ impl Tree {
             }
         }
     }
+}
+
+/// How Linux isofs (map=normal) shows primary-tree names: lower case, without the `;1`
+/// version and without a trailing dot (`RHDD3.;1` → `rhdd3`).
+fn linux_primary_name(path: &str) -> String {
+    path.split('/')
+        .map(|part| {
+            let part = part.split(';').next().unwrap_or(part);
+            let part = part.strip_suffix('.').unwrap_or(part);
+            part.to_ascii_lowercase()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn push_capped(out: &mut Vec<TreeEntry>, entry: TreeEntry) -> Result<(), DudError> {
@@ -415,7 +453,7 @@ fn read_tree(source: &Path, inner_path: String, tree: Tree, depth: u32) -> Resul
     }
     let (kind, volume_id) = match &tree {
         Tree::Dir(_) => (DudKind::Directory, None),
-        Tree::Iso(_, id) => (DudKind::Iso, id.clone()),
+        Tree::Iso { volume_id, .. } => (DudKind::Iso, Some(volume_id.clone())),
     };
     Ok(Dud {
         source: source.to_path_buf(),
