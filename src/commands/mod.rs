@@ -5,7 +5,19 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::Result;
+use std::io::IsTerminal;
+
+use crate::initrd::Compression;
+use crate::kmod::verdict::SecureBoot;
+use crate::remaster::Options;
+use crate::report::{emit, Report};
+use crate::{Error, Result};
+
+pub mod check;
+pub mod dud;
+pub mod inspect;
+pub mod sniff;
+pub mod verify;
 
 /// Bake third-party kernel drivers into RHEL-family installer boot ISOs.
 ///
@@ -174,9 +186,143 @@ pub struct DudCreateArgs {
 /// Runs the parsed command line; returns the exit code on success.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Some(Command::Inspect(_)) | Some(Command::Check(_)) | Some(Command::Verify(_)) | Some(Command::Dud(_)) | None => {
-            let _ = cli.remaster;
-            Err(crate::Error::Usage("not wired yet".into()))
+        Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Check(args)) => check::run(args),
+        Some(Command::Verify(args)) => verify::run(args),
+        Some(Command::Dud(DudCommand::Create(args))) => dud::create(args),
+        None => remaster(cli.remaster),
+    }
+}
+
+pub(crate) fn secure_boot(arg: SecureBootArg) -> SecureBoot {
+    match arg {
+        SecureBootArg::On => SecureBoot::On,
+        SecureBootArg::Off => SecureBoot::Off,
+        SecureBootArg::Unknown => SecureBoot::Unknown,
+    }
+}
+
+fn compression(arg: CompressionArg) -> Compression {
+    match arg {
+        CompressionArg::Auto => Compression::AsBase,
+        CompressionArg::Xz => Compression::Xz,
+        CompressionArg::Zstd => Compression::Zstd,
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::None => Compression::None,
+    }
+}
+
+/// `SRC` or `SRC=ISO_PATH`; a directory adds every file below it.
+fn parse_add(spec: &str) -> Result<Vec<(PathBuf, String)>> {
+    let (src, dest) = match spec.split_once('=') {
+        Some((s, d)) => (PathBuf::from(s), d.trim_matches('/').to_string()),
+        None => {
+            let src = PathBuf::from(spec);
+            let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            (src, name)
+        }
+    };
+    if dest.is_empty() || dest.split('/').any(|c| c == ".." || c == ".") {
+        return Err(Error::Usage(format!("--add {spec}: give SRC or SRC=PATH with a plain ISO path")));
+    }
+    let meta = std::fs::metadata(&src).map_err(|e| Error::input(&src, e))?;
+    if !meta.is_dir() {
+        return Ok(vec![(src, dest)]);
+    }
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
+        let entry = entry.map_err(|e| Error::input(&src, e))?;
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(&src).map_err(|e| Error::input(&src, e))?;
+            out.push((entry.path().to_path_buf(), format!("{dest}/{}", rel.to_string_lossy())));
         }
     }
+    Ok(out)
+}
+
+fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>> {
+    match s {
+        Some(s) => crate::boot::split_args(s).map_err(|e| Error::Usage(format!("{flag}: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The main job: plan, print the plan, write, print the summary.
+fn remaster(args: RemasterArgs) -> Result<i32> {
+    let input = args.iso.clone().ok_or_else(|| Error::Usage("give the boot ISO to remaster".into()))?;
+    let output = args.output.clone().unwrap_or_else(|| crate::remaster::default_output(&input));
+    let mut add = Vec::new();
+    for spec in &args.add {
+        add.extend(parse_add(spec)?);
+    }
+    let opts = Options {
+        input,
+        output,
+        duds: args.add_dud.clone(),
+        rpms: args.add_rpm.clone(),
+        modules: args.add_module.clone(),
+        cmdline: split_words("--cmdline", &args.cmdline)?,
+        rm_args: split_words("--rm-args", &args.rm_args)?,
+        add,
+        ks: args.ks.clone(),
+        volid: args.volid.clone(),
+        implant_md5: !args.no_md5,
+        force: args.force,
+        secure_boot: secure_boot(args.secure_boot),
+        compression: compression(args.overlay_compression),
+    };
+    let json = args.out.json;
+    let (_media, plan) = crate::remaster::plan(&opts)?;
+    if !json {
+        let stderr = std::io::stderr();
+        plan.report.human(&mut stderr.lock()).map_err(|e| Error::output("<stderr>", e))?;
+        if !plan.report.refusals.is_empty() && opts.force {
+            eprintln!("remaster: WARNING: --force given: writing although the kernel would refuse: {}", plan.report.refusals.join("; "));
+        }
+    }
+    if args.dry_run {
+        if json {
+            emit(&plan.report, true).map_err(|e| Error::output("<stdout>", e))?;
+        }
+        return Ok(if plan.report.refusals.is_empty() { 0 } else { crate::error::EXIT_REFUSED });
+    }
+    let report = plan.report.clone();
+    let show_progress = !args.out.quiet && !json && std::io::stderr().is_terminal();
+    let bar = show_progress.then(|| {
+        let bar = indicatif::ProgressBar::new(report.output_bytes);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut tick = |done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let summary = crate::remaster::execute(plan, &opts, Some(&mut tick))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Done<'a> {
+            plan: &'a crate::remaster::PlanReport,
+            written: &'a crate::iso::write::WriteSummary,
+        }
+        let done = Done { plan: &report, written: &summary };
+        serde_json::to_writer_pretty(std::io::stdout(), &done).map_err(|e| Error::output("<stdout>", e))?;
+        println!();
+    } else {
+        eprintln!(
+            "wrote {} ({} bytes{}); check it with: remaster verify {}",
+            summary.output.display(),
+            summary.output_bytes,
+            if summary.md5_implanted { ", media-check MD5 implanted" } else { "" },
+            summary.output.display()
+        );
+    }
+    Ok(0)
 }

@@ -1509,12 +1509,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The isomd5sum implant (provided by `iso::md5` after merge).
-fn implant_md5(_f: &mut File) -> io::Result<()> {
-    // TODO(merge): `crate::iso::md5::implant(_f)` — the md5 module is written separately.
-    Err(io::Error::other(
-        "isomd5sum implant is not available in this build (iso::md5 missing)",
-    ))
+/// The isomd5sum implant, over exactly the bytes `checkisomd5` reads.
+fn implant_md5(f: &mut File) -> io::Result<()> {
+    crate::iso::md5::implant(f).map(|_| ())
 }
 
 /// Writes `output` from `input` with `plan` applied. The input is opened read-only; the

@@ -1,0 +1,171 @@
+//! `remaster check ISO ITEM...`: will these drivers load on this ISO's kernel, and will the
+//! installer take them? Exit 0 = every module LOADS, 1 = something is REFUSED, 5 = loads only
+//! with Secure Boot off.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::sniff::{sniff, FileKind};
+use super::{secure_boot, CheckArgs};
+use crate::dud::{self, Finding, Severity};
+use crate::kmod::module::Module;
+use crate::kmod::verdict::{self, Outcome, SecureBoot, Verdict};
+use crate::remaster::media::{read_capped, Media};
+use crate::report::{emit, Report};
+use crate::{Error, Result};
+
+/// Exit status of `check` when a module loads only with Secure Boot off.
+pub const EXIT_LOADS_ONLY_WITHOUT_SECURE_BOOT: i32 = 5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemReport {
+    pub item: PathBuf,
+    pub kind: &'static str,
+    /// The installer's own rules (RPMs and DUDs) and kABI requirements.
+    pub findings: Vec<Finding>,
+    pub verdicts: Vec<Verdict>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PciReport {
+    pub device: String,
+    /// Modules of the ISO's initrd whose aliases match.
+    pub initrd_modules: Vec<String>,
+    /// Added modules whose aliases match.
+    pub added_modules: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub iso: PathBuf,
+    pub kernel_release: String,
+    pub os_release: Option<String>,
+    pub secure_boot: SecureBoot,
+    pub items: Vec<ItemReport>,
+    pub pci: Option<PciReport>,
+    /// `loads`, `refused` or `loads-only-without-secure-boot`.
+    pub outcome: &'static str,
+}
+
+impl Report for CheckReport {
+    fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{}: kernel {}{}, Secure Boot {:?}",
+            self.iso.display(),
+            self.kernel_release,
+            self.os_release.as_deref().map(|r| format!(", release {r}")).unwrap_or_default(),
+            self.secure_boot
+        )?;
+        for item in &self.items {
+            writeln!(out, "{} ({}):", item.item.display(), item.kind)?;
+            for f in &item.findings {
+                writeln!(out, "  installer: [{:?}] {}{}", f.severity, f.message, f.fix.as_deref().map(|x| format!(" — {x}")).unwrap_or_default())?;
+            }
+            for v in &item.verdicts {
+                writeln!(out, "  {}", v.summary)?;
+                for p in v.problems.iter().skip(1) {
+                    writeln!(out, "    also: {}", p.detail)?;
+                }
+            }
+        }
+        if let Some(p) = &self.pci {
+            writeln!(out, "PCI {}: initrd modules [{}], added modules [{}]", p.device, p.initrd_modules.join(", "), p.added_modules.join(", "))?;
+        }
+        writeln!(out, "verdict: {}", self.outcome.to_uppercase().replace('-', " "))
+    }
+}
+
+pub fn run(args: CheckArgs) -> Result<i32> {
+    let media = Media::open(&args.iso)?;
+    let sb = secure_boot(args.secure_boot);
+    let ctx = media.installer_context();
+    let exports = media.export_crcs();
+    let mut items: Vec<(PathBuf, &'static str, Vec<Finding>, Vec<Module>)> = Vec::new();
+    for item in &args.items {
+        let (kind, findings, modules) = match sniff(item)? {
+            FileKind::Module => {
+                let bytes = read_capped(item, 256 << 20)?;
+                ("module", Vec::new(), vec![Module::parse(&bytes).map_err(|e| Error::input(item, e))?])
+            }
+            FileKind::Rpm => {
+                let rpm = dud::read_kmod_rpm_file(item)?;
+                let mut findings = dud::ddv3::rpm_findings(&rpm, &ctx);
+                findings.extend(dud::kabi_findings(&rpm, &exports));
+                ("rpm", findings, parse_modules(item, &[rpm])?)
+            }
+            FileKind::Iso | FileKind::DudDirectory => {
+                let d = dud::scan_dud(item)?;
+                let mut findings = dud::installer_findings(&d, &ctx);
+                for rpm in &d.rpms {
+                    findings.extend(dud::kabi_findings(rpm, &exports));
+                }
+                ("dud", findings, parse_modules(item, &d.rpms)?)
+            }
+            other => return Err(Error::input(item, format!("a {other:?} is not a driver; give a module, kmod RPM or DUD"))),
+        };
+        items.push((item.clone(), kind, findings, modules));
+    }
+    let added: Vec<Module> = items.iter().flat_map(|i| i.3.iter().cloned()).collect();
+    let target = media.target(&added);
+    let mut refused = false;
+    let mut sb_only = false;
+    let mut reports = Vec::new();
+    for (item, kind, findings, modules) in items {
+        refused |= findings.iter().any(|f| f.severity == Severity::Refused);
+        let verdicts: Vec<Verdict> = modules.iter().map(|m| verdict::check(m, &target, sb)).collect();
+        for v in &verdicts {
+            match v.outcome {
+                Outcome::Loads => {}
+                Outcome::Refused { .. } => refused = true,
+                Outcome::LoadsOnlyWithoutSecureBoot { .. } => sb_only = true,
+            }
+        }
+        reports.push(ItemReport { item, kind, findings, verdicts });
+    }
+    let pci = match &args.pci {
+        Some(spec) => {
+            let (vendor, device) = parse_pci(spec)?;
+            Some(PciReport {
+                device: format!("{vendor:04x}:{device:04x}"),
+                initrd_modules: verdict::modules_for_pci(vendor, device, &media.base_modules()),
+                added_modules: verdict::modules_for_pci(vendor, device, &added),
+            })
+        }
+        None => None,
+    };
+    let (outcome, code) = if refused {
+        ("refused", crate::error::EXIT_REFUSED)
+    } else if sb_only {
+        ("loads-only-without-secure-boot", EXIT_LOADS_ONLY_WITHOUT_SECURE_BOOT)
+    } else {
+        ("loads", 0)
+    };
+    let report = CheckReport {
+        iso: args.iso.clone(),
+        kernel_release: media.kver().to_string(),
+        os_release: media.os_release.clone(),
+        secure_boot: sb,
+        items: reports,
+        pci,
+        outcome,
+    };
+    emit(&report, args.out.json).map_err(|e| Error::output("<stdout>", e))?;
+    Ok(code)
+}
+
+fn parse_modules(item: &std::path::Path, rpms: &[dud::KmodRpm]) -> Result<Vec<Module>> {
+    rpms.iter()
+        .flat_map(|r| r.modules.iter())
+        .map(|f| Module::parse(&f.bytes).map_err(|e| Error::input(item, format!("{}: {e}", f.path))))
+        .collect()
+}
+
+/// `1000:0072` → (0x1000, 0x0072).
+pub fn parse_pci(spec: &str) -> Result<(u16, u16)> {
+    let bad = || Error::Usage(format!("--pci {spec}: expected VENDOR:DEVICE in hex, e.g. 1000:0072"));
+    let (v, d) = spec.split_once(':').ok_or_else(bad)?;
+    Ok((u16::from_str_radix(v, 16).map_err(|_| bad())?, u16::from_str_radix(d, 16).map_err(|_| bad())?))
+}

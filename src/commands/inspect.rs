@@ -1,0 +1,200 @@
+//! `remaster inspect FILE`: explains an ISO, initrd, kernel, module, RPM or DUD.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::sniff::{sniff, FileKind};
+use super::InspectArgs;
+use crate::boot::{self, BootEntry};
+use crate::initrd::{self, InitrdReport};
+use crate::iso::inspect::IsoReport;
+use crate::iso::Image;
+use crate::kmod::inspect::ModuleReport;
+use crate::kmod::kernel::{read_header, KernelHeader};
+use crate::kmod::module::Module;
+use crate::remaster::media::{read_capped, CONFIG_PATHS, EFIBOOT_GRUB_CFG, EFIBOOT_PATH, INITRD_PATHS, KERNEL_PATHS};
+use crate::report::{emit, Report};
+use crate::{Error, Result};
+
+/// A kernel found on the ISO.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelInfo {
+    pub paths: Vec<String>,
+    #[serde(flatten)]
+    pub header: KernelHeader,
+}
+
+/// An initrd found on the ISO.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitrdInfo {
+    /// Names sharing the extent.
+    pub paths: Vec<String>,
+    pub size: u64,
+    /// Compression of the first segment (`xz`, `zstd`, `gzip`, `none`...).
+    pub first_compression: Option<String>,
+    /// The full walk (with `--initrd`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub walk: Option<InitrdReport>,
+}
+
+/// A boot config and its entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigInfo {
+    pub location: String,
+    pub entries: Vec<BootEntry>,
+    /// Labels the config refers to (`inst.stage2=hd:LABEL=`, `search -l`).
+    pub referenced_labels: Vec<String>,
+}
+
+/// `inspect` of an ISO: the image report plus what remaster knows about boot media.
+#[derive(Debug, Clone, Serialize)]
+pub struct MediaInspect {
+    #[serde(flatten)]
+    pub iso: IsoReport,
+    pub kernels: Vec<KernelInfo>,
+    pub initrds: Vec<InitrdInfo>,
+    pub boot_configs: Vec<ConfigInfo>,
+}
+
+impl Report for MediaInspect {
+    fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.iso.human(out)?;
+        for k in &self.kernels {
+            writeln!(out, "Kernel:      {} ({}, {} payload)", k.header.release, k.paths.join(" = "), k.header.compression.name())?;
+        }
+        for i in &self.initrds {
+            writeln!(out, "Initrd:      {} ({} bytes, {})", i.paths.join(" = "), i.size, i.first_compression.as_deref().unwrap_or("unknown"))?;
+            if let Some(w) = &i.walk {
+                w.human(out)?;
+            }
+        }
+        for c in &self.boot_configs {
+            writeln!(out, "Boot config: {} (labels: {})", c.location, c.referenced_labels.join(", "))?;
+            for e in &c.entries {
+                writeln!(out, "  [{:?}{}] {}: {} {}", e.kind, if e.is_default { ", default" } else { "" }, e.title, e.kernel.as_deref().unwrap_or("-"), e.args.join(" "))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: InspectArgs) -> Result<i32> {
+    let path = &args.file;
+    match sniff(path)? {
+        FileKind::Iso => emit(&inspect_iso(path, args.initrd)?, args.out.json),
+        FileKind::Initrd => {
+            let file = File::open(path).map_err(|e| Error::input(path, e))?;
+            let report = initrd::inspect(file).map_err(|e| Error::input(path, e))?;
+            emit(&report, args.out.json)
+        }
+        FileKind::Module => {
+            let bytes = read_capped(path, 256 << 20)?;
+            let module = Module::parse(&bytes).map_err(|e| Error::input(path, e))?;
+            emit(&ModuleReport::new(path.display().to_string(), module), args.out.json)
+        }
+        FileKind::Kernel => {
+            let bytes = read_capped(path, 128 << 20)?;
+            let kernel = crate::kmod::kernel::Kernel::parse(&bytes).map_err(|e| Error::input(path, e))?;
+            emit(&KernelReport(kernel), args.out.json)
+        }
+        FileKind::Rpm => {
+            let rpm = crate::dud::read_kmod_rpm_file(path)?;
+            emit(&crate::dud::RpmReport::new(&rpm, None, None), args.out.json)
+        }
+        FileKind::DudDirectory => {
+            let dud = crate::dud::scan_dud(path)?;
+            emit(&crate::dud::DudReport::new(&dud, None, None), args.out.json)
+        }
+    }
+    .map_err(|e| Error::output("<stdout>", e))?;
+    Ok(0)
+}
+
+/// A kernel image's report (header, exports count, trusted certificates).
+#[derive(Serialize)]
+struct KernelReport(crate::kmod::kernel::Kernel);
+
+impl Report for KernelReport {
+    fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let k = &self.0;
+        writeln!(out, "release:     {}", k.header.release)?;
+        writeln!(out, "version:     {}", k.header.version_string)?;
+        writeln!(out, "payload:     {} ({} bytes at {})", k.header.compression.name(), k.header.payload_length, k.header.payload_offset)?;
+        writeln!(out, "vermagic:    {}", k.vermagic.as_deref().unwrap_or("-"))?;
+        writeln!(out, "modversions: {}", if k.modversions { "yes" } else { "no" })?;
+        writeln!(out, "module_layout CRC: {}", k.module_layout_crc.map_or("-".into(), |c| format!("0x{c:08x}")))?;
+        writeln!(out, "exports:     {}", k.export_count)?;
+        for c in &k.trusted_certs {
+            writeln!(out, "trusts:      {c:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the ISO report reading only metadata, the kernels' setup headers, the first bytes
+/// of the initrds and the boot configs (plus whole initrds with `walk_initrds`).
+pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
+    let mut file = File::open(path).map_err(|e| Error::input(path, e))?;
+    let image = Image::open(&mut file).map_err(|e| e.into_input(path))?;
+    let mut kernels: Vec<KernelInfo> = Vec::new();
+    let mut kernel_bytes = 0u64;
+    for p in KERNEL_PATHS {
+        let Some(node) = image.find(p) else { continue };
+        if kernels.iter().any(|k| k.paths.iter().any(|q| image.hardlinks_of(q).contains(&node.path))) {
+            continue;
+        }
+        // The header check wants the whole image (it validates the payload's bounds).
+        let vmlinuz = image.read_file(&mut file, p, 128 << 20).map_err(|e| e.into_input(path))?;
+        kernel_bytes += vmlinuz.len() as u64;
+        let header = read_header(&vmlinuz).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+        kernels.push(KernelInfo { paths: image.hardlinks_of(p), header });
+    }
+    let mut initrds: Vec<InitrdInfo> = Vec::new();
+    for p in INITRD_PATHS {
+        let Some(node) = image.find(p) else { continue };
+        if initrds.iter().any(|i| i.paths.contains(&node.path)) {
+            continue;
+        }
+        let mut head = Vec::new();
+        image.file_reader(&mut file, node).take(16).read_to_end(&mut head).map_err(|e| Error::input(path, e))?;
+        let first_compression = initrd::compress::sniff(&head).map(|k| k.name().to_string());
+        let walk = if walk_initrds {
+            let offset = node.extents.first().map_or(0, |e| e.offset());
+            let slice = fscommon::StreamSlice::new(&mut file, offset, offset + node.size).map_err(|e| Error::input(path, e))?;
+            Some(initrd::inspect(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?)
+        } else {
+            None
+        };
+        initrds.push(InitrdInfo { paths: image.hardlinks_of(p), size: node.size, first_compression, walk });
+    }
+    let mut boot_configs = Vec::new();
+    for p in CONFIG_PATHS {
+        if image.find(p).is_none() {
+            continue;
+        }
+        let bytes = image.read_file(&mut file, p, 1 << 20).map_err(|e| e.into_input(path))?;
+        boot_configs.push(config_info(p, &bytes));
+    }
+    if image.find(EFIBOOT_PATH).is_some() {
+        let fat = image.read_file(&mut file, EFIBOOT_PATH, 64 << 20).map_err(|e| e.into_input(path))?;
+        if let Ok(bytes) = boot::efiboot::read_file(std::io::Cursor::new(fat), EFIBOOT_GRUB_CFG, 1 << 20) {
+            boot_configs.push(config_info(&format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"), &bytes));
+        }
+    }
+    let mut iso = IsoReport::from_image(&image);
+    iso.bytes_read = image.bytes_read + kernel_bytes;
+    Ok(MediaInspect { iso, kernels, initrds, boot_configs })
+}
+
+fn config_info(location: &str, bytes: &[u8]) -> ConfigInfo {
+    let text = String::from_utf8_lossy(bytes);
+    let kind = boot::detect_kind(location.rsplit(':').next().unwrap_or(location)).unwrap_or(boot::ConfigKind::Grub);
+    ConfigInfo {
+        location: location.to_string(),
+        entries: boot::parse_entries(kind, &text),
+        referenced_labels: boot::referenced_volume_labels(kind, &text),
+    }
+}

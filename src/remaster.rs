@@ -1,1 +1,0 @@
-//! The main pipeline: plan, check, then write (issue 6).

@@ -1,0 +1,271 @@
+//! The boot ISO as a target: its image metadata, the kernel it boots, its initrd(s), its
+//! boot configs and its release. Everything the verdict and the plan need, read once.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use fscommon::StreamSlice;
+
+use crate::boot::{self, ConfigKind};
+use crate::initrd::{self, Listing};
+use crate::iso::{Image, Node};
+use crate::kmod::kernel::Kernel;
+use crate::kmod::module::Module;
+use crate::kmod::verdict::Target;
+use crate::{Error, Result};
+
+/// Where lorax puts the installer kernel and initrd (both names share one extent).
+pub const KERNEL_PATHS: &[&str] = &["isolinux/vmlinuz", "images/pxeboot/vmlinuz"];
+pub const INITRD_PATHS: &[&str] = &["isolinux/initrd.img", "images/pxeboot/initrd.img"];
+/// Boot configs on the ISO 9660 tree.
+pub const CONFIG_PATHS: &[&str] = &["isolinux/isolinux.cfg", "EFI/BOOT/grub.cfg"];
+/// The El Torito EFI image of RHEL 9 media, and the config inside it.
+pub const EFIBOOT_PATH: &str = "images/efiboot.img";
+pub const EFIBOOT_GRUB_CFG: &str = "EFI/BOOT/grub.cfg";
+
+const KERNEL_CAP: u64 = 128 << 20;
+const CONFIG_CAP: u64 = 1 << 20;
+const EFIBOOT_CAP: u64 = 64 << 20;
+/// Bytes of the base module tree read out of an initrd (a RHEL 9 initrd carries ~60 MiB).
+const MODULE_TREE_CAP: u64 = 1 << 30;
+
+/// One initrd: the paths sharing its extent, its byte range in the ISO and its listing.
+#[derive(Debug, Clone)]
+pub struct InitrdImage {
+    pub paths: Vec<String>,
+    pub offset: u64,
+    pub len: u64,
+    pub listing: Listing,
+}
+
+/// A boot config found on the ISO (or inside efiboot.img).
+#[derive(Debug, Clone)]
+pub struct BootConfig {
+    /// `isolinux/isolinux.cfg`, `EFI/BOOT/grub.cfg` or `images/efiboot.img:EFI/BOOT/grub.cfg`.
+    pub location: String,
+    pub kind: ConfigKind,
+    pub text: String,
+}
+
+impl BootConfig {
+    pub fn in_efiboot(&self) -> bool {
+        self.location.starts_with(EFIBOOT_PATH)
+    }
+}
+
+/// The boot ISO opened as a remaster target.
+pub struct Media {
+    pub path: PathBuf,
+    pub file: File,
+    pub image: Image,
+    pub kernel_path: String,
+    pub kernel: Kernel,
+    /// Release from `.discinfo` (line 2, e.g. `9.2`) or the initrd's `.buildstamp`.
+    pub os_release: Option<String>,
+    /// Distinct initrd extents (normally one, named twice).
+    pub initrds: Vec<InitrdImage>,
+    /// Module tree of the kernel in the first initrd: canonical dir and files (path, bytes).
+    pub module_dir: Option<String>,
+    pub module_files: Vec<(String, Vec<u8>)>,
+    pub configs: Vec<BootConfig>,
+    /// The efiboot.img bytes (small FAT image), when present.
+    pub efiboot: Option<Vec<u8>>,
+}
+
+impl Media {
+    /// Opens `path` read-only and gathers the target. Reads metadata, the kernel, the
+    /// configs, efiboot.img and the initrd's module tree; never the rest of the ISO.
+    pub fn open(path: &Path) -> Result<Media> {
+        let input_err = |e: &dyn std::fmt::Display| Error::input(path, e);
+        let mut file = File::open(path).map_err(|e| input_err(&e))?;
+        let image = Image::open(&mut file).map_err(|e| e.into_input(path))?;
+
+        let kernel_path = KERNEL_PATHS
+            .iter()
+            .find(|p| image.find(p).is_some())
+            .ok_or_else(|| {
+                Error::input(path, "no installer kernel (isolinux/vmlinuz or images/pxeboot/vmlinuz): not a RHEL-family boot ISO")
+            })?
+            .to_string();
+        let vmlinuz = image
+            .read_file(&mut file, &kernel_path, KERNEL_CAP)
+            .map_err(|e| e.into_input(path))?;
+        let kernel = Kernel::parse(&vmlinuz)
+            .map_err(|e| Error::input(path, format!("{kernel_path}: {e}")))?;
+        drop(vmlinuz);
+
+        let mut initrds: Vec<InitrdImage> = Vec::new();
+        for p in INITRD_PATHS {
+            let Some(node) = image.find(p) else { continue };
+            let (offset, len) = single_extent(node).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+            if initrds.iter().any(|i| i.offset == offset) {
+                continue; // another name of an initrd already read (hard link)
+            }
+            let slice = StreamSlice::new(&mut file, offset, offset + len).map_err(|e| input_err(&e))?;
+            let listing = initrd::list(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+            initrds.push(InitrdImage { paths: image.hardlinks_of(p), offset, len, listing });
+        }
+        if initrds.is_empty() {
+            return Err(Error::input(path, "no installer initrd (isolinux/initrd.img or images/pxeboot/initrd.img)"));
+        }
+
+        let kver = kernel.release().to_string();
+        let (module_dir, module_files) = {
+            let first = &initrds[0];
+            match first.listing.module_trees().into_iter().find(|(v, _)| *v == kver) {
+                Some((_, dir)) => {
+                    let prefix = format!("{dir}/");
+                    let slice = StreamSlice::new(&mut file, first.offset, first.offset + first.len)
+                        .map_err(|e| input_err(&e))?;
+                    let files = initrd::read_files(slice, |p| p.starts_with(&prefix), MODULE_TREE_CAP)
+                        .map_err(|e| Error::input(path, format!("{}: {e}", first.paths[0])))?;
+                    (Some(dir), files)
+                }
+                None => (None, Vec::new()),
+            }
+        };
+
+        let mut configs = Vec::new();
+        for p in CONFIG_PATHS {
+            if image.find(p).is_none() {
+                continue;
+            }
+            let bytes = image.read_file(&mut file, p, CONFIG_CAP).map_err(|e| e.into_input(path))?;
+            let kind = boot::detect_kind(p).unwrap_or(ConfigKind::Grub);
+            configs.push(BootConfig { location: p.to_string(), kind, text: String::from_utf8_lossy(&bytes).into_owned() });
+        }
+        let efiboot = match image.find(EFIBOOT_PATH) {
+            Some(_) => Some(image.read_file(&mut file, EFIBOOT_PATH, EFIBOOT_CAP).map_err(|e| e.into_input(path))?),
+            None => None,
+        };
+        if let Some(fat) = &efiboot {
+            match boot::efiboot::read_file(std::io::Cursor::new(fat.as_slice()), EFIBOOT_GRUB_CFG, CONFIG_CAP as usize) {
+                Ok(bytes) => configs.push(BootConfig {
+                    location: format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"),
+                    kind: ConfigKind::Grub,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                }),
+                Err(e) => return Err(Error::input(path, format!("{EFIBOOT_PATH}: {e}"))),
+            }
+        }
+
+        let os_release = discinfo_release(&image, &mut file).or_else(|| buildstamp_release(&initrds[0], &mut file));
+
+        Ok(Media {
+            path: path.to_path_buf(),
+            file,
+            image,
+            kernel_path,
+            kernel,
+            os_release,
+            initrds,
+            module_dir,
+            module_files,
+            configs,
+            efiboot,
+        })
+    }
+
+    /// The kernel release (`uname -r`).
+    pub fn kver(&self) -> &str {
+        self.kernel.release()
+    }
+
+    /// The base modules of the initrd, parsed (for dependency resolution in the verdict).
+    /// Unparsable files are skipped: the kernel would never load them either.
+    pub fn base_modules(&self) -> Vec<Module> {
+        self.module_files
+            .iter()
+            .filter(|(p, _)| initrd::walk::is_module_name(p))
+            .filter_map(|(_, bytes)| Module::parse(bytes).ok())
+            .collect()
+    }
+
+    /// The verdict target: the ISO kernel plus the initrd's modules plus `extra`.
+    pub fn target(&self, extra: &[Module]) -> Target {
+        let mut modules = self.base_modules();
+        modules.extend(extra.iter().cloned());
+        Target::new(self.kernel.clone(), modules)
+    }
+
+    /// Exported symbol CRCs of the kernel and the initrd's modules (for RPM kABI checks:
+    /// on the installed system `kernel(sym)` is provided by the kernel and its modules).
+    pub fn export_crcs(&self) -> std::collections::HashMap<String, u32> {
+        let mut map: std::collections::HashMap<String, u32> =
+            self.base_modules().iter().flat_map(|m| m.exports.iter()).filter_map(|e| Some((e.name.clone(), e.crc?))).collect();
+        map.extend(self.kernel.exports().filter_map(|e| Some((e.name.clone(), e.crc?))));
+        map
+    }
+
+    /// The compression suffix the in-box modules use (`.ko.xz` on RHEL 9), by majority.
+    pub fn module_suffix(&self) -> &'static str {
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (p, _) in &self.module_files {
+            let suffix = [".ko.xz", ".ko.zst", ".ko.gz", ".ko"].into_iter().find(|s| p.ends_with(s));
+            if let Some(s) = suffix {
+                *counts.entry(s).or_default() += 1;
+            }
+        }
+        counts.into_iter().max_by_key(|(_, n)| *n).map_or(".ko.xz", |(s, _)| s)
+    }
+
+    /// The installer context for the DUD rules.
+    pub fn installer_context(&self) -> crate::dud::InstallerContext {
+        crate::dud::InstallerContext {
+            kernel_release: self.kver().to_string(),
+            os_release: self.os_release.clone(),
+            arch: "x86_64".into(),
+        }
+    }
+
+    /// A reader over one initrd's bytes in the ISO.
+    pub fn initrd_reader(&mut self, index: usize) -> Result<StreamSlice<&mut File>> {
+        let i = self.initrds.get(index).ok_or_else(|| Error::input(&self.path, "no such initrd"))?;
+        let (start, end) = (i.offset, i.offset + i.len);
+        StreamSlice::new(&mut self.file, start, end).map_err(|e| Error::input(&self.path, e))
+    }
+}
+
+/// The byte range of a file stored in one extent (initrds always are; a multi-extent
+/// initrd > 4 GiB is not something a bootloader loads).
+fn single_extent(node: &Node) -> std::result::Result<(u64, u64), String> {
+    match node.extents.as_slice() {
+        [e] => Ok((e.offset(), u64::from(e.len))),
+        [] => Ok((0, 0)),
+        _ => Err("stored in several extents (> 4 GiB); not a loadable initrd".into()),
+    }
+}
+
+fn discinfo_release(image: &Image, file: &mut File) -> Option<String> {
+    let bytes = image.read_file(file, ".discinfo", 4096).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // Line 2 is the release: "9.2" or "Rocky Linux 9.2"; keep the version.
+    let line = text.lines().nth(1)?.trim();
+    line.split_whitespace().rev().find(|w| w.starts_with(|c: char| c.is_ascii_digit())).map(str::to_string)
+}
+
+fn buildstamp_release(initrd: &InitrdImage, file: &mut File) -> Option<String> {
+    file.seek(SeekFrom::Start(0)).ok()?;
+    let slice = StreamSlice::new(file, initrd.offset, initrd.offset + initrd.len).ok()?;
+    let files = initrd::read_files(slice, |p| p == ".buildstamp", 64 * 1024).ok()?;
+    let (_, bytes) = files.first()?;
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Version="))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads a whole small file from disk with a cap.
+pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| Error::input(path, e))?;
+    let len = file.metadata().map_err(|e| Error::input(path, e))?.len();
+    if len > cap {
+        return Err(Error::input(path, format!("{len} bytes, more than the {cap} accepted here")));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    file.take(cap).read_to_end(&mut out).map_err(|e| Error::input(path, e))?;
+    Ok(out)
+}
