@@ -642,8 +642,9 @@ impl Report for Verdict {
 /// Names of the modules whose `alias=` entries match PCI device `vendor:device`
 /// (what `check --pci 1000:0072` asks). An alias such as
 /// `pci:v00001000d00000072sv*sd*bc*sc*i*` is glob-matched (fnmatch: `*`, `?`, `[...]`)
-/// against the device's `pci:v0000VVVVd0000DDDD` part; aliases that only match by class
-/// (vendor and device both `*`) are not counted, because the class is not known here.
+/// against the device's `pci:v0000VVVVd0000DDDD` part. Aliases that restrict the subsystem
+/// or class (e.g. ahci's `pci:v00008086d*sv*sd*bc01sc06i*`) are not counted, nor those whose
+/// vendor and device are both `*`: neither is decided by vendor:device alone.
 pub fn modules_for_pci(vendor: u16, device: u16, modules: &[Module]) -> Vec<String> {
     let concrete = format!("pci:v0000{vendor:04X}d0000{device:04X}");
     let mut names: Vec<String> = modules
@@ -653,12 +654,22 @@ pub fn modules_for_pci(vendor: u16, device: u16, modules: &[Module]) -> Vec<Stri
                 let Some(rest) = alias.strip_prefix("pci:v") else {
                     return false;
                 };
-                // Vendor/device part of the pattern: up to "sv" (or the end).
-                let head = match rest.find("sv") {
-                    Some(i) => &rest[..i],
-                    None => rest,
+                // Vendor/device part of the pattern: up to "sv" (or the end). The rest
+                // (subsystem, class) must be all wildcards: modpost writes such an alias as
+                // exactly "sv*sd*bc*sc*i*".
+                let (head, tail) = match rest.find("sv") {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, ""),
                 };
-                let pattern = format!("pci:v{}", head.trim_end_matches('*'));
+                if !(tail.is_empty() || tail == "sv*sd*bc*sc*i*") {
+                    return false;
+                }
+                // A real vendor/device pattern is short; longer ones are not PCI aliases
+                // (and would make backtracking glob matching expensive).
+                if head.len() > 40 {
+                    return false;
+                }
+                let pattern = format!("pci:v{head}");
                 let wildcard_only = head.trim_matches(|c| c == '*' || c == 'd').is_empty();
                 !wildcard_only && fnmatch(pattern.as_bytes(), concrete.as_bytes())
             })
