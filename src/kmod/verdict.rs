@@ -8,8 +8,9 @@
 //!    rejected` (-EKEYREJECTED, "Key was rejected by service"). RHEL may instead take the
 //!    lockdown branch: `Lockdown: insmod: unsigned module loading is restricted; see man
 //!    kernel_lockdown.7` (-EPERM). Without enforcement: loads, taint `E`.
-//! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes (6.1 prints
-//!    `Invalid architecture in ELF header: N`; 5.14 refuses silently), -ENOEXEC.
+//! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes, -ENOEXEC. 6.1 prints
+//!    `Invalid architecture in ELF header: N` (observed); whether a RHEL 5.14 build prints
+//!    these lines is not verified (the refusal itself is the same).
 //! 3. `setup_load_info()` — `.gnu.linkonce.this_module` required.
 //! 4. `check_modstruct_version()` — `module_layout` CRC (both 5.14 and 6.1 export it;
 //!    upstream removed it in 6.3, where this step disappears).
@@ -23,6 +24,17 @@
 //!
 //! `depends=` is not checked by the kernel; modprobe loads those modules first. A dependency
 //! missing from the target shows up as unknown symbols; it is reported separately.
+//!
+//! Differences 5.14 ↔ 6.1 that matter here: none in the order. Both export `module_layout`
+//! (Debian 6.1.0-50: CRC 0xbce1a965, also in its Module.symvers) and check it first; 6.1 keeps
+//! symbol CRCs as data in `__kcrctab*` (5.19+) where 5.14 uses absolute `__crc_*` symbols —
+//! the module reader handles both. Under Secure Boot Debian sets `sig_enforce` (the
+//! `Loading of ... is rejected` lines, verified in QEMU with `module.sig_enforce=1`); a RHEL
+//! kernel may word the same refusal as the lockdown line above.
+//!
+//! Not modelled: the cryptographic validity of a signature by a trusted key (a tampered
+//! module signed by a trusted key is refused with -EKEYREJECTED even without Secure Boot),
+//! blacklists, MOK/db keys (only the kernel's built-in certificates count as trusted).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
