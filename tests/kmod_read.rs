@@ -568,3 +568,48 @@ fn bad_kernels_give_one_line_errors() {
         .to_string();
     assert!(e.contains("not a bzImage"), "{e}");
 }
+
+/// Rebuilds the fixture bzImage with its payload recompressed by `cmd` (a real compressor),
+/// patching payload_length, and checks the kernel reads the same.
+#[test]
+fn gzip_zstd_lzma_payloads_read_the_same() {
+    let img = std::fs::read(vmlinuz_path()).unwrap();
+    let header = remaster::kmod::kernel::read_header(&img).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let payload = &img[header.payload_offset..header.payload_offset + header.payload_length];
+    std::fs::write(tmp.path().join("payload.xz"), payload).unwrap();
+    let vmlinux = tmp.path().join("vmlinux");
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "xz -dc --single-stream '{}' > '{}'",
+            tmp.path().join("payload.xz").display(),
+            vmlinux.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let size = std::fs::metadata(&vmlinux).unwrap().len() as u32;
+    for (kind, cmd) in [
+        (Compression::Gzip, "gzip -1 -n -c"),
+        (Compression::Zstd, "zstd -q -1 -c"),
+        (Compression::Lzma, "xz --format=lzma -0 -c"),
+    ] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{cmd} '{}'", vmlinux.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}");
+        let mut new_payload = out.stdout;
+        new_payload.extend_from_slice(&size.to_le_bytes()); // like size_append
+        let mut bz = img[..header.payload_offset].to_vec();
+        bz.extend_from_slice(&new_payload);
+        bz[0x24c..0x250].copy_from_slice(&(new_payload.len() as u32).to_le_bytes());
+        let k = Kernel::parse(&bz).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        assert_eq!(k.header.compression, kind);
+        assert_eq!(k.export_count, kernel().export_count, "{cmd}");
+        assert_eq!(k.module_layout_crc, kernel().module_layout_crc, "{cmd}");
+        assert_eq!(k.vermagic, kernel().vermagic, "{cmd}");
+    }
+}
