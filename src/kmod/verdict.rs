@@ -526,7 +526,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
     let outcome = match (sig_problem, secure_boot, refusal) {
         (Some((i, reason)), SecureBoot::On, _) => Outcome::Refused {
             message: first_message(&problems, i),
-            reason: format!("{reason}: {}", problems[i].detail),
+            reason: sig_reason_text(reason, &problems[i].detail),
             errno: EKEYREJECTED,
             insmod_error: insmod_error(EKEYREJECTED).into(),
         },
@@ -538,7 +538,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
         },
         (Some((i, reason)), SecureBoot::Unknown, None) => Outcome::LoadsOnlyWithoutSecureBoot {
             message: first_message(&problems, i),
-            reason: format!("{reason}: {}", problems[i].detail),
+            reason: sig_reason_text(reason, &problems[i].detail),
         },
         _ => Outcome::Loads,
     };
@@ -554,6 +554,15 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
     };
     verdict.summary = summarize(&verdict);
     verdict
+}
+
+/// "unsigned module" needs no further detail; "module with unavailable key" names the signer.
+fn sig_reason_text(reason: &str, detail: &str) -> String {
+    if reason == "unsigned module" {
+        detail.to_string()
+    } else {
+        format!("{reason}: {detail}")
+    }
 }
 
 fn first_message(problems: &[Problem], index: usize) -> String {
@@ -587,7 +596,11 @@ fn build_hint(release: &str) -> String {
 }
 
 fn summarize(v: &Verdict) -> String {
-    let file = format!("{}.ko", v.module);
+    let file = if v.module == "(unnamed module)" {
+        "the module".to_string()
+    } else {
+        format!("{}.ko", v.module)
+    };
     let built = v
         .built_for
         .as_deref()
@@ -615,12 +628,30 @@ fn summarize(v: &Verdict) -> String {
             ..
         } => {
             let first = v.problems.iter().find(|p| p.fatal).map(|p| p.check);
+            let missing: Vec<&str> = v
+                .problems
+                .iter()
+                .filter(|p| p.check == Check::Dependency)
+                .filter_map(|p| p.detail.strip_prefix("depends on module "))
+                .filter_map(|d| d.split(',').next())
+                .collect();
+            let reason = if first == Some(Check::Symbol) && !missing.is_empty() {
+                format!("{reason} (missing dependencies: {})", missing.join(", "))
+            } else {
+                reason.clone()
+            };
             let advice = match first {
                 Some(Check::Signature) => " Disable Secure Boot for the install or sign it with \
                                            a key enrolled in MOK/db."
                     .to_string(),
                 Some(Check::Symbol) | Some(Check::Dependency) => {
                     " Add the modules it depends on, or use a build for this kernel.".to_string()
+                }
+                Some(Check::Namespace) => {
+                    " The module must be rebuilt with the MODULE_IMPORT_NS() it needs.".to_string()
+                }
+                Some(Check::GplOnly) => {
+                    " Only a GPL-compatible module may use GPL-only exports.".to_string()
                 }
                 Some(Check::ElfHeader) | Some(Check::ModuleStruct) => {
                     " Use an x86-64 kernel module.".to_string()
