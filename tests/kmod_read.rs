@@ -613,3 +613,100 @@ fn gzip_zstd_lzma_payloads_read_the_same() {
         assert_eq!(k.vermagic, kernel().vermagic, "{cmd}");
     }
 }
+
+/// A 5.14-style (RHEL 9) export layout, assembled with `as`: `__crc_<sym>` is an absolute
+/// symbol whose value is the CRC, `__kcrctab` holds a relocation to it, and the namespace
+/// string is reached through the third PREL32 field.
+#[test]
+fn rhel_5_14_style_absolute_crc_symbols() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("exp.s");
+    std::fs::write(
+        &src,
+        r#"
+        .text
+        .globl foo
+foo:    ret
+        .globl bar
+bar:    ret
+        .globl __crc_foo
+        .set __crc_foo, 0x12345678
+        .globl __crc_bar
+        .set __crc_bar, 0x9abcdef0
+        .section __ksymtab_strings,"aMS",@progbits,1
+__kstrtab_foo:   .asciz "foo"
+__kstrtab_bar:   .asciz "bar"
+__kstrtabns_bar: .asciz "MY_NS"
+__kstrtabns_foo: .asciz ""
+        .section __ksymtab,"a"
+        .balign 4
+__ksymtab_foo:
+        .long foo - .
+        .long __kstrtab_foo - .
+        .long __kstrtabns_foo - .
+        .section __ksymtab_gpl,"a"
+        .balign 4
+__ksymtab_bar:
+        .long bar - .
+        .long __kstrtab_bar - .
+        .long __kstrtabns_bar - .
+        .section __kcrctab,"a"
+        .long __crc_foo
+        .section __kcrctab_gpl,"a"
+        .long __crc_bar
+        .section .modinfo,"a"
+        .asciz "license=GPL"
+        .asciz "name=exp"
+"#,
+    )
+    .unwrap();
+    let obj = tmp.path().join("exp.ko");
+    let st = Command::new("as")
+        .arg("--64")
+        .arg("-o")
+        .arg(&obj)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success(), "as");
+    // Variant without `__kstrtabns_*` symbols (assembler-local labels): namespaces must then
+    // come from the relocations of the third field.
+    let text = std::fs::read_to_string(&src)
+        .unwrap()
+        .replace("__kstrtabns_", ".Lkstrtabns_");
+    let src2 = tmp.path().join("exp-local.s");
+    std::fs::write(&src2, text).unwrap();
+    let stripped = tmp.path().join("exp-local.ko");
+    let st = Command::new("as")
+        .arg("--64")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&src2)
+        .status()
+        .unwrap();
+    assert!(st.success(), "as");
+    let nm = run("nm", &[stripped.to_str().unwrap()]);
+    assert!(!nm.contains("__kstrtabns"), "{nm}");
+    for path in [&obj, &stripped] {
+        let m = module(path);
+        let got: Vec<(String, Option<u32>, bool, Option<String>)> = m
+            .exports
+            .iter()
+            .map(|e| (e.name.clone(), e.crc, e.gpl_only, e.namespace.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "bar".to_string(),
+                    Some(0x9abc_def0),
+                    true,
+                    Some("MY_NS".to_string())
+                ),
+                ("foo".to_string(), Some(0x1234_5678), false, None),
+            ],
+            "{}",
+            path.display()
+        );
+    }
+}
