@@ -170,7 +170,11 @@ impl Kernel {
             ));
         }
 
-        let vermagic = find_vermagic(vmlinux, &header.release);
+        // `vermagic[]` is a const string: look in .rodata first (a 60 MiB image scan is slower).
+        let vermagic = by_name
+            .get(&b".rodata"[..])
+            .and_then(|s| find_vermagic(s.1, &header.release))
+            .or_else(|| find_vermagic(vmlinux, &header.release));
         let cert_area = by_name
             .get(&b".init.rodata"[..])
             .map(|s| s.1)

@@ -8,8 +8,9 @@
 //!    rejected` (-EKEYREJECTED, "Key was rejected by service"). RHEL may instead take the
 //!    lockdown branch: `Lockdown: insmod: unsigned module loading is restricted; see man
 //!    kernel_lockdown.7` (-EPERM). Without enforcement: loads, taint `E`.
-//! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes (6.1 prints
-//!    `Invalid architecture in ELF header: N`; 5.14 refuses silently), -ENOEXEC.
+//! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes, -ENOEXEC. 6.1 prints
+//!    `Invalid architecture in ELF header: N` (observed); whether a RHEL 5.14 build prints
+//!    these lines is not verified (the refusal itself is the same).
 //! 3. `setup_load_info()` — `.gnu.linkonce.this_module` required.
 //! 4. `check_modstruct_version()` — `module_layout` CRC (both 5.14 and 6.1 export it;
 //!    upstream removed it in 6.3, where this step disappears).
@@ -23,6 +24,17 @@
 //!
 //! `depends=` is not checked by the kernel; modprobe loads those modules first. A dependency
 //! missing from the target shows up as unknown symbols; it is reported separately.
+//!
+//! Differences 5.14 ↔ 6.1 that matter here: none in the order. Both export `module_layout`
+//! (Debian 6.1.0-50: CRC 0xbce1a965, also in its Module.symvers) and check it first; 6.1 keeps
+//! symbol CRCs as data in `__kcrctab*` (5.19+) where 5.14 uses absolute `__crc_*` symbols —
+//! the module reader handles both. Under Secure Boot Debian sets `sig_enforce` (the
+//! `Loading of ... is rejected` lines, verified in QEMU with `module.sig_enforce=1`); a RHEL
+//! kernel may word the same refusal as the lockdown line above.
+//!
+//! Not modelled: the cryptographic validity of a signature by a trusted key (a tampered
+//! module signed by a trusted key is refused with -EKEYREJECTED even without Secure Boot),
+//! blacklists, MOK/db keys (only the kernel's built-in certificates count as trusted).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -514,7 +526,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
     let outcome = match (sig_problem, secure_boot, refusal) {
         (Some((i, reason)), SecureBoot::On, _) => Outcome::Refused {
             message: first_message(&problems, i),
-            reason: format!("{reason}: {}", problems[i].detail),
+            reason: sig_reason_text(reason, &problems[i].detail),
             errno: EKEYREJECTED,
             insmod_error: insmod_error(EKEYREJECTED).into(),
         },
@@ -526,7 +538,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
         },
         (Some((i, reason)), SecureBoot::Unknown, None) => Outcome::LoadsOnlyWithoutSecureBoot {
             message: first_message(&problems, i),
-            reason: format!("{reason}: {}", problems[i].detail),
+            reason: sig_reason_text(reason, &problems[i].detail),
         },
         _ => Outcome::Loads,
     };
@@ -542,6 +554,15 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
     };
     verdict.summary = summarize(&verdict);
     verdict
+}
+
+/// "unsigned module" needs no further detail; "module with unavailable key" names the signer.
+fn sig_reason_text(reason: &str, detail: &str) -> String {
+    if reason == "unsigned module" {
+        detail.to_string()
+    } else {
+        format!("{reason}: {detail}")
+    }
 }
 
 fn first_message(problems: &[Problem], index: usize) -> String {
@@ -575,7 +596,11 @@ fn build_hint(release: &str) -> String {
 }
 
 fn summarize(v: &Verdict) -> String {
-    let file = format!("{}.ko", v.module);
+    let file = if v.module == "(unnamed module)" {
+        "the module".to_string()
+    } else {
+        format!("{}.ko", v.module)
+    };
     let built = v
         .built_for
         .as_deref()
@@ -603,12 +628,30 @@ fn summarize(v: &Verdict) -> String {
             ..
         } => {
             let first = v.problems.iter().find(|p| p.fatal).map(|p| p.check);
+            let missing: Vec<&str> = v
+                .problems
+                .iter()
+                .filter(|p| p.check == Check::Dependency)
+                .filter_map(|p| p.detail.strip_prefix("depends on module "))
+                .filter_map(|d| d.split(',').next())
+                .collect();
+            let reason = if first == Some(Check::Symbol) && !missing.is_empty() {
+                format!("{reason} (missing dependencies: {})", missing.join(", "))
+            } else {
+                reason.clone()
+            };
             let advice = match first {
                 Some(Check::Signature) => " Disable Secure Boot for the install or sign it with \
                                            a key enrolled in MOK/db."
                     .to_string(),
                 Some(Check::Symbol) | Some(Check::Dependency) => {
                     " Add the modules it depends on, or use a build for this kernel.".to_string()
+                }
+                Some(Check::Namespace) => {
+                    " The module must be rebuilt with the MODULE_IMPORT_NS() it needs.".to_string()
+                }
+                Some(Check::GplOnly) => {
+                    " Only a GPL-compatible module may use GPL-only exports.".to_string()
                 }
                 Some(Check::ElfHeader) | Some(Check::ModuleStruct) => {
                     " Use an x86-64 kernel module.".to_string()
@@ -642,8 +685,9 @@ impl Report for Verdict {
 /// Names of the modules whose `alias=` entries match PCI device `vendor:device`
 /// (what `check --pci 1000:0072` asks). An alias such as
 /// `pci:v00001000d00000072sv*sd*bc*sc*i*` is glob-matched (fnmatch: `*`, `?`, `[...]`)
-/// against the device's `pci:v0000VVVVd0000DDDD` part; aliases that only match by class
-/// (vendor and device both `*`) are not counted, because the class is not known here.
+/// against the device's `pci:v0000VVVVd0000DDDD` part. Aliases that restrict the subsystem
+/// or class (e.g. ahci's `pci:v00008086d*sv*sd*bc01sc06i*`) are not counted, nor those whose
+/// vendor and device are both `*`: neither is decided by vendor:device alone.
 pub fn modules_for_pci(vendor: u16, device: u16, modules: &[Module]) -> Vec<String> {
     let concrete = format!("pci:v0000{vendor:04X}d0000{device:04X}");
     let mut names: Vec<String> = modules
@@ -653,12 +697,22 @@ pub fn modules_for_pci(vendor: u16, device: u16, modules: &[Module]) -> Vec<Stri
                 let Some(rest) = alias.strip_prefix("pci:v") else {
                     return false;
                 };
-                // Vendor/device part of the pattern: up to "sv" (or the end).
-                let head = match rest.find("sv") {
-                    Some(i) => &rest[..i],
-                    None => rest,
+                // Vendor/device part of the pattern: up to "sv" (or the end). The rest
+                // (subsystem, class) must be all wildcards: modpost writes such an alias as
+                // exactly "sv*sd*bc*sc*i*".
+                let (head, tail) = match rest.find("sv") {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, ""),
                 };
-                let pattern = format!("pci:v{}", head.trim_end_matches('*'));
+                if !(tail.is_empty() || tail == "sv*sd*bc*sc*i*") {
+                    return false;
+                }
+                // A real vendor/device pattern is short; longer ones are not PCI aliases
+                // (and would make backtracking glob matching expensive).
+                if head.len() > 40 {
+                    return false;
+                }
+                let pattern = format!("pci:v{head}");
                 let wildcard_only = head.trim_matches(|c| c == '*' || c == 'd').is_empty();
                 !wildcard_only && fnmatch(pattern.as_bytes(), concrete.as_bytes())
             })
