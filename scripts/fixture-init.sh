@@ -167,6 +167,13 @@ report_files() {
         sectors=$(cat "$d/size" 2>/dev/null)
         echo "blockdev=$n $((${sectors:-0} * 512))"
     done
+    for d in /sys/bus/pci/devices/*; do
+        [ -e "$d/vendor" ] || continue
+        v=$(cat "$d/vendor"); p=$(cat "$d/device"); c=$(cat "$d/class")
+        drv=none
+        [ -L "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+        echo "pci=${d##*/} ${v#0x}:${p#0x} class=${c#0x} driver=$drv"
+    done
     echo "bootmedium=${medium:-none}"
     [ -n "$medium" ] && echo "volid=$(volid_of "/dev/$medium")"
     report_files | sort -u | while read -r f; do
