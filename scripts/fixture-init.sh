@@ -63,31 +63,27 @@ for f in /etc/modules-load.d/*.conf /usr/lib/modules-load.d/*.conf; do
     done <"$f"
 done
 
-# 3. coldplug: modprobe every device's modalias until no new alias appears (USB and SCSI
-# devices only show up after their host driver is bound). Failures are expected (no driver).
-coldplug() {
+# 3. coldplug: modprobe every device's new modalias (USB and SCSI devices only show up after
+# their host driver is bound). Failures are expected (no driver for that device).
+echo "remaster-fixture-no-alias" >/run/aliases.old # grep -f with an empty file matches nothing
+coldplug_round() { # returns 0 if new aliases appeared
     find /sys/devices -name modalias -type f 2>/dev/null | while read -r f; do cat "$f"; done |
         sort -u >/run/aliases.new
+    grep -vxF -f /run/aliases.old /run/aliases.new >/run/aliases.added || return 1
+    while read -r a; do "$MODPROBE" -b -q "$a" 2>/dev/null; done </run/aliases.added
+    cat /run/aliases.added >>/run/aliases.old
+    return 0
 }
-: >/run/aliases.old
-echo "remaster-fixture-no-alias" >/run/aliases.old # grep -f with an empty file matches nothing
-settle=0
-round=0
-while [ $round -lt 40 ]; do
-    round=$((round + 1))
-    coldplug
-    if cmp -s /run/aliases.new /run/aliases.old; then
-        settle=$((settle + 1))
-        [ $settle -ge 3 ] && break
-    else
-        settle=0
-        grep -vxF -f /run/aliases.old /run/aliases.new | while read -r a; do
-            "$MODPROBE" -b -q "$a" 2>/dev/null
-        done
-        cp /run/aliases.new /run/aliases.old
-    fi
-    sleep 0.25
-done
+# settle N: coldplug until N quiet rounds (0.25 s apart) in a row, at most 10 s.
+settle() {
+    quiet=0 round=0
+    while [ $round -lt 40 ] && [ $quiet -lt "$1" ]; do
+        round=$((round + 1))
+        if coldplug_round; then quiet=0; else quiet=$((quiet + 1)); fi
+        sleep 0.25
+    done
+}
+settle 3
 
 # The boot medium: the device whose ISO 9660 volume id equals inst.stage2=hd:LABEL=<L>
 # (udev escaping \x20 undone). Whole disks are preferred over partitions, as the installer
@@ -116,13 +112,16 @@ find_medium() {
 medium=
 if [ -n "$label" ]; then
     tries=0
-    while [ $tries -lt 40 ]; do
+    while [ $tries -lt 60 ]; do
         medium=$(find_medium) && break
         medium=
         tries=$((tries + 1))
+        coldplug_round
         sleep 0.25
     done
 fi
+# Late devices (disks behind an HBA, more USB) before reporting.
+settle 4
 
 mediacheck=SKIPPED
 if cmdline_has rd.live.check || cmdline_has check; then
@@ -166,6 +165,13 @@ report_files() {
         n=${d##*/}
         sectors=$(cat "$d/size" 2>/dev/null)
         echo "blockdev=$n $((${sectors:-0} * 512))"
+    done
+    for d in /sys/bus/pci/devices/*; do
+        [ -e "$d/vendor" ] || continue
+        v=$(cat "$d/vendor"); p=$(cat "$d/device"); c=$(cat "$d/class")
+        drv=none
+        [ -L "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+        echo "pci=${d##*/} ${v#0x}:${p#0x} class=${c#0x} driver=$drv"
     done
     echo "bootmedium=${medium:-none}"
     [ -n "$medium" ] && echo "volid=$(volid_of "/dev/$medium")"

@@ -96,7 +96,8 @@ impl BootMode {
 /// How to boot.
 #[derive(Debug, Clone)]
 pub struct BootOptions {
-    /// Kill QEMU after this long (default 180 s; a TCG boot takes ~15-25 s on an idle host).
+    /// Kill QEMU after this long (default `$REMASTER_BOOT_TIMEOUT` seconds, else 180; a TCG
+    /// boot takes ~15-25 s on an idle host, 60 s on a busy one).
     pub timeout: Duration,
     /// Guest RAM in MiB (default 1024).
     pub memory_mib: u32,
@@ -116,7 +117,12 @@ pub struct BootOptions {
 impl Default for BootOptions {
     fn default() -> Self {
         BootOptions {
-            timeout: Duration::from_secs(180),
+            timeout: Duration::from_secs(
+                std::env::var("REMASTER_BOOT_TIMEOUT")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(180),
+            ),
             memory_mib: 1024,
             secure_boot: false,
             extra_args: Vec::new(),
@@ -183,6 +189,9 @@ pub struct BootReport {
     /// Each explicit modprobe the init ran (rd.driver.pre, modules-load.d):
     /// `<name> source=<rd.driver.pre|modules-load:FILE> rc=<N> [msg=<modprobe output>]`.
     pub modprobes: Vec<String>,
+    /// PCI functions: `<slot> <vendor>:<device> class=<class> driver=<name|none>`, e.g.
+    /// `0000:00:04.0 1000:0060 class=010400 driver=none` for an HBA without its driver.
+    pub pci: Vec<String>,
     /// Block devices seen (/sys/class/block): name → size in bytes.
     pub blockdevs: BTreeMap<String, u64>,
     /// The device whose ISO 9660 volume id matched inst.stage2=hd:LABEL=… (sr0, sda, …).
@@ -291,6 +300,7 @@ pub fn parse_report(log: &str) -> BootReport {
             "sig_enforce" => report.sig_enforce = value.to_owned(),
             "tainted" => report.tainted = value.trim().parse().unwrap_or(0),
             "modprobe" => report.modprobes.push(value.to_owned()),
+            "pci" => report.pci.push(value.to_owned()),
             "module" => {
                 let mut parts = value.splitn(3, ' ');
                 report.modules.push(LoadedModule {
@@ -422,6 +432,7 @@ pub fn hide_el_torito_copy(iso: &Path, dir: &Path) -> PathBuf {
 /// Boots `iso` in `mode` and returns the parsed report (never panics because the guest failed:
 /// check `reached_report`). Panics only if QEMU or OVMF is missing.
 pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
+    assert!(iso.is_file(), "boot: {} is not a file", iso.display());
     let work = tempfile::Builder::new()
         .prefix("remaster-boot-")
         .tempdir()
