@@ -297,6 +297,10 @@ fn full_edit_and_check(input: &Path, work: &Path) {
     );
     assert_eq!(backup.my_lba, size512 - 1);
     assert_eq!(reopened.volume_id(), "NEW-LABEL-9");
+    assert!(
+        !remaster::iso::inspect::Md5Field::parse(&reopened.app_use).present,
+        "a stale isomd5sum must not survive an edit"
+    );
     assert_eq!(reopened.volume_bytes(), out_bytes.len() as u64);
     assert!(reopened.descriptors.iter().all(|d| d.volume_space_size == 0
         || u64::from(d.volume_space_size) * 2048 == out_bytes.len() as u64));
@@ -462,6 +466,7 @@ fn full_edit_and_check(input: &Path, work: &Path) {
 #[test]
 fn full_edit_on_a_lorax_like_iso() {
     let t = build_iso(0);
+    run(Command::new("implantisomd5").arg(&t.iso));
     assert_dot_records_consistent(&t.iso);
     full_edit_and_check(&t.iso, t.dir.path());
 }
