@@ -1661,3 +1661,63 @@ pub fn write(
         md5_implanted: plan.implant_md5,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_dates() {
+        assert_eq!(record_date(0), [70, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(record_date(1_700_000_000), [123, 11, 14, 22, 13, 20, 0]);
+        assert_eq!(record_date(951_782_400), [100, 2, 29, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn iso_identifiers_are_dchars_83_and_unique() {
+        let mut taken = HashSet::new();
+        assert_eq!(
+            iso_ident("dd image.iso", false, false, &taken),
+            "DD_IMAGE.ISO"
+        );
+        taken.insert("DD_IMAGE.ISO".to_string());
+        assert_eq!(
+            iso_ident("dd image.iso", false, false, &taken),
+            "DD_IMA_1.ISO"
+        );
+        assert_eq!(iso_ident("remaster", true, false, &taken), "REMASTER");
+        assert_eq!(iso_ident("rhdd3", false, false, &taken), "RHDD3.");
+        assert_eq!(iso_ident("ümlaut.txt", false, false, &taken), "_MLAUT.TXT");
+    }
+
+    #[test]
+    fn overlapping_patches_merge_later_wins() {
+        let p = merge_patches(vec![
+            (10, vec![1; 4]),
+            (0, vec![2; 4]),
+            (12, vec![3; 4]),
+            (30, vec![4]),
+        ]);
+        assert_eq!(
+            p,
+            vec![(0, vec![2; 4]), (10, vec![1, 1, 3, 3, 3, 3]), (30, vec![4])]
+        );
+    }
+
+    #[test]
+    fn records_are_packed_without_crossing_sectors() {
+        let recs: Vec<Vec<u8>> = (0..30)
+            .map(|i| vec![100 + (i % 2) as u8; 100 + (i % 2)])
+            .collect();
+        let packed = pack_records(&recs);
+        assert_eq!(packed.len() % 2048, 0);
+        let mut pos = 0;
+        for r in &recs {
+            if pos % 2048 + r.len() > 2048 {
+                pos = (pos / 2048 + 1) * 2048;
+            }
+            assert_eq!(&packed[pos..pos + r.len()], &r[..]);
+            pos += r.len();
+        }
+    }
+}
