@@ -760,6 +760,84 @@ fn bad_inputs_and_outputs_fail_cleanly_leaving_nothing() {
 }
 
 #[test]
+fn appended_partition_layout_allows_in_place_edits_and_refuses_growth() {
+    let t = build_iso(0);
+    let iso = t.dir.path().join("appended.iso");
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-o"])
+        .arg(&iso)
+        .args([
+            "-isohybrid-mbr",
+            "/usr/lib/ISOLINUX/isohdpfx.bin",
+            "-b",
+            "isolinux/isolinux.bin",
+            "-c",
+            "isolinux/boot.cat",
+        ])
+        .args([
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            "-no-emul-boot",
+            "-partition_offset",
+            "16",
+            "-appended_part_as_gpt",
+        ])
+        .args([
+            "-append_partition",
+            "2",
+            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+        ])
+        .arg(t.tree.join("images/efiboot.img"))
+        .args([
+            "-eltorito-alt-boot",
+            "-e",
+            "--interval:appended_partition_2:all::",
+            "-no-emul-boot",
+            "-R",
+            "-J",
+            "-V",
+            "App-9",
+        ])
+        .arg(&t.tree));
+    let before = xorriso_boot_report(&iso);
+    // Fits in place: allowed, system area untouched.
+    let out = t.dir.path().join("inplace.iso");
+    let plan = EditPlan {
+        replace: vec![(
+            "isolinux/isolinux.cfg".into(),
+            NewContent::Bytes(b"default linux\n".to_vec()),
+        )],
+        ..Default::default()
+    };
+    write(&iso, &out, plan, opts(false)).unwrap();
+    assert_eq!(xorriso_boot_report(&out), before);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        std::fs::metadata(&iso).unwrap().len()
+    );
+    let x = t.dir.path().join("x");
+    extract(&out, &x);
+    assert_eq!(
+        std::fs::read(x.join("isolinux/isolinux.cfg")).unwrap(),
+        b"default linux\n"
+    );
+    // Growth: refused with one line.
+    let plan = EditPlan {
+        add: vec![("big".into(), NewContent::Bytes(vec![1; 100_000]))],
+        ..Default::default()
+    };
+    let e = write(&iso, &t.dir.path().join("grown.iso"), plan, opts(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("appended partitions") && !e.contains('\n'),
+        "{e}"
+    );
+    assert!(!t.dir.path().join("grown.iso").exists());
+}
+
+#[test]
 #[ignore = "needs iso::md5 (merge)"]
 fn implanted_md5_passes_checkisomd5() {
     let t = build_iso(0);

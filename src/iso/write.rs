@@ -1045,6 +1045,25 @@ pub fn plan_layout<R: Read + Seek>(
     };
     let output_bytes = new_sectors * SECTOR;
     if grew {
+        // Partitions that are neither the whole image nor a file of the tree are appended
+        // partitions (Fedora / RHEL 10: -append_partition, -partition_offset); where the
+        // grown volume should go relative to them is not defined, so refuse.
+        let sa = &image.system_area;
+        let appended = sa
+            .mbr
+            .iter()
+            .filter(|p| p.part_type != 0xEE)
+            .any(|p| u64::from(p.start) > COVER_START_MAX && p.path.is_none())
+            || sa.gpt.as_ref().is_some_and(|g| {
+                g.partitions
+                    .iter()
+                    .any(|p| p.first_lba > COVER_START_MAX && p.path.is_none())
+            });
+        if appended || image.file_len > old_volume_sectors * SECTOR {
+            return Err(usage(
+                "the image has appended partitions or data after its ISO 9660 volume (Fedora / RHEL 10 layout); edits that grow it are not supported",
+            ));
+        }
         if new_sectors > u64::from(u32::MAX) {
             return Err(usage(
                 "the output would exceed the ISO 9660 volume size limit",
@@ -1303,6 +1322,11 @@ fn build_dir(
     Ok(pack_records(&records))
 }
 
+/// A partition "covers the image" (and grows with it) if it starts in the system area
+/// (512-byte LBA 0, or 64 with xorriso's -partition_offset 16) and reaches past the last
+/// file; partitions of files (efiboot.img) and appended partitions keep their extents.
+const COVER_START_MAX: u64 = 64;
+
 /// Patches to the MBR and primary GPT for a grown image, and the backup GPT (entries then
 /// header) that ends the image.
 fn system_area_patches<R: Read + Seek>(
@@ -1333,7 +1357,7 @@ fn system_area_patches<R: Read + Seek>(
             let mut e = head[at..at + 16].to_vec();
             let start = u64::from(le32(&e, 8));
             let sectors = u64::from(le32(&e, 12));
-            if sectors == 0 || start + sectors <= data_end512 {
+            if sectors == 0 || start > COVER_START_MAX || start + sectors <= data_end512 {
                 continue;
             }
             let new_sectors = (sectors + delta512).min(u64::from(u32::MAX));
@@ -1359,8 +1383,9 @@ fn system_area_patches<R: Read + Seek>(
             if e[..16].iter().all(|&b| b == 0) {
                 continue;
             }
+            let first = u64::from_le_bytes(e[32..40].try_into().unwrap_or([0; 8]));
             let last = u64::from_le_bytes(e[40..48].try_into().unwrap_or([0; 8]));
-            if last.saturating_add(1) > data_end512 {
+            if first <= COVER_START_MAX && last.saturating_add(1) > data_end512 {
                 e[40..48].copy_from_slice(&last.saturating_add(delta512).to_le_bytes());
             }
         }
