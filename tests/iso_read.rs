@@ -31,8 +31,23 @@ fn check_against_xorriso(iso: &Path) -> Image {
         "file LBAs/sizes differ from xorriso -exec report_lba"
     );
 
-    // The Joliet tree names the same files at the same extents.
+    // The Joliet tree: as xorriso reads it (`-read_fs norock`), and the same extents as
+    // the Rock Ridge names.
     if let Some(j) = &image.joliet {
+        let want: Vec<_> = xorriso_lbas_with(iso, &["-read_fs", "norock"])
+            .into_iter()
+            .filter(|w| w.2 > 0)
+            .collect();
+        let mut got: Vec<(String, u32, u64)> = j
+            .files()
+            .filter(|n| n.size > 0 && Some(&n.path) != catalog.as_ref())
+            .map(|n| (format!("/{}", n.path), n.extents[0].lba, n.size))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got, want,
+            "Joliet tree differs from xorriso -read_fs norock"
+        );
         for n in j.files().filter(|n| n.size > 0) {
             let p = image
                 .primary

@@ -297,6 +297,10 @@ fn full_edit_and_check(input: &Path, work: &Path) {
     );
     assert_eq!(backup.my_lba, size512 - 1);
     assert_eq!(reopened.volume_id(), "NEW-LABEL-9");
+    assert!(
+        !remaster::iso::inspect::Md5Field::parse(&reopened.app_use).present,
+        "a stale isomd5sum must not survive an edit"
+    );
     assert_eq!(reopened.volume_bytes(), out_bytes.len() as u64);
     assert!(reopened.descriptors.iter().all(|d| d.volume_space_size == 0
         || u64::from(d.volume_space_size) * 2048 == out_bytes.len() as u64));
@@ -323,6 +327,47 @@ fn full_edit_and_check(input: &Path, work: &Path) {
     let a = lba_of("/isolinux/initrd.img");
     let b = lba_of("/images/pxeboot/initrd.img");
     assert_eq!((a.1, a.2), (b.1, b.2));
+    // The Joliet tree (xorriso without Rock Ridge) names the same extents.
+    let joliet = run(Command::new("xorriso")
+        .args(["-rockridge", "off", "-indev"])
+        .arg(&out)
+        .args(["-find", "/", "-exec", "report_lba"]));
+    let mut jl: Vec<(String, u32, u64)> = joliet
+        .lines()
+        .filter_map(|l| l.strip_prefix("File data lba:"))
+        .map(|rest| {
+            let f: Vec<&str> = rest.splitn(5, ',').map(str::trim).collect();
+            (
+                f[4].trim_matches('\'').to_string(),
+                f[1].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    jl.sort();
+    assert_eq!(jl, lbas, "Joliet and Rock Ridge trees disagree");
+    let plain = run(Command::new("xorriso")
+        .args(["-read_fs", "ecma119", "-indev"])
+        .arg(&out)
+        .args(["-find", "/", "-exec", "report_lba"]));
+    let mut pl: Vec<(u32, u64)> = plain
+        .lines()
+        .filter_map(|l| l.strip_prefix("File data lba:"))
+        .map(|rest| {
+            let f: Vec<&str> = rest.splitn(5, ',').map(str::trim).collect();
+            (f[1].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect();
+    // (Symlinks are empty files in the plain tree: compare non-empty data only.)
+    pl.retain(|l| l.1 > 0);
+    pl.sort();
+    let mut rr: Vec<(u32, u64)> = lbas
+        .iter()
+        .map(|l| (l.1, l.2))
+        .filter(|l| l.1 > 0)
+        .collect();
+    rr.sort();
+    assert_eq!(pl, rr, "plain ISO 9660 and Rock Ridge trees disagree");
     // Unmoved: boot images, catalog, kernel.
     for p in [
         "/isolinux/isolinux.bin",
@@ -462,6 +507,7 @@ fn full_edit_and_check(input: &Path, work: &Path) {
 #[test]
 fn full_edit_on_a_lorax_like_iso() {
     let t = build_iso(0);
+    run(Command::new("implantisomd5").arg(&t.iso));
     assert_dot_records_consistent(&t.iso);
     full_edit_and_check(&t.iso, t.dir.path());
 }
@@ -711,6 +757,84 @@ fn bad_inputs_and_outputs_fail_cleanly_leaving_nothing() {
         input_before,
         "the input must never change"
     );
+}
+
+#[test]
+fn appended_partition_layout_allows_in_place_edits_and_refuses_growth() {
+    let t = build_iso(0);
+    let iso = t.dir.path().join("appended.iso");
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-o"])
+        .arg(&iso)
+        .args([
+            "-isohybrid-mbr",
+            "/usr/lib/ISOLINUX/isohdpfx.bin",
+            "-b",
+            "isolinux/isolinux.bin",
+            "-c",
+            "isolinux/boot.cat",
+        ])
+        .args([
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            "-no-emul-boot",
+            "-partition_offset",
+            "16",
+            "-appended_part_as_gpt",
+        ])
+        .args([
+            "-append_partition",
+            "2",
+            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+        ])
+        .arg(t.tree.join("images/efiboot.img"))
+        .args([
+            "-eltorito-alt-boot",
+            "-e",
+            "--interval:appended_partition_2:all::",
+            "-no-emul-boot",
+            "-R",
+            "-J",
+            "-V",
+            "App-9",
+        ])
+        .arg(&t.tree));
+    let before = xorriso_boot_report(&iso);
+    // Fits in place: allowed, system area untouched.
+    let out = t.dir.path().join("inplace.iso");
+    let plan = EditPlan {
+        replace: vec![(
+            "isolinux/isolinux.cfg".into(),
+            NewContent::Bytes(b"default linux\n".to_vec()),
+        )],
+        ..Default::default()
+    };
+    write(&iso, &out, plan, opts(false)).unwrap();
+    assert_eq!(xorriso_boot_report(&out), before);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        std::fs::metadata(&iso).unwrap().len()
+    );
+    let x = t.dir.path().join("x");
+    extract(&out, &x);
+    assert_eq!(
+        std::fs::read(x.join("isolinux/isolinux.cfg")).unwrap(),
+        b"default linux\n"
+    );
+    // Growth: refused with one line.
+    let plan = EditPlan {
+        add: vec![("big".into(), NewContent::Bytes(vec![1; 100_000]))],
+        ..Default::default()
+    };
+    let e = write(&iso, &t.dir.path().join("grown.iso"), plan, opts(false))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("appended partitions") && !e.contains('\n'),
+        "{e}"
+    );
+    assert!(!t.dir.path().join("grown.iso").exists());
 }
 
 #[test]

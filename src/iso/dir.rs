@@ -120,7 +120,9 @@ impl Tree {
 /// Largest directory extent accepted (a directory of ~100k entries).
 const MAX_DIR_BYTES: u32 = 64 << 20;
 /// Most nodes per tree.
-const MAX_NODES: usize = 4_000_000;
+const MAX_NODES: usize = 1_000_000;
+/// Most directory bytes read per tree (overlapping hostile extents must not multiply reads).
+const MAX_TREE_DIR_BYTES: u64 = 512 << 20;
 /// Most SUSP continuation areas followed per record.
 const MAX_CONTINUATIONS: usize = 16;
 
@@ -391,6 +393,7 @@ pub fn read_tree<R: Read + Seek>(
         dir_extents: Vec::new(),
     };
     let mut visited: HashSet<u32> = HashSet::new();
+    let mut dir_bytes_read: u64 = 0;
     let mut queue = std::collections::VecDeque::from([0usize]);
     while let Some(dir_index) = queue.pop_front() {
         let Some(dir) = tree.nodes.get(dir_index) else {
@@ -416,6 +419,12 @@ pub fn read_tree<R: Read + Seek>(
             ));
         }
         check_extent(ext, file_len, &what)?;
+        dir_bytes_read += u64::from(ext.len);
+        if dir_bytes_read > MAX_TREE_DIR_BYTES {
+            return Err(IsoError::Limit(format!(
+                "directories of more than {MAX_TREE_DIR_BYTES} bytes in total"
+            )));
+        }
         tree.dir_extents.push((dir_index, ext));
         let buf = read_at(r, ext.offset(), ext.len as usize, file_len, &what)?;
         let records = split_records(&buf, ext.offset())?;

@@ -114,7 +114,7 @@ fn path_covering(tree: &Tree, start: u64, len: u64) -> Option<String> {
 
 /// Parses a GPT header at 512-byte `lba`; `None` if there is none there.
 pub fn parse_gpt_header(b: &[u8]) -> Option<GptHeader> {
-    if b.get(0..8) != Some(b"EFI PART".as_slice()) {
+    if b.len() < 512 || b.get(0..8) != Some(b"EFI PART".as_slice()) {
         return None;
     }
     let header_size = le32(b, 12) as usize;

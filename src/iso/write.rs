@@ -23,6 +23,8 @@
 //!   then up to a 1 MiB boundary when the input was 1 MiB aligned; the backup GPT is in the
 //!   last 512-byte sectors, inside the volume. The stale old backup header is zeroed.
 //! - Region edits then run in place on the output, and the isomd5sum is implanted last.
+//!   When anything changes, the PVD application-use field (the old isomd5sum) is blanked, so
+//!   an output written without `implant_md5` carries no checksum rather than a stale one.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -1043,6 +1045,25 @@ pub fn plan_layout<R: Read + Seek>(
     };
     let output_bytes = new_sectors * SECTOR;
     if grew {
+        // Partitions that are neither the whole image nor a file of the tree are appended
+        // partitions (Fedora / RHEL 10: -append_partition, -partition_offset); where the
+        // grown volume should go relative to them is not defined, so refuse.
+        let sa = &image.system_area;
+        let appended = sa
+            .mbr
+            .iter()
+            .filter(|p| p.part_type != 0xEE)
+            .any(|p| u64::from(p.start) > COVER_START_MAX && p.path.is_none())
+            || sa.gpt.as_ref().is_some_and(|g| {
+                g.partitions
+                    .iter()
+                    .any(|p| p.first_lba > COVER_START_MAX && p.path.is_none())
+            });
+        if appended || image.file_len > old_volume_sectors * SECTOR {
+            return Err(usage(
+                "the image has appended partitions or data after its ISO 9660 volume (Fedora / RHEL 10 layout); edits that grow it are not supported",
+            ));
+        }
         if new_sectors > u64::from(u32::MAX) {
             return Err(usage(
                 "the output would exceed the ISO 9660 volume size limit",
@@ -1058,13 +1079,24 @@ pub fn plan_layout<R: Read + Seek>(
                 descriptor_patches.push((d.offset() + 80, both32(new_sectors as u32).to_vec()));
             }
         }
-        let (sys_patches, gpt_tail) =
-            system_area_patches(image, reader, old_end_sector * SECTOR, output_bytes)?;
+        let (sys_patches, gpt_tail) = system_area_patches(
+            image,
+            reader,
+            old_end_sector * SECTOR,
+            data_end * SECTOR,
+            output_bytes,
+        )?;
         patches.extend(sys_patches);
         tail = gpt_tail;
     }
     patches.extend(descriptor_patches);
-    patches.sort_by_key(|p| p.0);
+    // Any change makes an implanted isomd5sum stale: blank the field (implant_md5 writes a
+    // fresh one last; without it the output carries none rather than a wrong one).
+    let changes = !patches.is_empty() || !segments.is_empty() || !plan.region_edits.is_empty();
+    if changes && image.app_use.iter().any(|&b| b != b' ') {
+        patches.push((super::PVD_APP_USE_OFFSET, vec![b' '; super::APP_USE_LEN]));
+    }
+    let patches = merge_patches(patches);
     segments.sort_by_key(|s| s.0);
     let mut extents = HashMap::new();
     for g in &planner.groups {
@@ -1290,12 +1322,18 @@ fn build_dir(
     Ok(pack_records(&records))
 }
 
+/// A partition "covers the image" (and grows with it) if it starts in the system area
+/// (512-byte LBA 0, or 64 with xorriso's -partition_offset 16) and reaches past the last
+/// file; partitions of files (efiboot.img) and appended partitions keep their extents.
+const COVER_START_MAX: u64 = 64;
+
 /// Patches to the MBR and primary GPT for a grown image, and the backup GPT (entries then
 /// header) that ends the image.
 fn system_area_patches<R: Read + Seek>(
     image: &Image,
     reader: &mut R,
     old_end: u64,
+    data_end: u64,
     new_len: u64,
 ) -> crate::Result<(Vec<Patch>, Vec<u8>)> {
     let mut patches = Vec::new();
@@ -1319,7 +1357,7 @@ fn system_area_patches<R: Read + Seek>(
             let mut e = head[at..at + 16].to_vec();
             let start = u64::from(le32(&e, 8));
             let sectors = u64::from(le32(&e, 12));
-            if sectors == 0 || start + sectors <= data_end512 {
+            if sectors == 0 || start > COVER_START_MAX || start + sectors <= data_end512 {
                 continue;
             }
             let new_sectors = (sectors + delta512).min(u64::from(u32::MAX));
@@ -1345,9 +1383,10 @@ fn system_area_patches<R: Read + Seek>(
             if e[..16].iter().all(|&b| b == 0) {
                 continue;
             }
+            let first = u64::from_le_bytes(e[32..40].try_into().unwrap_or([0; 8]));
             let last = u64::from_le_bytes(e[40..48].try_into().unwrap_or([0; 8]));
-            if last + 1 > data_end512 {
-                e[40..48].copy_from_slice(&(last + delta512).to_le_bytes());
+            if first <= COVER_START_MAX && last.saturating_add(1) > data_end512 {
+                e[40..48].copy_from_slice(&last.saturating_add(delta512).to_le_bytes());
             }
         }
         let new_backup = new_len / 512 - 1;
@@ -1355,8 +1394,14 @@ fn system_area_patches<R: Read + Seek>(
             Some(b) if b.my_lba > b.entries_lba => b.my_lba - b.entries_lba,
             _ => (entries.len() as u64).div_ceil(512),
         };
+        let free_tail = (new_len - data_end.min(new_len)) / 512;
+        if entry_sectors + 1 > free_tail || entry_sectors > 4096 {
+            return Err(usage(format!(
+                "the backup GPT ({entry_sectors} entry sectors) does not fit the padding of the grown image"
+            )));
+        }
         let backup_entries_lba = new_backup - entry_sectors;
-        let last_usable = gpt.primary.last_usable + delta512;
+        let last_usable = gpt.primary.last_usable.saturating_add(delta512);
         let ecrc = crc32fast::hash(&entries);
         h[32..40].copy_from_slice(&new_backup.to_le_bytes());
         h[48..56].copy_from_slice(&last_usable.to_le_bytes());
@@ -1385,6 +1430,77 @@ fn system_area_patches<R: Read + Seek>(
     Ok((patches, tail))
 }
 
+/// Sorts patches and merges overlapping ones (a later patch wins where they overlap).
+fn merge_patches(mut patches: Vec<Patch>) -> Vec<Patch> {
+    patches.sort_by_key(|p| p.0);
+    let mut out: Vec<Patch> = Vec::with_capacity(patches.len());
+    for (off, data) in patches {
+        if let Some((last_off, last)) = out.last_mut() {
+            let last_end = *last_off + last.len() as u64;
+            if off <= last_end {
+                let rel = (off - *last_off) as usize;
+                let end = rel + data.len();
+                if end > last.len() {
+                    last.resize(end, 0);
+                }
+                last[rel..end].copy_from_slice(&data);
+                continue;
+            }
+        }
+        out.push((off, data));
+    }
+    out
+}
+
+/// Largest piece copied between two progress reports.
+const PIECE: u64 = 64 << 20;
+
+/// Copies exactly `len` bytes (in pieces, reporting progress). `std::io::copy` between
+/// files uses copy_file_range on Linux, so unchanged data never passes through user space.
+fn copy_exact(
+    from: &mut File,
+    to: &mut File,
+    len: u64,
+    done: &mut u64,
+    report: &mut dyn FnMut(u64),
+) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(PIECE);
+        let copied = io::copy(&mut Read::by_ref(from).take(n), to)?;
+        if copied != n {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("source ended {} bytes early", left - copied),
+            ));
+        }
+        left -= n;
+        *done += n;
+        report(*done);
+    }
+    Ok(())
+}
+
+fn write_zeros(
+    to: &mut File,
+    len: u64,
+    done: &mut u64,
+    report: &mut dyn FnMut(u64),
+) -> io::Result<()> {
+    let zeros = vec![0u8; (len.min(1 << 20)) as usize];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        to.write_all(&zeros[..n])?;
+        left -= n as u64;
+        *done += n as u64;
+        if left == 0 || *done % PIECE < n as u64 {
+            report(*done);
+        }
+    }
+    Ok(())
+}
+
 /// Streams the output of `layout` into `out` from `input`.
 fn stream(
     input: &mut File,
@@ -1392,111 +1508,70 @@ fn stream(
     layout: &Layout,
     progress: &mut Option<&mut dyn FnMut(u64, u64)>,
 ) -> io::Result<()> {
-    const CHUNK: usize = 1 << 20;
     let total = layout.output_bytes;
-    let mut buf = vec![0u8; CHUNK];
     let mut done: u64 = 0;
-    let mut report = |done: u64| {
+    let mut report = |d: u64| {
         if let Some(p) = progress.as_mut() {
-            p(done, total);
+            p(d, total);
         }
     };
-    // 1. The input, patched.
-    input.seek(SeekFrom::Start(0))?;
+    // 1. The input, patched: copy the gaps, write the patches.
     let old_end = layout.copy_end.div_ceil(SECTOR) * SECTOR;
     let mut pos = 0u64;
-    let mut first_patch = 0usize;
-    while pos < old_end {
-        let n = ((old_end - pos) as usize).min(CHUNK);
-        let chunk = &mut buf[..n];
-        let from_input = layout.copy_end.saturating_sub(pos).min(n as u64) as usize;
-        input.read_exact(&mut chunk[..from_input])?;
-        chunk[from_input..].fill(0);
-        let end = pos + n as u64;
-        while layout
-            .patches
-            .get(first_patch)
-            .is_some_and(|(o, d)| o + d.len() as u64 <= pos)
-        {
-            first_patch += 1;
+    let copy_gap = |input: &mut File,
+                    out: &mut File,
+                    from: u64,
+                    to: u64,
+                    done: &mut u64,
+                    report: &mut dyn FnMut(u64)|
+     -> io::Result<()> {
+        let real_end = to.min(layout.copy_end);
+        if real_end > from {
+            input.seek(SeekFrom::Start(from))?;
+            copy_exact(input, out, real_end - from, done, report)?;
         }
-        for (off, data) in layout.patches.iter().skip(first_patch) {
-            if *off >= end {
-                break;
-            }
-            let pend = off + data.len() as u64;
-            if pend <= pos {
-                continue;
-            }
-            let s = (*off).max(pos);
-            let e = pend.min(end);
-            chunk[(s - pos) as usize..(e - pos) as usize]
-                .copy_from_slice(&data[(s - off) as usize..(e - off) as usize]);
+        write_zeros(out, to - real_end.max(from), done, report)
+    };
+    for (off, data) in &layout.patches {
+        if *off >= old_end {
+            break;
         }
-        out.write_all(chunk)?;
+        copy_gap(input, out, pos, *off, &mut done, &mut report)?;
+        let end = (off + data.len() as u64).min(old_end);
+        out.write_all(&data[..(end - off) as usize])?;
+        done += end - off;
         pos = end;
-        done = pos;
-        report(done);
     }
+    copy_gap(input, out, pos, old_end, &mut done, &mut report)?;
     // 2. Appended extents.
-    let zeros = vec![0u8; SECTOR as usize];
     for (lba, src) in &layout.segments {
         let at = u64::from(*lba) * SECTOR;
-        while done < at {
-            let n = (at - done).min(SECTOR) as usize;
-            out.write_all(&zeros[..n])?;
-            done += n as u64;
-        }
+        write_zeros(out, at.saturating_sub(done), &mut done, &mut report)?;
         match src {
-            Source::Bytes(b) => out.write_all(b)?,
+            Source::Bytes(b) => {
+                out.write_all(b)?;
+                done += b.len() as u64;
+            }
             Source::OriginalPlus { offset, len, tail } => {
                 input.seek(SeekFrom::Start(*offset))?;
-                copy_exact(input, out, *len, &mut buf)?;
+                copy_exact(input, out, *len, &mut done, &mut report)?;
                 out.write_all(tail)?;
+                done += tail.len() as u64;
             }
             Source::File { path, len } => {
                 let mut f = File::open(path)?;
-                copy_exact(&mut f, out, *len, &mut buf)?;
+                copy_exact(&mut f, out, *len, &mut done, &mut report)?;
             }
         }
-        done += src.len();
         let pad = (SECTOR - done % SECTOR) % SECTOR;
-        out.write_all(&zeros[..pad as usize])?;
-        done += pad;
-        report(done);
+        write_zeros(out, pad, &mut done, &mut report)?;
     }
     // 3. Padding and the backup GPT.
-    let tail_at = total - layout.tail.len() as u64;
-    while done < tail_at {
-        let n = ((tail_at - done) as usize).min(CHUNK);
-        buf[..n].fill(0);
-        out.write_all(&buf[..n])?;
-        done += n as u64;
-    }
+    let tail_at = total.saturating_sub(layout.tail.len() as u64);
+    write_zeros(out, tail_at.saturating_sub(done), &mut done, &mut report)?;
     out.write_all(&layout.tail)?;
     done += layout.tail.len() as u64;
     report(done);
-    Ok(())
-}
-
-fn copy_exact(
-    from: &mut impl Read,
-    to: &mut impl Write,
-    len: u64,
-    buf: &mut [u8],
-) -> io::Result<()> {
-    let mut left = len;
-    while left > 0 {
-        let n = (left as usize).min(buf.len());
-        from.read_exact(&mut buf[..n]).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("source shorter than its {len} bytes: {e}"),
-            )
-        })?;
-        to.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
     Ok(())
 }
 
@@ -1607,4 +1682,64 @@ pub fn write(
         placements: layout.placements,
         md5_implanted: plan.implant_md5,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_dates() {
+        assert_eq!(record_date(0), [70, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(record_date(1_700_000_000), [123, 11, 14, 22, 13, 20, 0]);
+        assert_eq!(record_date(951_782_400), [100, 2, 29, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn iso_identifiers_are_dchars_83_and_unique() {
+        let mut taken = HashSet::new();
+        assert_eq!(
+            iso_ident("dd image.iso", false, false, &taken),
+            "DD_IMAGE.ISO"
+        );
+        taken.insert("DD_IMAGE.ISO".to_string());
+        assert_eq!(
+            iso_ident("dd image.iso", false, false, &taken),
+            "DD_IMA_1.ISO"
+        );
+        assert_eq!(iso_ident("remaster", true, false, &taken), "REMASTER");
+        assert_eq!(iso_ident("rhdd3", false, false, &taken), "RHDD3.");
+        assert_eq!(iso_ident("ümlaut.txt", false, false, &taken), "_MLAUT.TXT");
+    }
+
+    #[test]
+    fn overlapping_patches_merge_later_wins() {
+        let p = merge_patches(vec![
+            (10, vec![1; 4]),
+            (0, vec![2; 4]),
+            (12, vec![3; 4]),
+            (30, vec![4]),
+        ]);
+        assert_eq!(
+            p,
+            vec![(0, vec![2; 4]), (10, vec![1, 1, 3, 3, 3, 3]), (30, vec![4])]
+        );
+    }
+
+    #[test]
+    fn records_are_packed_without_crossing_sectors() {
+        let recs: Vec<Vec<u8>> = (0..30)
+            .map(|i| vec![100 + (i % 2) as u8; 100 + (i % 2)])
+            .collect();
+        let packed = pack_records(&recs);
+        assert_eq!(packed.len() % 2048, 0);
+        let mut pos = 0;
+        for r in &recs {
+            if pos % 2048 + r.len() > 2048 {
+                pos = (pos / 2048 + 1) * 2048;
+            }
+            assert_eq!(&packed[pos..pos + r.len()], &r[..]);
+            pos += r.len();
+        }
+    }
 }

@@ -151,12 +151,16 @@ pub fn fixture_iso() -> PathBuf {
 
 /// `-find / -exec report_lba`: path → (lba, size) for every file.
 pub fn xorriso_lbas(iso: &Path) -> Vec<(String, u32, u64)> {
-    let text = run(Command::new("xorriso").arg("-indev").arg(iso).args([
-        "-find",
-        "/",
-        "-exec",
-        "report_lba",
-    ]));
+    xorriso_lbas_with(iso, &[])
+}
+
+/// Like [`xorriso_lbas`] with extra leading options (e.g. `-read_fs norock` = Joliet).
+pub fn xorriso_lbas_with(iso: &Path, pre: &[&str]) -> Vec<(String, u32, u64)> {
+    let text = run(Command::new("xorriso")
+        .args(pre)
+        .arg("-indev")
+        .arg(iso)
+        .args(["-find", "/", "-exec", "report_lba"]));
     let mut out = Vec::new();
     for line in text.lines().filter(|l| l.starts_with("File data lba:")) {
         let rest = &line["File data lba:".len()..];
