@@ -511,3 +511,19 @@ fn overlay_over_usr_merged_base_round_trips() {
         assert!(e.is_err(), "{bad:?} must be refused");
     }
 }
+
+#[test]
+fn undecoded_compressor_is_recognised_and_listing_marked_incomplete() {
+    let (_d, newc) = root_newc("bz");
+    let mut img = xz(&newc);
+    pad4(&mut img);
+    let off = img.len() as u64;
+    img.extend(run("bzip2", &["-c"], &newc_entry("etc/late", 0o100644, "00000001", b"x"), None));
+    let l = list(Cursor::new(&img)).unwrap();
+    assert_eq!(l.segments.len(), 2);
+    assert_eq!(l.segments[1].compression, SegmentKind::Bzip2);
+    assert_eq!(l.segments[1].offset, off);
+    assert!(l.incomplete.as_deref().unwrap().contains("bzip2"));
+    assert!(l.kernel_error.is_none());
+    assert!(build_overlay(&l, &[OverlayEntry::file("x", vec![], 0o644)], Compression::Xz, img.len() as u64, 0).is_err());
+}
