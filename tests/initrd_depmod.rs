@@ -46,15 +46,22 @@ fn kernel_modules() -> PathBuf {
     dir
 }
 
-fn copy_subset(src: &Path, dst: &Path, overrides: &[(&str, &str, &str)]) -> Vec<(String, Vec<u8>)> {
+const SUBSET: &[&str] = &[
+    "kernel/drivers/scsi",
+    "kernel/drivers/message",
+    "kernel/drivers/md",
+    "kernel/crypto",
+    "kernel/lib",
+];
+
+fn copy_subset(
+    src: &Path,
+    dst: &Path,
+    dirs: &[&str],
+    overrides: &[(&str, &str, &str)],
+) -> Vec<(String, Vec<u8>)> {
     let mut mods = Vec::new();
-    for sub in [
-        "kernel/drivers/scsi",
-        "kernel/drivers/message",
-        "kernel/drivers/md",
-        "kernel/crypto",
-        "kernel/lib",
-    ] {
+    for sub in dirs {
         for e in walkdir::WalkDir::new(src.join(sub)) {
             let e = e.unwrap();
             if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "ko") {
@@ -176,15 +183,15 @@ struct Trees {
     ours_files: Vec<(String, Vec<u8>)>,
 }
 
-fn build(overrides: &[(&str, &str, &str)]) -> Trees {
+fn build(dirs: &[&str], overrides: &[(&str, &str, &str)]) -> Trees {
     let src = kernel_modules();
     let tmp = tempfile::tempdir().unwrap();
     let oracle = tmp.path().join("oracle");
     let ours = tmp.path().join("ours");
     let om = oracle.join("lib/modules").join(KVER);
     let um = ours.join("lib/modules").join(KVER);
-    copy_subset(&src, &om, overrides);
-    let mods = copy_subset(&src, &um, overrides);
+    copy_subset(&src, &om, dirs, overrides);
+    let mods = copy_subset(&src, &um, dirs, overrides);
     run_ok("depmod", &["-b", oracle.to_str().unwrap(), KVER]);
     let order = std::fs::read(src.join("modules.order")).unwrap();
     let builtin = std::fs::read(src.join("modules.builtin")).unwrap();
@@ -264,11 +271,14 @@ fn compare_with_oracle(t: &Trees, bytes_exact: bool) {
 
 #[test]
 fn one_override_is_byte_identical_to_depmod() {
-    let t = build(&[(
-        "kernel/drivers/scsi/megaraid/megaraid_sas.ko",
-        "updates/megaraid_sas.ko.xz",
-        "xz",
-    )]);
+    let t = build(
+        SUBSET,
+        &[(
+            "kernel/drivers/scsi/megaraid/megaraid_sas.ko",
+            "updates/megaraid_sas.ko.xz",
+            "xz",
+        )],
+    );
     compare_with_oracle(&t, true);
     let dep = String::from_utf8(t.ours_files[0].1.clone()).unwrap();
     assert!(
@@ -283,18 +293,21 @@ fn one_override_is_byte_identical_to_depmod() {
 
 #[test]
 fn kmod_resolves_added_modules_through_our_indexes_only() {
-    let t = build(&[
-        (
-            "kernel/drivers/scsi/megaraid/megaraid_sas.ko",
-            "updates/megaraid_sas.ko.xz",
-            "xz",
-        ),
-        (
-            "kernel/drivers/scsi/scsi_transport_sas.ko",
-            "updates/scsi_transport_sas.ko.zst",
-            "zst",
-        ),
-    ]);
+    let t = build(
+        SUBSET,
+        &[
+            (
+                "kernel/drivers/scsi/megaraid/megaraid_sas.ko",
+                "updates/megaraid_sas.ko.xz",
+                "xz",
+            ),
+            (
+                "kernel/drivers/scsi/scsi_transport_sas.ko",
+                "updates/scsi_transport_sas.ko.zst",
+                "zst",
+            ),
+        ],
+    );
     compare_with_oracle(&t, false);
     let root = t.ours.to_str().unwrap();
     let um = format!("{root}/lib/modules/{KVER}");
@@ -375,4 +388,19 @@ fn kmod_resolves_added_modules_through_our_indexes_only() {
     ] {
         assert!(out.contains(m), "{m} missing:\n{out}");
     }
+}
+
+/// The whole Debian tree (~4000 modules): slow, run with `cargo test --test initrd_depmod -- --ignored`.
+#[test]
+#[ignore]
+fn whole_tree_is_byte_identical_to_depmod() {
+    let t = build(
+        &["kernel"],
+        &[(
+            "kernel/drivers/scsi/megaraid/megaraid_sas.ko",
+            "updates/megaraid_sas.ko.xz",
+            "xz",
+        )],
+    );
+    compare_with_oracle(&t, true);
 }

@@ -511,3 +511,66 @@ fn overlay_over_usr_merged_base_round_trips() {
         assert!(e.is_err(), "{bad:?} must be refused");
     }
 }
+
+#[test]
+fn undecoded_compressor_is_recognised_and_listing_marked_incomplete() {
+    let (_d, newc) = root_newc("bz");
+    let mut img = xz(&newc);
+    pad4(&mut img);
+    let off = img.len() as u64;
+    img.extend(run(
+        "bzip2",
+        &["-c"],
+        &newc_entry("etc/late", 0o100644, "00000001", b"x"),
+        None,
+    ));
+    let l = list(Cursor::new(&img)).unwrap();
+    assert_eq!(l.segments.len(), 2);
+    assert_eq!(l.segments[1].compression, SegmentKind::Bzip2);
+    assert_eq!(l.segments[1].offset, off);
+    assert!(l.incomplete.as_deref().unwrap().contains("bzip2"));
+    assert!(l.kernel_error.is_none());
+    assert!(build_overlay(
+        &l,
+        &[OverlayEntry::file("x", vec![], 0o644)],
+        Compression::Xz,
+        img.len() as u64,
+        0
+    )
+    .is_err());
+}
+
+#[test]
+fn concatenated_gzip_members_and_zstd_frames_are_separate_segments() {
+    let a = newc_entry("a", 0o100644, "00000001", b"a");
+    let mut a_arch = a.clone();
+    cpio::newc::trailer(&mut a_arch).unwrap();
+    let b = newc_entry("b", 0o100644, "00000001", b"b");
+    for (kind, f) in [("gzip", gzip as fn(&[u8]) -> Vec<u8>), ("zstd", zstd)] {
+        let first = f(&a_arch);
+        let img = [first.clone(), f(&b)].concat();
+        let l = list(Cursor::new(&img)).unwrap();
+        assert_eq!(l.segments.len(), 2, "{kind}");
+        assert_eq!(l.segments[1].offset, first.len() as u64, "{kind}");
+        assert_eq!(l.segments[0].archives, 1, "{kind}");
+        assert!(
+            l.entries.contains_key("a") && l.entries.contains_key("b"),
+            "{kind}"
+        );
+        assert_eq!(walked_names(&img).len(), 2);
+    }
+}
+
+#[test]
+fn entry_without_parent_is_dropped_with_a_warning_like_the_kernel() {
+    let img = newc_entry("nodir/x", 0o100644, "00000001", b"x");
+    let l = list(Cursor::new(&img)).unwrap();
+    assert!(l.entries.is_empty());
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.contains("nodir/x") && w.contains("offset 0")),
+        "{:?}",
+        l.warnings
+    );
+}
