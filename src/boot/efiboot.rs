@@ -144,7 +144,34 @@ fn mount<T: Read + Write + Seek>(mut fat: T) -> Result<FileSystem<T>, EfibootErr
     FileSystem::new(fat, options()).map_err(|e| EfibootError::NotFat(e.to_string()))
 }
 
-/// Find the directory entry of `path` (case-insensitive, like FAT).
+/// Upper bound on directory entries scanned per directory: a corrupt image can link a
+/// directory's clusters into a cycle, which fatfs would follow forever.
+const MAX_DIR_ENTRIES: usize = 65_536;
+
+/// Find the entry named `name` in `dir` (case-insensitive, long or short name).
+fn lookup<'a, T: fatfs::ReadWriteSeek>(
+    dir: &fatfs::Dir<'a, T>,
+    name: &str,
+    want_dir: bool,
+) -> Result<Option<fatfs::DirEntry<'a, T>>, EfibootError> {
+    for (n, entry) in dir.iter().enumerate() {
+        if n >= MAX_DIR_ENTRIES {
+            return Err(EfibootError::NotFat(format!(
+                "directory holding {name} has more than {MAX_DIR_ENTRIES} entries (corrupt cluster chain?)"
+            )));
+        }
+        let entry = entry?;
+        if entry.is_dir() == want_dir
+            && (entry.file_name().eq_ignore_ascii_case(name)
+                || entry.short_file_name().eq_ignore_ascii_case(name))
+        {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
+}
+
+/// Find the directory entry of the file `path`.
 fn find_entry<'a, T: fatfs::ReadWriteSeek>(
     fs: &'a FileSystem<T>,
     path: &str,
@@ -152,26 +179,13 @@ fn find_entry<'a, T: fatfs::ReadWriteSeek>(
     let not_found = || EfibootError::NotFound {
         path: path.to_string(),
     };
-    let (dir, name) = match path.rsplit_once('/') {
-        Some((d, n)) => (
-            fs.root_dir().open_dir(d).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => not_found(),
-                _ => EfibootError::Io(e),
-            })?,
-            n,
-        ),
-        None => (fs.root_dir(), path),
-    };
-    for entry in dir.iter() {
-        let entry = entry?;
-        if entry.is_file()
-            && (entry.file_name().eq_ignore_ascii_case(name)
-                || entry.short_file_name().eq_ignore_ascii_case(name))
-        {
-            return Ok(entry);
-        }
+    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let name = parts.pop().ok_or_else(not_found)?;
+    let mut dir = fs.root_dir();
+    for part in parts {
+        dir = lookup(&dir, part, true)?.ok_or_else(not_found)?.to_dir();
     }
-    Err(not_found())
+    lookup(&dir, name, false)?.ok_or_else(not_found)
 }
 
 /// Cluster size, free and total clusters and the boot-sector label of a FAT image.
