@@ -558,6 +558,9 @@ fn wrong_dud_forms_are_flagged_and_replaced() {
     assert!(out.text.contains(
         "inst.rescue quiet inst.dd=hd:LABEL=OEMDRV inst.dd=/dd.iso rd.driver.pre=mpt3sas\n"
     ));
+    // ... with a note that dracut waits for that device.
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(out.warnings[0].contains("initqueue"));
 }
 
 #[test]

@@ -14,8 +14,8 @@ pub mod treeinfo;
 use serde::Serialize;
 
 pub use cmdline::{
-    arg_key, dud_problem, ks_arg, label_problems, referenced_labels, split_args, udev_escape,
-    udev_unescape, CmdlineEdits,
+    arg_key, dud_device_note, dud_problem, ks_arg, label_problems, referenced_labels, split_args,
+    udev_escape, udev_unescape, CmdlineEdits,
 };
 
 use cmdline::{
