@@ -224,6 +224,24 @@ fn edit_efiboot_grub_cfg_inside_the_fixture_iso() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&mtype.stdout), edited.text);
+
+    // The one-call helper on the edited image: idempotent, nothing written.
+    let mut sl = slice(true);
+    let again = efiboot::edit_config_in_fat(&mut sl, "EFI/BOOT/grub.cfg", ConfigKind::Grub, &edits)
+        .unwrap();
+    assert!(!again.outcome.changed);
+    assert!(again
+        .edited
+        .summary("efiboot.img:EFI/BOOT/grub.cfg")
+        .is_empty());
+    assert_eq!(fs::read(&iso).unwrap(), after);
+    let lines = edited.summary("efiboot.img:EFI/BOOT/grub.cfg");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("(check): added inst.dd=/dd.iso")),
+        "{lines:?}"
+    );
 }
 
 /// Throughput on the ~900 MB fixture (run with `--release -- --ignored`).

@@ -37,6 +37,15 @@ pub enum EfibootError {
     /// Reading or writing the underlying stream failed (or fatfs failed on a corrupt image).
     #[error("FAT image I/O: {0}")]
     Io(#[from] io::Error),
+    /// The config inside the image is not UTF-8 text.
+    #[error("{path} in the FAT image is not UTF-8 text")]
+    NotText { path: String },
+    /// The config edit itself failed.
+    #[error("{path} in the FAT image: {source}")]
+    Edit {
+        path: String,
+        source: super::BootError,
+    },
 }
 
 /// What [`replace_file`] did.
@@ -317,6 +326,34 @@ pub fn replace_file<T: Read + Write + Seek>(
         fs.unmount()?;
         Ok(outcome)
     })
+}
+
+/// Result of [`edit_config_in_fat`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FatConfigEdit {
+    pub edited: super::EditedConfig,
+    pub outcome: ReplaceOutcome,
+}
+
+/// Read a boot config from a FAT image (e.g. `EFI/BOOT/grub.cfg` in efiboot.img), apply
+/// [`super::edit_config`] and write it back in place (see [`replace_file`]). Configs over
+/// 1 MiB are refused.
+pub fn edit_config_in_fat<T: Read + Write + Seek>(
+    fat: &mut T,
+    path: &str,
+    kind: super::ConfigKind,
+    edits: &super::CmdlineEdits,
+) -> Result<FatConfigEdit, EfibootError> {
+    let bytes = read_file(&mut *fat, path, 1 << 20)?;
+    let text = String::from_utf8(bytes).map_err(|_| EfibootError::NotText {
+        path: clean_path(path),
+    })?;
+    let edited = super::edit_config(kind, &text, edits).map_err(|source| EfibootError::Edit {
+        path: clean_path(path),
+        source,
+    })?;
+    let outcome = replace_file(&mut *fat, path, edited.text.as_bytes())?;
+    Ok(FatConfigEdit { edited, outcome })
 }
 
 /// Helper for callers holding a `fatfs` time in reports.

@@ -150,6 +150,29 @@ pub struct EditedConfig {
 }
 
 impl EditedConfig {
+    /// One line per change for the plan printout, prefixed with `file` (e.g.
+    /// `EFI/BOOT/grub.cfg: "Install Rocky Linux 9.2" (install): added inst.dd=/dd.iso`),
+    /// then the warnings (`file: warning: ...`).
+    pub fn summary(&self, file: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            for c in &e.changes {
+                out.push(format!("{file}: \"{}\" ({kind}): {c}", e.title));
+            }
+        }
+        for c in &self.file_changes {
+            out.push(format!("{file}: {c}"));
+        }
+        for w in &self.warnings {
+            out.push(format!("{file}: warning: {w}"));
+        }
+        out
+    }
+
     /// Number of installer entries that were changed.
     pub fn installer_entries_changed(&self) -> usize {
         self.entries
