@@ -388,6 +388,24 @@ fn dud_value_problem(arg: &str, v: &str) -> Option<String> {
     ))
 }
 
+/// A valid `inst.dd=` naming a device: dracut waits for it (installer-driver-updates.md
+/// §3.2), so a medium that is absent at boot (IODD presents one ISO at a time) stalls the
+/// boot until the initqueue timeout.
+pub fn dud_device_note(arg: &str) -> Option<String> {
+    let v = arg.strip_prefix("inst.dd=")?;
+    let lower = v.to_ascii_lowercase();
+    let device = lower.starts_with("hd:")
+        || lower.starts_with("cdrom:")
+        || ["label=", "cdlabel=", "uuid=", "partuuid=", "partlabel="]
+            .iter()
+            .any(|p| lower.starts_with(p));
+    device.then(|| {
+        format!(
+            "`{arg}` makes dracut wait for that device; if it is not present at boot, the installer stops in the initqueue until the timeout"
+        )
+    })
+}
+
 /// Characters GRUB takes literally in an unquoted word.
 fn grub_safe(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_.,:=/+@%^~!".contains(c)
@@ -496,6 +514,9 @@ pub(crate) fn edit_line(ctx: &LineEdit<'_>, edits: &CmdlineEdits) -> LineOutcome
                         it.value
                     ));
                 }
+            } else if let Some(note) = dud_device_note(&it.value) {
+                out.warnings
+                    .push(format!("line {}: {note}", ctx.cmdline.line));
             }
         }
         // 4. add

@@ -37,6 +37,15 @@ pub enum EfibootError {
     /// Reading or writing the underlying stream failed (or fatfs failed on a corrupt image).
     #[error("FAT image I/O: {0}")]
     Io(#[from] io::Error),
+    /// The config inside the image is not UTF-8 text.
+    #[error("{path} in the FAT image is not UTF-8 text")]
+    NotText { path: String },
+    /// The config edit itself failed.
+    #[error("{path} in the FAT image: {source}")]
+    Edit {
+        path: String,
+        source: super::BootError,
+    },
 }
 
 /// What [`replace_file`] did.
@@ -144,7 +153,34 @@ fn mount<T: Read + Write + Seek>(mut fat: T) -> Result<FileSystem<T>, EfibootErr
     FileSystem::new(fat, options()).map_err(|e| EfibootError::NotFat(e.to_string()))
 }
 
-/// Find the directory entry of `path` (case-insensitive, like FAT).
+/// Upper bound on directory entries scanned per directory: a corrupt image can link a
+/// directory's clusters into a cycle, which fatfs would follow forever.
+const MAX_DIR_ENTRIES: usize = 65_536;
+
+/// Find the entry named `name` in `dir` (case-insensitive, long or short name).
+fn lookup<'a, T: fatfs::ReadWriteSeek>(
+    dir: &fatfs::Dir<'a, T>,
+    name: &str,
+    want_dir: bool,
+) -> Result<Option<fatfs::DirEntry<'a, T>>, EfibootError> {
+    for (n, entry) in dir.iter().enumerate() {
+        if n >= MAX_DIR_ENTRIES {
+            return Err(EfibootError::NotFat(format!(
+                "directory holding {name} has more than {MAX_DIR_ENTRIES} entries (corrupt cluster chain?)"
+            )));
+        }
+        let entry = entry?;
+        if entry.is_dir() == want_dir
+            && (entry.file_name().eq_ignore_ascii_case(name)
+                || entry.short_file_name().eq_ignore_ascii_case(name))
+        {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
+}
+
+/// Find the directory entry of the file `path`.
 fn find_entry<'a, T: fatfs::ReadWriteSeek>(
     fs: &'a FileSystem<T>,
     path: &str,
@@ -152,26 +188,13 @@ fn find_entry<'a, T: fatfs::ReadWriteSeek>(
     let not_found = || EfibootError::NotFound {
         path: path.to_string(),
     };
-    let (dir, name) = match path.rsplit_once('/') {
-        Some((d, n)) => (
-            fs.root_dir().open_dir(d).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => not_found(),
-                _ => EfibootError::Io(e),
-            })?,
-            n,
-        ),
-        None => (fs.root_dir(), path),
-    };
-    for entry in dir.iter() {
-        let entry = entry?;
-        if entry.is_file()
-            && (entry.file_name().eq_ignore_ascii_case(name)
-                || entry.short_file_name().eq_ignore_ascii_case(name))
-        {
-            return Ok(entry);
-        }
+    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let name = parts.pop().ok_or_else(not_found)?;
+    let mut dir = fs.root_dir();
+    for part in parts {
+        dir = lookup(&dir, part, true)?.ok_or_else(not_found)?.to_dir();
     }
-    Err(not_found())
+    lookup(&dir, name, false)?.ok_or_else(not_found)
 }
 
 /// Cluster size, free and total clusters and the boot-sector label of a FAT image.
@@ -303,6 +326,34 @@ pub fn replace_file<T: Read + Write + Seek>(
         fs.unmount()?;
         Ok(outcome)
     })
+}
+
+/// Result of [`edit_config_in_fat`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FatConfigEdit {
+    pub edited: super::EditedConfig,
+    pub outcome: ReplaceOutcome,
+}
+
+/// Read a boot config from a FAT image (e.g. `EFI/BOOT/grub.cfg` in efiboot.img), apply
+/// [`super::edit_config`] and write it back in place (see [`replace_file`]). Configs over
+/// 1 MiB are refused.
+pub fn edit_config_in_fat<T: Read + Write + Seek>(
+    fat: &mut T,
+    path: &str,
+    kind: super::ConfigKind,
+    edits: &super::CmdlineEdits,
+) -> Result<FatConfigEdit, EfibootError> {
+    let bytes = read_file(&mut *fat, path, 1 << 20)?;
+    let text = String::from_utf8(bytes).map_err(|_| EfibootError::NotText {
+        path: clean_path(path),
+    })?;
+    let edited = super::edit_config(kind, &text, edits).map_err(|source| EfibootError::Edit {
+        path: clean_path(path),
+        source,
+    })?;
+    let outcome = replace_file(&mut *fat, path, edited.text.as_bytes())?;
+    Ok(FatConfigEdit { edited, outcome })
 }
 
 /// Helper for callers holding a `fatfs` time in reports.

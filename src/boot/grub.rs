@@ -139,9 +139,19 @@ fn lex(text: &str) -> Vec<Tok> {
 }
 
 enum Block {
-    Entry(usize),
-    Submenu(String),
+    Entry,
+    Submenu,
     Other,
+}
+
+/// An open `{` block with what encloses it (kept per frame so lookups are O(1) even for
+/// hostile nesting depths).
+struct Frame {
+    block: Block,
+    /// Innermost enclosing menu entry (index into the entries being built).
+    entry: Option<usize>,
+    /// Innermost enclosing submenu title.
+    submenu: Option<String>,
 }
 
 struct Building {
@@ -162,22 +172,17 @@ pub(crate) fn parse(text: &str) -> ParsedConfig {
     let toks = lex(text);
     let mut cfg = ParsedConfig::default();
     let mut building: Vec<Building> = Vec::new();
-    let mut stack: Vec<Block> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
     let mut cmd: Vec<Word> = Vec::new();
     let mut default: Option<String> = None;
     // Menu item counters: top level, and one per open submenu.
     let mut counters: Vec<usize> = vec![0];
     let mut submenu_paths: Vec<String> = Vec::new();
 
-    let current_entry = |stack: &[Block]| -> Option<usize> {
-        stack.iter().rev().find_map(|b| match b {
-            Block::Entry(i) => Some(*i),
-            _ => None,
-        })
-    };
+    let current_entry = |stack: &[Frame]| -> Option<usize> { stack.last().and_then(|f| f.entry) };
 
     let process = |cmd: &mut Vec<Word>,
-                   stack: &[Block],
+                   stack: &[Frame],
                    building: &mut Vec<Building>,
                    cfg: &mut ParsedConfig,
                    default: &mut Option<String>| {
@@ -264,7 +269,8 @@ pub(crate) fn parse(text: &str) -> ParsedConfig {
                 let head = cmd.first().map(|w| w.value.clone()).unwrap_or_default();
                 let title = cmd.get(1).map(|w| w.value.clone()).unwrap_or_default();
                 let in_entry = current_entry(&stack).is_some();
-                let block = match head.as_str() {
+                let parent_submenu = stack.last().and_then(|f| f.submenu.clone());
+                let frame = match head.as_str() {
                     "menuentry" | "submenu" if !in_entry => {
                         let n = counters.last().copied().unwrap_or(0);
                         if let Some(c) = counters.last_mut() {
@@ -277,32 +283,41 @@ pub(crate) fn parse(text: &str) -> ParsedConfig {
                         if head == "menuentry" {
                             building.push(Building {
                                 title,
-                                submenu: stack.iter().rev().find_map(|b| match b {
-                                    Block::Submenu(t) => Some(t.clone()),
-                                    _ => None,
-                                }),
+                                submenu: parent_submenu.clone(),
                                 kernel: None,
                                 local: false,
                                 cmdlines: Vec::new(),
                                 line: line_of(&starts, cmd.first().map_or(p, |w| w.start)),
                                 index_path,
                             });
-                            Block::Entry(building.len() - 1)
+                            Frame {
+                                block: Block::Entry,
+                                entry: Some(building.len() - 1),
+                                submenu: parent_submenu,
+                            }
                         } else {
                             counters.push(0);
                             submenu_paths.push(index_path);
-                            Block::Submenu(title)
+                            Frame {
+                                block: Block::Submenu,
+                                entry: None,
+                                submenu: Some(title),
+                            }
                         }
                     }
-                    _ => Block::Other,
+                    _ => Frame {
+                        block: Block::Other,
+                        entry: current_entry(&stack),
+                        submenu: parent_submenu,
+                    },
                 };
                 cmd.clear();
-                stack.push(block);
+                stack.push(frame);
             }
             Tok::RBrace(p) => {
                 process(&mut cmd, &stack, &mut building, &mut cfg, &mut default);
-                match stack.pop() {
-                    Some(Block::Submenu(_)) => {
+                match stack.pop().map(|f| f.block) {
+                    Some(Block::Submenu) => {
                         counters.pop();
                         submenu_paths.pop();
                     }

@@ -14,8 +14,8 @@ pub mod treeinfo;
 use serde::Serialize;
 
 pub use cmdline::{
-    arg_key, dud_problem, ks_arg, label_problems, referenced_labels, split_args, udev_escape,
-    udev_unescape, CmdlineEdits,
+    arg_key, dud_device_note, dud_problem, ks_arg, label_problems, referenced_labels, split_args,
+    udev_escape, udev_unescape, CmdlineEdits,
 };
 
 use cmdline::{
@@ -150,6 +150,29 @@ pub struct EditedConfig {
 }
 
 impl EditedConfig {
+    /// One line per change for the plan printout, prefixed with `file` (e.g.
+    /// `EFI/BOOT/grub.cfg: "Install Rocky Linux 9.2" (install): added inst.dd=/dd.iso`),
+    /// then the warnings (`file: warning: ...`).
+    pub fn summary(&self, file: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            for c in &e.changes {
+                out.push(format!("{file}: \"{}\" ({kind}): {c}", e.title));
+            }
+        }
+        for c in &self.file_changes {
+            out.push(format!("{file}: {c}"));
+        }
+        for w in &self.warnings {
+            out.push(format!("{file}: warning: {w}"));
+        }
+        out
+    }
+
     /// Number of installer entries that were changed.
     pub fn installer_entries_changed(&self) -> usize {
         self.entries
@@ -263,10 +286,16 @@ pub fn parse_entries(kind: ConfigKind, text: &str) -> Vec<BootEntry> {
 pub fn referenced_volume_labels(kind: ConfigKind, text: &str) -> Vec<String> {
     let parsed = parse(kind, text);
     let mut out: Vec<String> = Vec::new();
+    let loose: Vec<String> = parsed
+        .loose_cmdlines
+        .iter()
+        .flat_map(|c| c.args.iter().map(|a| a.value.clone()))
+        .collect();
     let from_args = parsed
         .entries
         .iter()
         .flat_map(|e| e.entry.args.iter())
+        .chain(loose.iter())
         .flat_map(|a| referenced_labels(a));
     let from_search = parsed.label_words.iter().map(|w| w.value.clone());
     for l in from_args.chain(from_search) {
@@ -280,6 +309,13 @@ pub fn referenced_volume_labels(kind: ConfigKind, text: &str) -> Vec<String> {
 /// Apply `edits` to every installer entry of a config (and the label rename everywhere),
 /// keeping every other byte of `text` as it was. Editing twice gives the same text as
 /// editing once.
+///
+/// Per command line, in order: remove `remove_keys`; rename label references; drop wrong
+/// driver-update forms (`inst.dd=OEMDRV`, `init.dd=`, `dd=`, `inst.dd=hd:LABEL=X:/f.iso`,
+/// bare `inst.dd`) when `dud_paths` is non-empty, else warn about them; add `add`; add
+/// `inst.dd=<path>` for each DUD; merge `rd.driver.pre`. New arguments are appended after
+/// the last one (grub: single-quoted when they contain characters GRUB would interpret,
+/// e.g. the `\x20` of a label). Memtest, local-boot and other entries are never edited.
 pub fn edit_config(
     kind: ConfigKind,
     text: &str,
