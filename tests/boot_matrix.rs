@@ -753,3 +753,43 @@ fn hba_disk_appears_once_an_overlay_adds_its_driver() {
     assert!(report.usr_merge_intact(), "{:?}", report.symlinks);
     assert_eq!(report.mediacheck, Some(MediaCheck::Pass));
 }
+
+/// The parser alone (no QEMU): a report interrupted by a kernel line, and a truncated one.
+#[test]
+fn parse_report_handles_interleaving_and_truncation() {
+    let log = "SeaBIOS\r\nc\x1b[2J\nREMASTER-REPORT-BEGIN\nkernel=6.1.0-50-amd64\n\
+               cmdline=BOOT_IMAGE=vmlinuz inst.stage2=hd:LABEL=X rd.driver.pre=a,b quiet\n\
+               modprobe=a source=rd.driver.pre rc=1 msg=modprobe: FATAL: Module a not found\n\
+               [   3.1] sd 0:0:0:0: [sda] Attached SCSI disk\n\
+               module=mpt3sas /lib/modules/k/updates/mpt3sas.ko.xz (OE)\nmodule=isofs /lib/modules/k/kernel/fs/isofs/isofs.ko.xz\n\
+               blockdev=sda 67108864\nfile=/dd.iso present\nfile=/etc/modules-load.d/x.conf absent\n\
+               symlink=/lib -> usr/lib\nsymlink=/bin NOT-A-SYMLINK directory\nmediacheck=FAIL\n\
+               dmesg-module: [ 2.0] mpt3sas: loading out-of-tree module taints kernel.\nREMASTER-REPORT-END\n";
+    let r = parse_report(log);
+    assert!(r.reached_report);
+    assert_eq!(r.kernel, "6.1.0-50-amd64");
+    assert!(
+        r.cmdline_has("rd.driver.pre=a,b")
+            && r.cmdline_has("inst.stage2=")
+            && !r.cmdline_has("rd.live.check")
+    );
+    assert_eq!(r.modprobes.len(), 1);
+    let m = r.module("mpt3sas").unwrap();
+    assert_eq!(
+        (m.path.as_str(), m.flags.as_str()),
+        ("/lib/modules/k/updates/mpt3sas.ko.xz", "(OE)")
+    );
+    assert_eq!(r.module("isofs").unwrap().flags, "");
+    assert_eq!(r.blockdevs.get("sda"), Some(&67108864));
+    assert_eq!(r.file_present("/dd.iso"), Some(true));
+    assert_eq!(r.file_present("/etc/modules-load.d/x.conf"), Some(false));
+    assert_eq!(r.file_present("/nope"), None);
+    assert!(!r.usr_merge_intact());
+    assert_eq!(r.mediacheck, Some(MediaCheck::Fail));
+    assert_eq!(r.dmesg.len(), 1);
+
+    let truncated = parse_report(&log[..log.find("mediacheck=").unwrap()]);
+    assert!(!truncated.reached_report);
+    assert_eq!(truncated.mediacheck, None);
+    assert!(!parse_report("no report at all").reached_report);
+}
