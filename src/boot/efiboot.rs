@@ -356,15 +356,6 @@ pub fn edit_config_in_fat<T: Read + Write + Seek>(
     Ok(FatConfigEdit { edited, outcome })
 }
 
-/// Helper for callers holding a `fatfs` time in reports.
-pub fn describe_time(t: &DateTime) -> String {
-    let Time { hour, min, sec, .. } = t.time;
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.date.year, t.date.month, t.date.day, hour, min, sec
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
