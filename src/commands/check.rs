@@ -56,13 +56,25 @@ impl Report for CheckReport {
             "{}: kernel {}{}, Secure Boot {:?}",
             self.iso.display(),
             self.kernel_release,
-            self.os_release.as_deref().map(|r| format!(", release {r}")).unwrap_or_default(),
+            self.os_release
+                .as_deref()
+                .map(|r| format!(", release {r}"))
+                .unwrap_or_default(),
             self.secure_boot
         )?;
         for item in &self.items {
             writeln!(out, "{} ({}):", item.item.display(), item.kind)?;
             for f in &item.findings {
-                writeln!(out, "  installer: [{:?}] {}{}", f.severity, f.message, f.fix.as_deref().map(|x| format!(" — {x}")).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "  installer: [{:?}] {}{}",
+                    f.severity,
+                    f.message,
+                    f.fix
+                        .as_deref()
+                        .map(|x| format!(" — {x}"))
+                        .unwrap_or_default()
+                )?;
             }
             for v in &item.verdicts {
                 writeln!(out, "  {}", v.summary)?;
@@ -72,9 +84,19 @@ impl Report for CheckReport {
             }
         }
         if let Some(p) = &self.pci {
-            writeln!(out, "PCI {}: initrd modules [{}], added modules [{}]", p.device, p.initrd_modules.join(", "), p.added_modules.join(", "))?;
+            writeln!(
+                out,
+                "PCI {}: initrd modules [{}], added modules [{}]",
+                p.device,
+                p.initrd_modules.join(", "),
+                p.added_modules.join(", ")
+            )?;
         }
-        writeln!(out, "verdict: {}", self.outcome.to_uppercase().replace('-', " "))
+        writeln!(
+            out,
+            "verdict: {}",
+            self.outcome.to_uppercase().replace('-', " ")
+        )
     }
 }
 
@@ -88,7 +110,11 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         let (kind, findings, modules) = match sniff(item)? {
             FileKind::Module => {
                 let bytes = read_capped(item, 256 << 20)?;
-                ("module", Vec::new(), vec![Module::parse(&bytes).map_err(|e| Error::input(item, e))?])
+                (
+                    "module",
+                    Vec::new(),
+                    vec![Module::parse(&bytes).map_err(|e| Error::input(item, e))?],
+                )
             }
             FileKind::Rpm => {
                 let rpm = dud::read_kmod_rpm_file(item)?;
@@ -104,7 +130,12 @@ pub fn run(args: CheckArgs) -> Result<i32> {
                 }
                 ("dud", findings, parse_modules(item, &d.rpms)?)
             }
-            other => return Err(Error::input(item, format!("a {other:?} is not a driver; give a module, kmod RPM or DUD"))),
+            other => {
+                return Err(Error::input(
+                    item,
+                    format!("a {other:?} is not a driver; give a module, kmod RPM or DUD"),
+                ))
+            }
         };
         items.push((item.clone(), kind, findings, modules));
     }
@@ -115,7 +146,10 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     let mut reports = Vec::new();
     for (item, kind, findings, modules) in items {
         refused |= findings.iter().any(|f| f.severity == Severity::Refused);
-        let verdicts: Vec<Verdict> = modules.iter().map(|m| verdict::check(m, &target, sb)).collect();
+        let verdicts: Vec<Verdict> = modules
+            .iter()
+            .map(|m| verdict::check(m, &target, sb))
+            .collect();
         for v in &verdicts {
             match v.outcome {
                 Outcome::Loads => {}
@@ -123,7 +157,12 @@ pub fn run(args: CheckArgs) -> Result<i32> {
                 Outcome::LoadsOnlyWithoutSecureBoot { .. } => sb_only = true,
             }
         }
-        reports.push(ItemReport { item, kind, findings, verdicts });
+        reports.push(ItemReport {
+            item,
+            kind,
+            findings,
+            verdicts,
+        });
     }
     let pci = match &args.pci {
         Some(spec) => {
@@ -139,7 +178,10 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     let (outcome, code) = if refused {
         ("refused", crate::error::EXIT_REFUSED)
     } else if sb_only {
-        ("loads-only-without-secure-boot", EXIT_LOADS_ONLY_WITHOUT_SECURE_BOOT)
+        (
+            "loads-only-without-secure-boot",
+            EXIT_LOADS_ONLY_WITHOUT_SECURE_BOOT,
+        )
     } else {
         ("loads", 0)
     };
@@ -159,13 +201,22 @@ pub fn run(args: CheckArgs) -> Result<i32> {
 fn parse_modules(item: &std::path::Path, rpms: &[dud::KmodRpm]) -> Result<Vec<Module>> {
     rpms.iter()
         .flat_map(|r| r.modules.iter())
-        .map(|f| Module::parse(&f.bytes).map_err(|e| Error::input(item, format!("{}: {e}", f.path))))
+        .map(|f| {
+            Module::parse(&f.bytes).map_err(|e| Error::input(item, format!("{}: {e}", f.path)))
+        })
         .collect()
 }
 
 /// `1000:0072` → (0x1000, 0x0072).
 pub fn parse_pci(spec: &str) -> Result<(u16, u16)> {
-    let bad = || Error::Usage(format!("--pci {spec}: expected VENDOR:DEVICE in hex, e.g. 1000:0072"));
+    let bad = || {
+        Error::Usage(format!(
+            "--pci {spec}: expected VENDOR:DEVICE in hex, e.g. 1000:0072"
+        ))
+    };
     let (v, d) = spec.split_once(':').ok_or_else(bad)?;
-    Ok((u16::from_str_radix(v, 16).map_err(|_| bad())?, u16::from_str_radix(d, 16).map_err(|_| bad())?))
+    Ok((
+        u16::from_str_radix(v, 16).map_err(|_| bad())?,
+        u16::from_str_radix(d, 16).map_err(|_| bad())?,
+    ))
 }

@@ -15,7 +15,9 @@ use crate::iso::Image;
 use crate::kmod::inspect::ModuleReport;
 use crate::kmod::kernel::{read_header, KernelHeader};
 use crate::kmod::module::Module;
-use crate::remaster::media::{read_capped, CONFIG_PATHS, EFIBOOT_GRUB_CFG, EFIBOOT_PATH, INITRD_PATHS, KERNEL_PATHS};
+use crate::remaster::media::{
+    read_capped, CONFIG_PATHS, EFIBOOT_GRUB_CFG, EFIBOOT_PATH, INITRD_PATHS, KERNEL_PATHS,
+};
 use crate::report::{emit, Report};
 use crate::{Error, Result};
 
@@ -63,18 +65,43 @@ impl Report for MediaInspect {
     fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
         self.iso.human(out)?;
         for k in &self.kernels {
-            writeln!(out, "Kernel:      {} ({}, {} payload)", k.header.release, k.paths.join(" = "), k.header.compression.name())?;
+            writeln!(
+                out,
+                "Kernel:      {} ({}, {} payload)",
+                k.header.release,
+                k.paths.join(" = "),
+                k.header.compression.name()
+            )?;
         }
         for i in &self.initrds {
-            writeln!(out, "Initrd:      {} ({} bytes, {})", i.paths.join(" = "), i.size, i.first_compression.as_deref().unwrap_or("unknown"))?;
+            writeln!(
+                out,
+                "Initrd:      {} ({} bytes, {})",
+                i.paths.join(" = "),
+                i.size,
+                i.first_compression.as_deref().unwrap_or("unknown")
+            )?;
             if let Some(w) = &i.walk {
                 w.human(out)?;
             }
         }
         for c in &self.boot_configs {
-            writeln!(out, "Boot config: {} (labels: {})", c.location, c.referenced_labels.join(", "))?;
+            writeln!(
+                out,
+                "Boot config: {} (labels: {})",
+                c.location,
+                c.referenced_labels.join(", ")
+            )?;
             for e in &c.entries {
-                writeln!(out, "  [{:?}{}] {}: {} {}", e.kind, if e.is_default { ", default" } else { "" }, e.title, e.kernel.as_deref().unwrap_or("-"), e.args.join(" "))?;
+                writeln!(
+                    out,
+                    "  [{:?}{}] {}: {} {}",
+                    e.kind,
+                    if e.is_default { ", default" } else { "" },
+                    e.title,
+                    e.kernel.as_deref().unwrap_or("-"),
+                    e.args.join(" ")
+                )?;
             }
         }
         Ok(())
@@ -93,11 +120,15 @@ pub fn run(args: InspectArgs) -> Result<i32> {
         FileKind::Module => {
             let bytes = read_capped(path, 256 << 20)?;
             let module = Module::parse(&bytes).map_err(|e| Error::input(path, e))?;
-            emit(&ModuleReport::new(path.display().to_string(), module), args.out.json)
+            emit(
+                &ModuleReport::new(path.display().to_string(), module),
+                args.out.json,
+            )
         }
         FileKind::Kernel => {
             let bytes = read_capped(path, 128 << 20)?;
-            let kernel = crate::kmod::kernel::Kernel::parse(&bytes).map_err(|e| Error::input(path, e))?;
+            let kernel =
+                crate::kmod::kernel::Kernel::parse(&bytes).map_err(|e| Error::input(path, e))?;
             emit(&KernelReport(kernel), args.out.json)
         }
         FileKind::Rpm => {
@@ -122,10 +153,25 @@ impl Report for KernelReport {
         let k = &self.0;
         writeln!(out, "release:     {}", k.header.release)?;
         writeln!(out, "version:     {}", k.header.version_string)?;
-        writeln!(out, "payload:     {} ({} bytes at {})", k.header.compression.name(), k.header.payload_length, k.header.payload_offset)?;
+        writeln!(
+            out,
+            "payload:     {} ({} bytes at {})",
+            k.header.compression.name(),
+            k.header.payload_length,
+            k.header.payload_offset
+        )?;
         writeln!(out, "vermagic:    {}", k.vermagic.as_deref().unwrap_or("-"))?;
-        writeln!(out, "modversions: {}", if k.modversions { "yes" } else { "no" })?;
-        writeln!(out, "module_layout CRC: {}", k.module_layout_crc.map_or("-".into(), |c| format!("0x{c:08x}")))?;
+        writeln!(
+            out,
+            "modversions: {}",
+            if k.modversions { "yes" } else { "no" }
+        )?;
+        writeln!(
+            out,
+            "module_layout CRC: {}",
+            k.module_layout_crc
+                .map_or("-".into(), |c| format!("0x{c:08x}"))
+        )?;
         writeln!(out, "exports:     {}", k.export_count)?;
         for c in &k.trusted_certs {
             writeln!(out, "trusts:      {c:?}")?;
@@ -143,14 +189,23 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
     let mut kernel_bytes = 0u64;
     for p in KERNEL_PATHS {
         let Some(node) = image.find(p) else { continue };
-        if kernels.iter().any(|k| k.paths.iter().any(|q| image.hardlinks_of(q).contains(&node.path))) {
+        if kernels.iter().any(|k| {
+            k.paths
+                .iter()
+                .any(|q| image.hardlinks_of(q).contains(&node.path))
+        }) {
             continue;
         }
         // The header check wants the whole image (it validates the payload's bounds).
-        let vmlinuz = image.read_file(&mut file, p, 128 << 20).map_err(|e| e.into_input(path))?;
+        let vmlinuz = image
+            .read_file(&mut file, p, 128 << 20)
+            .map_err(|e| e.into_input(path))?;
         kernel_bytes += vmlinuz.len() as u64;
         let header = read_header(&vmlinuz).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
-        kernels.push(KernelInfo { paths: image.hardlinks_of(p), header });
+        kernels.push(KernelInfo {
+            paths: image.hardlinks_of(p),
+            header,
+        });
     }
     let mut initrds: Vec<InitrdInfo> = Vec::new();
     for p in INITRD_PATHS {
@@ -159,39 +214,64 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
             continue;
         }
         let mut head = Vec::new();
-        image.file_reader(&mut file, node).take(16).read_to_end(&mut head).map_err(|e| Error::input(path, e))?;
+        image
+            .file_reader(&mut file, node)
+            .take(16)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::input(path, e))?;
         let first_compression = initrd::compress::sniff(&head).map(|k| k.name().to_string());
         let walk = if walk_initrds {
             let offset = node.extents.first().map_or(0, |e| e.offset());
-            let slice = fscommon::StreamSlice::new(&mut file, offset, offset + node.size).map_err(|e| Error::input(path, e))?;
+            let slice = fscommon::StreamSlice::new(&mut file, offset, offset + node.size)
+                .map_err(|e| Error::input(path, e))?;
             Some(initrd::inspect(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?)
         } else {
             None
         };
-        initrds.push(InitrdInfo { paths: image.hardlinks_of(p), size: node.size, first_compression, walk });
+        initrds.push(InitrdInfo {
+            paths: image.hardlinks_of(p),
+            size: node.size,
+            first_compression,
+            walk,
+        });
     }
     let mut boot_configs = Vec::new();
     for p in CONFIG_PATHS {
         if image.find(p).is_none() {
             continue;
         }
-        let bytes = image.read_file(&mut file, p, 1 << 20).map_err(|e| e.into_input(path))?;
+        let bytes = image
+            .read_file(&mut file, p, 1 << 20)
+            .map_err(|e| e.into_input(path))?;
         boot_configs.push(config_info(p, &bytes));
     }
     if image.find(EFIBOOT_PATH).is_some() {
-        let fat = image.read_file(&mut file, EFIBOOT_PATH, 64 << 20).map_err(|e| e.into_input(path))?;
-        if let Ok(bytes) = boot::efiboot::read_file(std::io::Cursor::new(fat), EFIBOOT_GRUB_CFG, 1 << 20) {
-            boot_configs.push(config_info(&format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"), &bytes));
+        let fat = image
+            .read_file(&mut file, EFIBOOT_PATH, 64 << 20)
+            .map_err(|e| e.into_input(path))?;
+        if let Ok(bytes) =
+            boot::efiboot::read_file(std::io::Cursor::new(fat), EFIBOOT_GRUB_CFG, 1 << 20)
+        {
+            boot_configs.push(config_info(
+                &format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"),
+                &bytes,
+            ));
         }
     }
     let mut iso = IsoReport::from_image(&image);
     iso.bytes_read = image.bytes_read + kernel_bytes;
-    Ok(MediaInspect { iso, kernels, initrds, boot_configs })
+    Ok(MediaInspect {
+        iso,
+        kernels,
+        initrds,
+        boot_configs,
+    })
 }
 
 fn config_info(location: &str, bytes: &[u8]) -> ConfigInfo {
     let text = String::from_utf8_lossy(bytes);
-    let kind = boot::detect_kind(location.rsplit(':').next().unwrap_or(location)).unwrap_or(boot::ConfigKind::Grub);
+    let kind = boot::detect_kind(location.rsplit(':').next().unwrap_or(location))
+        .unwrap_or(boot::ConfigKind::Grub);
     ConfigInfo {
         location: location.to_string(),
         entries: boot::parse_entries(kind, &text),

@@ -25,7 +25,12 @@ pub mod verify;
 /// and dd'd USB) whose installer loads the driver, after proving the module loads on the
 /// ISO's kernel.
 #[derive(Debug, Parser)]
-#[command(name = "remaster", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(
+    name = "remaster",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -44,6 +49,20 @@ pub enum Command {
     /// Driver update disk tools.
     #[command(subcommand)]
     Dud(DudCommand),
+    /// Generate the man page or shell completions (for packagers and `cargo install` users).
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write remaster.1 (and one page per subcommand) into DIR.
+    Man {
+        /// Directory to write the pages to, e.g. ~/.local/share/man/man1.
+        dir: PathBuf,
+    },
+    /// Print a completion script for SHELL on stdout.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,8 +209,24 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Dud(DudCommand::Create(args))) => dud::create(args),
+        Some(Command::Generate(what)) => generate(what),
         None => remaster(cli.remaster),
     }
+}
+
+fn generate(what: GenerateCommand) -> Result<i32> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    match what {
+        GenerateCommand::Man { dir } => {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
+            clap_mangen::generate_to(cmd, &dir).map_err(|e| Error::output(&dir, e))?;
+        }
+        GenerateCommand::Completions { shell } => {
+            clap_complete::generate(shell, &mut cmd, "remaster", &mut std::io::stdout());
+        }
+    }
+    Ok(0)
 }
 
 pub(crate) fn secure_boot(arg: SecureBootArg) -> SecureBoot {
@@ -218,12 +253,17 @@ fn parse_add(spec: &str) -> Result<Vec<(PathBuf, String)>> {
         Some((s, d)) => (PathBuf::from(s), d.trim_matches('/').to_string()),
         None => {
             let src = PathBuf::from(spec);
-            let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = src
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (src, name)
         }
     };
     if dest.is_empty() || dest.split('/').any(|c| c == ".." || c == ".") {
-        return Err(Error::Usage(format!("--add {spec}: give SRC or SRC=PATH with a plain ISO path")));
+        return Err(Error::Usage(format!(
+            "--add {spec}: give SRC or SRC=PATH with a plain ISO path"
+        )));
     }
     let meta = std::fs::metadata(&src).map_err(|e| Error::input(&src, e))?;
     if !meta.is_dir() {
@@ -233,8 +273,14 @@ fn parse_add(spec: &str) -> Result<Vec<(PathBuf, String)>> {
     for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
         let entry = entry.map_err(|e| Error::input(&src, e))?;
         if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(&src).map_err(|e| Error::input(&src, e))?;
-            out.push((entry.path().to_path_buf(), format!("{dest}/{}", rel.to_string_lossy())));
+            let rel = entry
+                .path()
+                .strip_prefix(&src)
+                .map_err(|e| Error::input(&src, e))?;
+            out.push((
+                entry.path().to_path_buf(),
+                format!("{dest}/{}", rel.to_string_lossy()),
+            ));
         }
     }
     Ok(out)
@@ -249,8 +295,14 @@ fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>> {
 
 /// The main job: plan, print the plan, write, print the summary.
 fn remaster(args: RemasterArgs) -> Result<i32> {
-    let input = args.iso.clone().ok_or_else(|| Error::Usage("give the boot ISO to remaster".into()))?;
-    let output = args.output.clone().unwrap_or_else(|| crate::remaster::default_output(&input));
+    let input = args
+        .iso
+        .clone()
+        .ok_or_else(|| Error::Usage("give the boot ISO to remaster".into()))?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| crate::remaster::default_output(&input));
     let mut add = Vec::new();
     for spec in &args.add {
         add.extend(parse_add(spec)?);
@@ -275,24 +327,35 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
     let (_media, plan) = crate::remaster::plan(&opts)?;
     if !json {
         let stderr = std::io::stderr();
-        plan.report.human(&mut stderr.lock()).map_err(|e| Error::output("<stderr>", e))?;
+        plan.report
+            .human(&mut stderr.lock())
+            .map_err(|e| Error::output("<stderr>", e))?;
         if !plan.report.refusals.is_empty() && opts.force {
-            eprintln!("remaster: WARNING: --force given: writing although the kernel would refuse: {}", plan.report.refusals.join("; "));
+            eprintln!(
+                "remaster: WARNING: --force given: writing although the kernel would refuse: {}",
+                plan.report.refusals.join("; ")
+            );
         }
     }
     if args.dry_run {
         if json {
             emit(&plan.report, true).map_err(|e| Error::output("<stdout>", e))?;
         }
-        return Ok(if plan.report.refusals.is_empty() { 0 } else { crate::error::EXIT_REFUSED });
+        return Ok(if plan.report.refusals.is_empty() {
+            0
+        } else {
+            crate::error::EXIT_REFUSED
+        });
     }
     let report = plan.report.clone();
     let show_progress = !args.out.quiet && !json && std::io::stderr().is_terminal();
     let bar = show_progress.then(|| {
         let bar = indicatif::ProgressBar::new(report.output_bytes);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -312,15 +375,23 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
             plan: &'a crate::remaster::PlanReport,
             written: &'a crate::iso::write::WriteSummary,
         }
-        let done = Done { plan: &report, written: &summary };
-        serde_json::to_writer_pretty(std::io::stdout(), &done).map_err(|e| Error::output("<stdout>", e))?;
+        let done = Done {
+            plan: &report,
+            written: &summary,
+        };
+        serde_json::to_writer_pretty(std::io::stdout(), &done)
+            .map_err(|e| Error::output("<stdout>", e))?;
         println!();
     } else {
         eprintln!(
             "wrote {} ({} bytes{}); check it with: remaster verify {}",
             summary.output.display(),
             summary.output_bytes,
-            if summary.md5_implanted { ", media-check MD5 implanted" } else { "" },
+            if summary.md5_implanted {
+                ", media-check MD5 implanted"
+            } else {
+                ""
+            },
             summary.output.display()
         );
     }

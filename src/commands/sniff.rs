@@ -34,13 +34,20 @@ pub fn sniff(path: &Path) -> Result<FileKind> {
         return Ok(FileKind::Rpm);
     }
     if head.starts_with(b"\x7fELF") {
-        return Ok(if module_name || !name.starts_with("vmlinu") { FileKind::Module } else { FileKind::Kernel });
+        return Ok(if module_name || !name.starts_with("vmlinu") {
+            FileKind::Module
+        } else {
+            FileKind::Kernel
+        });
     }
     if head.len() >= 0x206 && &head[0x202..0x206] == b"HdrS" {
         return Ok(FileKind::Kernel);
     }
     let mut cd001 = [0u8; 5];
-    if file.seek(SeekFrom::Start(16 * 2048 + 1)).is_ok() && file.read_exact(&mut cd001).is_ok() && &cd001 == b"CD001" {
+    if file.seek(SeekFrom::Start(16 * 2048 + 1)).is_ok()
+        && file.read_exact(&mut cd001).is_ok()
+        && &cd001 == b"CD001"
+    {
         return Ok(FileKind::Iso);
     }
     let compressed = head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0])

@@ -35,64 +35,172 @@ pub struct VerifyReport {
 impl Report for VerifyReport {
     fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
         for c in &self.checks {
-            writeln!(out, "{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail)?;
+            writeln!(
+                out,
+                "{} {}: {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            )?;
         }
-        writeln!(out, "{}: {}", self.iso.display(), if self.ok { "verified" } else { "NOT OK" })
+        writeln!(
+            out,
+            "{}: {}",
+            self.iso.display(),
+            if self.ok { "verified" } else { "NOT OK" }
+        )
     }
 }
 
 pub fn run(args: VerifyArgs) -> Result<i32> {
     let report = verify(&args.iso)?;
     emit(&report, args.out.json).map_err(|e| Error::output("<stdout>", e))?;
-    Ok(if report.ok { 0 } else { crate::error::EXIT_REFUSED })
+    Ok(if report.ok {
+        0
+    } else {
+        crate::error::EXIT_REFUSED
+    })
 }
 
 /// Runs every check; an unreadable input is an error, a failed check is a report line.
 pub fn verify(path: &std::path::Path) -> Result<VerifyReport> {
     let mut media = Media::open(path)?;
     let mut checks: Vec<VerifyCheck> = Vec::new();
-    let mut check = |name: &str, ok: bool, detail: String| checks.push(VerifyCheck { name: name.into(), ok, detail });
+    let mut check = |name: &str, ok: bool, detail: String| {
+        checks.push(VerifyCheck {
+            name: name.into(),
+            ok,
+            detail,
+        })
+    };
 
     // Boot records.
     let image = media.image.clone();
     match &image.boot_catalog {
         Some(cat) => {
-            let dangling: Vec<String> = cat.entries.iter().filter(|e| e.path.is_none()).map(|e| format!("{} entry at sector {}", e.platform, e.lba)).collect();
-            check("el-torito", dangling.is_empty() && !cat.entries.is_empty(), if dangling.is_empty() {
-                format!("{} entries: {}", cat.entries.len(), cat.entries.iter().map(|e| format!("{} -> {}", e.platform, e.path.as_deref().unwrap_or("?"))).collect::<Vec<_>>().join(", "))
-            } else {
-                format!("entries point at no file: {}", dangling.join(", "))
-            });
-            let bios_table = cat.entries.iter().filter(|e| e.platform_id == 0).all(|e| e.boot_info_table);
-            check("boot-info-table", bios_table, if bios_table { "isolinux boot-info table matches".into() } else { "a BIOS boot image's boot-info table is stale".into() });
+            let dangling: Vec<String> = cat
+                .entries
+                .iter()
+                .filter(|e| e.path.is_none())
+                .map(|e| format!("{} entry at sector {}", e.platform, e.lba))
+                .collect();
+            check(
+                "el-torito",
+                dangling.is_empty() && !cat.entries.is_empty(),
+                if dangling.is_empty() {
+                    format!(
+                        "{} entries: {}",
+                        cat.entries.len(),
+                        cat.entries
+                            .iter()
+                            .map(|e| format!(
+                                "{} -> {}",
+                                e.platform,
+                                e.path.as_deref().unwrap_or("?")
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    format!("entries point at no file: {}", dangling.join(", "))
+                },
+            );
+            let bios_table = cat
+                .entries
+                .iter()
+                .filter(|e| e.platform_id == 0)
+                .all(|e| e.boot_info_table);
+            check(
+                "boot-info-table",
+                bios_table,
+                if bios_table {
+                    "isolinux boot-info table matches".into()
+                } else {
+                    "a BIOS boot image's boot-info table is stale".into()
+                },
+            );
         }
-        None => check("el-torito", false, "no El Torito boot catalog: the ISO cannot boot as a CD".into()),
+        None => check(
+            "el-torito",
+            false,
+            "no El Torito boot catalog: the ISO cannot boot as a CD".into(),
+        ),
     }
     let volume = image.volume_bytes();
-    check("volume-size", volume <= image.file_len, format!("PVD volume {volume} bytes, file {} bytes", image.file_len));
+    check(
+        "volume-size",
+        volume <= image.file_len,
+        format!("PVD volume {volume} bytes, file {} bytes", image.file_len),
+    );
     if let Some(gpt) = &image.system_area.gpt {
-        let backup_ok = gpt.backup.as_ref().is_some_and(|b| b.header_crc_ok && b.entries_crc_ok && b.my_lba + 1 == image.file_len / 512);
+        let backup_ok = gpt.backup.as_ref().is_some_and(|b| {
+            b.header_crc_ok && b.entries_crc_ok && b.my_lba + 1 == image.file_len / 512
+        });
         let primary_ok = gpt.primary.header_crc_ok && gpt.primary.entries_crc_ok;
-        check("gpt", primary_ok && backup_ok, format!(
-            "primary header/entries CRC {}, backup {}",
-            if primary_ok { "valid" } else { "INVALID" },
-            if backup_ok { "valid at the last sector" } else { "missing, invalid or not at the end" }
-        ));
-        let esp = gpt.partitions.iter().any(|p| p.path.as_deref() == Some(crate::remaster::media::EFIBOOT_PATH));
+        check(
+            "gpt",
+            primary_ok && backup_ok,
+            format!(
+                "primary header/entries CRC {}, backup {}",
+                if primary_ok { "valid" } else { "INVALID" },
+                if backup_ok {
+                    "valid at the last sector"
+                } else {
+                    "missing, invalid or not at the end"
+                }
+            ),
+        );
+        let esp = gpt
+            .partitions
+            .iter()
+            .any(|p| p.path.as_deref() == Some(crate::remaster::media::EFIBOOT_PATH));
         if image.find(crate::remaster::media::EFIBOOT_PATH).is_some() {
-            check("esp-partition", esp, if esp { "a GPT partition covers images/efiboot.img".into() } else { "no GPT partition covers images/efiboot.img: a dd'd stick will not boot UEFI".into() });
+            check(
+                "esp-partition",
+                esp,
+                if esp {
+                    "a GPT partition covers images/efiboot.img".into()
+                } else {
+                    "no GPT partition covers images/efiboot.img: a dd'd stick will not boot UEFI"
+                        .into()
+                },
+            );
         }
     }
     if !image.system_area.mbr.is_empty() {
-        let covers = image.system_area.mbr.iter().any(|p| p.start == 0 && u64::from(p.sectors) * 512 >= volume.min(image.file_len).saturating_sub(2048 * 16));
-        check("mbr", covers, format!("{} MBR partitions; one covers the image from sector 0: {}", image.system_area.mbr.len(), if covers { "yes" } else { "no" }));
+        let covers = image.system_area.mbr.iter().any(|p| {
+            p.start == 0
+                && u64::from(p.sectors) * 512
+                    >= volume.min(image.file_len).saturating_sub(2048 * 16)
+        });
+        check(
+            "mbr",
+            covers,
+            format!(
+                "{} MBR partitions; one covers the image from sector 0: {}",
+                image.system_area.mbr.len(),
+                if covers { "yes" } else { "no" }
+            ),
+        );
     }
 
     // Media check.
     match md5::check(&mut media.file) {
-        Ok(Md5Status::Valid { .. }) => check("isomd5sum", true, "implanted MD5 valid (checkisomd5 would pass)".into()),
-        Ok(Md5Status::Absent) => check("isomd5sum", false, "no implanted MD5: the default rd.live.check entry would halt the boot".into()),
-        Ok(Md5Status::Invalid { mismatch, .. }) => check("isomd5sum", false, format!("implanted MD5 does not match ({mismatch:?}): the media check would fail")),
+        Ok(Md5Status::Valid { .. }) => check(
+            "isomd5sum",
+            true,
+            "implanted MD5 valid (checkisomd5 would pass)".into(),
+        ),
+        Ok(Md5Status::Absent) => check(
+            "isomd5sum",
+            false,
+            "no implanted MD5: the default rd.live.check entry would halt the boot".into(),
+        ),
+        Ok(Md5Status::Invalid { mismatch, .. }) => check(
+            "isomd5sum",
+            false,
+            format!("implanted MD5 does not match ({mismatch:?}): the media check would fail"),
+        ),
         Err(e) => check("isomd5sum", false, format!("cannot check: {e}")),
     }
 
@@ -101,7 +209,12 @@ pub fn verify(path: &std::path::Path) -> Result<VerifyReport> {
     for (index, i) in media.initrds.clone().iter().enumerate() {
         let l = &i.listing;
         let clean = l.kernel_error.is_none() && l.incomplete.is_none();
-        let duds: Vec<String> = l.entries.keys().filter(|p| is_dud_name(p)).cloned().collect();
+        let duds: Vec<String> = l
+            .entries
+            .keys()
+            .filter(|p| is_dud_name(p))
+            .cloned()
+            .collect();
         check(
             "initrd",
             clean && !duds.is_empty(),
@@ -109,26 +222,64 @@ pub fn verify(path: &std::path::Path) -> Result<VerifyReport> {
                 "{}: {} segments{}{}; driver update disks: [{}]",
                 i.paths.join(" = "),
                 l.segments.len(),
-                l.kernel_error.as_deref().map(|e| format!(", kernel would fail: {e}")).unwrap_or_default(),
-                l.incomplete.as_deref().map(|e| format!(", not followed to the end: {e}")).unwrap_or_default(),
+                l.kernel_error
+                    .as_deref()
+                    .map(|e| format!(", kernel would fail: {e}"))
+                    .unwrap_or_default(),
+                l.incomplete
+                    .as_deref()
+                    .map(|e| format!(", not followed to the end: {e}"))
+                    .unwrap_or_default(),
                 duds.join(", ")
             ),
         );
-        let links_ok = ["bin", "sbin", "lib", "lib64"].iter().all(|p| l.entries.get(*p).is_none_or(|e| e.kind == initrd::FileKind::Symlink));
-        check("usr-merge", links_ok, if links_ok { "bin, sbin, lib, lib64 are still symlinks (or absent)".into() } else { "an overlay replaced a usr-merge symlink: the initramfs is broken".into() });
+        let links_ok = ["bin", "sbin", "lib", "lib64"].iter().all(|p| {
+            l.entries
+                .get(*p)
+                .is_none_or(|e| e.kind == initrd::FileKind::Symlink)
+        });
+        check(
+            "usr-merge",
+            links_ok,
+            if links_ok {
+                "bin, sbin, lib, lib64 are still symlinks (or absent)".into()
+            } else {
+                "an overlay replaced a usr-merge symlink: the initramfs is broken".into()
+            },
+        );
         if index == 0 {
             dud_names = duds;
             let reader = media.initrd_reader(0)?;
-            let files = initrd::read_files(reader, is_dud_name, 2 << 30).map_err(|e| Error::input(path, e))?;
+            let files = initrd::read_files(reader, is_dud_name, 2 << 30)
+                .map_err(|e| Error::input(path, e))?;
             for (name, bytes) in files {
-                let tmp = tempfile::Builder::new().suffix(".iso").tempfile().map_err(|e| Error::output("temporary file", e))?;
+                let tmp = tempfile::Builder::new()
+                    .suffix(".iso")
+                    .tempfile()
+                    .map_err(|e| Error::output("temporary file", e))?;
                 std::fs::write(tmp.path(), &bytes).map_err(|e| Error::output(tmp.path(), e))?;
                 match dud::open_dud(tmp.path()) {
                     Ok(d) => {
                         let findings = dud::installer_findings(&d, &media.installer_context());
-                        let bad: Vec<String> = findings.iter().filter(|f| f.severity >= Severity::Ignored).map(|f| f.message.clone()).collect();
-                        let loads = !dud::installer_loaded_modules(&d, &media.installer_context()).is_empty();
-                        check("dud", bad.is_empty() || loads, format!("/{name}: {}", if bad.is_empty() { "the installer takes it".to_string() } else { bad.join("; ") }));
+                        let bad: Vec<String> = findings
+                            .iter()
+                            .filter(|f| f.severity >= Severity::Ignored)
+                            .map(|f| f.message.clone())
+                            .collect();
+                        let loads = !dud::installer_loaded_modules(&d, &media.installer_context())
+                            .is_empty();
+                        check(
+                            "dud",
+                            bad.is_empty() || loads,
+                            format!(
+                                "/{name}: {}",
+                                if bad.is_empty() {
+                                    "the installer takes it".to_string()
+                                } else {
+                                    bad.join("; ")
+                                }
+                            ),
+                        );
                     }
                     Err(e) => check("dud", false, format!("/{name}: {e}")),
                 }
@@ -140,41 +291,79 @@ pub fn verify(path: &std::path::Path) -> Result<VerifyReport> {
     let label = image.volume_id().to_string();
     for c in &media.configs {
         let entries = boot::parse_entries(c.kind, &c.text);
-        let installers: Vec<&boot::BootEntry> = entries.iter().filter(|e| e.kind.is_installer()).collect();
+        let installers: Vec<&boot::BootEntry> =
+            entries.iter().filter(|e| e.kind.is_installer()).collect();
         let missing: Vec<String> = installers
             .iter()
-            .filter(|e| !dud_names.iter().all(|d| e.has_arg(&format!("inst.dd=/{d}"))))
+            .filter(|e| {
+                !dud_names
+                    .iter()
+                    .all(|d| e.has_arg(&format!("inst.dd=/{d}")))
+            })
             .map(|e| e.title.clone())
             .collect();
-        check("inst.dd", missing.is_empty() && !installers.is_empty(), if missing.is_empty() {
-            format!("{}: all {} installer entries carry inst.dd for [{}]", c.location, installers.len(), dud_names.join(", "))
-        } else {
-            format!("{}: entries without inst.dd: {}", c.location, missing.join(", "))
-        });
+        check(
+            "inst.dd",
+            missing.is_empty() && !installers.is_empty(),
+            if missing.is_empty() {
+                format!(
+                    "{}: all {} installer entries carry inst.dd for [{}]",
+                    c.location,
+                    installers.len(),
+                    dud_names.join(", ")
+                )
+            } else {
+                format!(
+                    "{}: entries without inst.dd: {}",
+                    c.location,
+                    missing.join(", ")
+                )
+            },
+        );
         let labels = boot::referenced_volume_labels(c.kind, &c.text);
         let wrong: Vec<&String> = labels.iter().filter(|l| **l != label).collect();
-        check("labels", wrong.is_empty(), format!("{}: references {:?}; volume label {label:?}", c.location, labels));
+        check(
+            "labels",
+            wrong.is_empty(),
+            format!(
+                "{}: references {:?}; volume label {label:?}",
+                c.location, labels
+            ),
+        );
     }
 
     // Added modules.
     let target = media.target(&[]);
     let updates = media.module_dir.as_ref().map(|d| format!("{d}/updates/"));
     for (p, bytes) in &media.module_files {
-        if !updates.as_ref().is_some_and(|u| p.starts_with(u.as_str())) || !initrd::walk::is_module_name(p) {
+        if !updates.as_ref().is_some_and(|u| p.starts_with(u.as_str()))
+            || !initrd::walk::is_module_name(p)
+        {
             continue;
         }
         match Module::parse(bytes) {
             Ok(m) => {
                 let v = verdict::check(&m, &target, SecureBoot::Unknown);
-                check("module", !matches!(v.outcome, Outcome::Refused { .. }), format!("/{p}: {}", v.summary));
+                check(
+                    "module",
+                    !matches!(v.outcome, Outcome::Refused { .. }),
+                    format!("/{p}: {}", v.summary),
+                );
             }
             Err(e) => check("module", false, format!("/{p}: {e}")),
         }
     }
     let ok = checks.iter().all(|c| c.ok);
-    Ok(VerifyReport { iso: path.to_path_buf(), ok, checks })
+    Ok(VerifyReport {
+        iso: path.to_path_buf(),
+        ok,
+        checks,
+    })
 }
 
 fn is_dud_name(p: &str) -> bool {
-    p == "dd.iso" || p.strip_prefix("dd-").and_then(|r| r.strip_suffix(".iso")).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    p == "dd.iso"
+        || p.strip_prefix("dd-")
+            .and_then(|r| r.strip_suffix(".iso"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

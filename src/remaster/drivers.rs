@@ -89,20 +89,34 @@ fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
             "{label}: the installer alone would take nothing from this DUD (see findings); the overlay still carries its modules"
         ));
     }
-    Ok(Driver { source: source.to_path_buf(), kind: DriverKind::Dud, dud_image: Some(dud_image), findings, modules, warnings })
+    Ok(Driver {
+        source: source.to_path_buf(),
+        kind: DriverKind::Dud,
+        dud_image: Some(dud_image),
+        findings,
+        modules,
+        warnings,
+    })
 }
 
 fn load_rpm(source: &Path, media: &Media) -> Result<Driver> {
     let mut rpm = dud::read_kmod_rpm_file(source)?;
-    rpm.file_name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    rpm.file_name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let ctx = media.installer_context();
     let mut findings = dud::ddv3::rpm_findings(&rpm, &ctx);
     findings.extend(dud::kabi_findings(&rpm, &media.export_crcs()));
-    let (image, created) = dud::dud_image_bytes(&[source.to_path_buf()], &dud::CreateOptions::default())?;
+    let (image, created) =
+        dud::dud_image_bytes(&[source.to_path_buf()], &dud::CreateOptions::default())?;
     let label = source.display().to_string();
     let modules = modules_of_rpms(&label, std::slice::from_ref(&rpm), media)?;
     if modules.is_empty() {
-        return Err(Error::input(source, "this RPM carries no kernel module (.ko, .ko.xz, .ko.zst, .ko.gz)"));
+        return Err(Error::input(
+            source,
+            "this RPM carries no kernel module (.ko, .ko.xz, .ko.zst, .ko.gz)",
+        ));
     }
     Ok(Driver {
         source: source.to_path_buf(),
@@ -127,7 +141,12 @@ fn load_module(source: &Path) -> Result<Driver> {
         kind: DriverKind::Module,
         dud_image: None,
         findings: Vec::new(),
-        modules: vec![AddedModule { name, origin: source.display().to_string(), bytes, module }],
+        modules: vec![AddedModule {
+            name,
+            origin: source.display().to_string(),
+            bytes,
+            module,
+        }],
         warnings: vec![warning],
     })
 }
@@ -138,18 +157,33 @@ fn load_module(source: &Path) -> Result<Driver> {
 fn modules_of_rpms(label: &str, rpms: &[KmodRpm], media: &Media) -> Result<Vec<AddedModule>> {
     let accepted: Vec<&KmodRpm> = rpms
         .iter()
-        .filter(|r| matches!(dud::ddv3::dd_list_verdict(r, media.kver()), DdListVerdict::Modules { .. }))
+        .filter(|r| {
+            matches!(
+                dud::ddv3::dd_list_verdict(r, media.kver()),
+                DdListVerdict::Modules { .. }
+            )
+        })
         .collect();
-    let chosen: Vec<&KmodRpm> = if accepted.is_empty() { rpms.iter().collect() } else { accepted };
+    let chosen: Vec<&KmodRpm> = if accepted.is_empty() {
+        rpms.iter().collect()
+    } else {
+        accepted
+    };
     let mut out: Vec<AddedModule> = Vec::new();
     for rpm in chosen {
         for file in &rpm.modules {
             let origin = format!("{label}:{}:{}", rpm.file_name, file.path);
-            let module = Module::parse(&file.bytes).map_err(|e| Error::input(label, format!("{origin}: {e}")))?;
+            let module = Module::parse(&file.bytes)
+                .map_err(|e| Error::input(label, format!("{origin}: {e}")))?;
             if out.iter().any(|m| m.name == file.name) {
                 continue;
             }
-            out.push(AddedModule { name: file.name.clone(), origin, bytes: file.bytes.clone(), module });
+            out.push(AddedModule {
+                name: file.name.clone(),
+                origin,
+                bytes: file.bytes.clone(),
+                module,
+            });
         }
     }
     Ok(out)

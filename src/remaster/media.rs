@@ -99,28 +99,45 @@ impl Media {
         let mut initrds: Vec<InitrdImage> = Vec::new();
         for p in INITRD_PATHS {
             let Some(node) = image.find(p) else { continue };
-            let (offset, len) = single_extent(node).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+            let (offset, len) =
+                single_extent(node).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
             if initrds.iter().any(|i| i.offset == offset) {
                 continue; // another name of an initrd already read (hard link)
             }
-            let slice = StreamSlice::new(&mut file, offset, offset + len).map_err(|e| input_err(&e))?;
-            let listing = initrd::list(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
-            initrds.push(InitrdImage { paths: image.hardlinks_of(p), offset, len, listing });
+            let slice =
+                StreamSlice::new(&mut file, offset, offset + len).map_err(|e| input_err(&e))?;
+            let listing =
+                initrd::list(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+            initrds.push(InitrdImage {
+                paths: image.hardlinks_of(p),
+                offset,
+                len,
+                listing,
+            });
         }
         if initrds.is_empty() {
-            return Err(Error::input(path, "no installer initrd (isolinux/initrd.img or images/pxeboot/initrd.img)"));
+            return Err(Error::input(
+                path,
+                "no installer initrd (isolinux/initrd.img or images/pxeboot/initrd.img)",
+            ));
         }
 
         let kver = kernel.release().to_string();
         let (module_dir, module_files) = {
             let first = &initrds[0];
-            match first.listing.module_trees().into_iter().find(|(v, _)| *v == kver) {
+            match first
+                .listing
+                .module_trees()
+                .into_iter()
+                .find(|(v, _)| *v == kver)
+            {
                 Some((_, dir)) => {
                     let prefix = format!("{dir}/");
                     let slice = StreamSlice::new(&mut file, first.offset, first.offset + first.len)
                         .map_err(|e| input_err(&e))?;
-                    let files = initrd::read_files(slice, |p| p.starts_with(&prefix), MODULE_TREE_CAP)
-                        .map_err(|e| Error::input(path, format!("{}: {e}", first.paths[0])))?;
+                    let files =
+                        initrd::read_files(slice, |p| p.starts_with(&prefix), MODULE_TREE_CAP)
+                            .map_err(|e| Error::input(path, format!("{}: {e}", first.paths[0])))?;
                     (Some(dir), files)
                 }
                 None => (None, Vec::new()),
@@ -132,16 +149,30 @@ impl Media {
             if image.find(p).is_none() {
                 continue;
             }
-            let bytes = image.read_file(&mut file, p, CONFIG_CAP).map_err(|e| e.into_input(path))?;
+            let bytes = image
+                .read_file(&mut file, p, CONFIG_CAP)
+                .map_err(|e| e.into_input(path))?;
             let kind = boot::detect_kind(p).unwrap_or(ConfigKind::Grub);
-            configs.push(BootConfig { location: p.to_string(), kind, text: String::from_utf8_lossy(&bytes).into_owned() });
+            configs.push(BootConfig {
+                location: p.to_string(),
+                kind,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            });
         }
         let efiboot = match image.find(EFIBOOT_PATH) {
-            Some(_) => Some(image.read_file(&mut file, EFIBOOT_PATH, EFIBOOT_CAP).map_err(|e| e.into_input(path))?),
+            Some(_) => Some(
+                image
+                    .read_file(&mut file, EFIBOOT_PATH, EFIBOOT_CAP)
+                    .map_err(|e| e.into_input(path))?,
+            ),
             None => None,
         };
         if let Some(fat) = &efiboot {
-            match boot::efiboot::read_file(std::io::Cursor::new(fat.as_slice()), EFIBOOT_GRUB_CFG, CONFIG_CAP as usize) {
+            match boot::efiboot::read_file(
+                std::io::Cursor::new(fat.as_slice()),
+                EFIBOOT_GRUB_CFG,
+                CONFIG_CAP as usize,
+            ) {
                 Ok(bytes) => configs.push(BootConfig {
                     location: format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"),
                     kind: ConfigKind::Grub,
@@ -151,7 +182,8 @@ impl Media {
             }
         }
 
-        let os_release = discinfo_release(&image, &mut file).or_else(|| buildstamp_release(&initrds[0], &mut file));
+        let os_release = discinfo_release(&image, &mut file)
+            .or_else(|| buildstamp_release(&initrds[0], &mut file));
 
         Ok(Media {
             path: path.to_path_buf(),
@@ -193,9 +225,17 @@ impl Media {
     /// Exported symbol CRCs of the kernel and the initrd's modules (for RPM kABI checks:
     /// on the installed system `kernel(sym)` is provided by the kernel and its modules).
     pub fn export_crcs(&self) -> std::collections::HashMap<String, u32> {
-        let mut map: std::collections::HashMap<String, u32> =
-            self.base_modules().iter().flat_map(|m| m.exports.iter()).filter_map(|e| Some((e.name.clone(), e.crc?))).collect();
-        map.extend(self.kernel.exports().filter_map(|e| Some((e.name.clone(), e.crc?))));
+        let mut map: std::collections::HashMap<String, u32> = self
+            .base_modules()
+            .iter()
+            .flat_map(|m| m.exports.iter())
+            .filter_map(|e| Some((e.name.clone(), e.crc?)))
+            .collect();
+        map.extend(
+            self.kernel
+                .exports()
+                .filter_map(|e| Some((e.name.clone(), e.crc?))),
+        );
         map
     }
 
@@ -203,12 +243,17 @@ impl Media {
     pub fn module_suffix(&self) -> &'static str {
         let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
         for (p, _) in &self.module_files {
-            let suffix = [".ko.xz", ".ko.zst", ".ko.gz", ".ko"].into_iter().find(|s| p.ends_with(s));
+            let suffix = [".ko.xz", ".ko.zst", ".ko.gz", ".ko"]
+                .into_iter()
+                .find(|s| p.ends_with(s));
             if let Some(s) = suffix {
                 *counts.entry(s).or_default() += 1;
             }
         }
-        counts.into_iter().max_by_key(|(_, n)| *n).map_or(".ko.xz", |(s, _)| s)
+        counts
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map_or(".ko.xz", |(s, _)| s)
     }
 
     /// The installer context for the DUD rules.
@@ -222,7 +267,10 @@ impl Media {
 
     /// A reader over one initrd's bytes in the ISO.
     pub fn initrd_reader(&mut self, index: usize) -> Result<StreamSlice<&mut File>> {
-        let i = self.initrds.get(index).ok_or_else(|| Error::input(&self.path, "no such initrd"))?;
+        let i = self
+            .initrds
+            .get(index)
+            .ok_or_else(|| Error::input(&self.path, "no such initrd"))?;
         let (start, end) = (i.offset, i.offset + i.len);
         StreamSlice::new(&mut self.file, start, end).map_err(|e| Error::input(&self.path, e))
     }
@@ -243,7 +291,10 @@ fn discinfo_release(image: &Image, file: &mut File) -> Option<String> {
     let text = String::from_utf8_lossy(&bytes);
     // Line 2 is the release: "9.2" or "Rocky Linux 9.2"; keep the version.
     let line = text.lines().nth(1)?.trim();
-    line.split_whitespace().rev().find(|w| w.starts_with(|c: char| c.is_ascii_digit())).map(str::to_string)
+    line.split_whitespace()
+        .rev()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_string)
 }
 
 fn buildstamp_release(initrd: &InitrdImage, file: &mut File) -> Option<String> {
@@ -263,9 +314,14 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| Error::input(path, e))?;
     let len = file.metadata().map_err(|e| Error::input(path, e))?.len();
     if len > cap {
-        return Err(Error::input(path, format!("{len} bytes, more than the {cap} accepted here")));
+        return Err(Error::input(
+            path,
+            format!("{len} bytes, more than the {cap} accepted here"),
+        ));
     }
     let mut out = Vec::with_capacity(len as usize);
-    file.take(cap).read_to_end(&mut out).map_err(|e| Error::input(path, e))?;
+    file.take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::input(path, e))?;
     Ok(out)
 }

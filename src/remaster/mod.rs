@@ -15,7 +15,9 @@ use serde::Serialize;
 use crate::boot::{self, CmdlineEdits, EntryChange};
 use crate::dud::Finding;
 use crate::initrd::{self, Compression, OverlayEntry};
-use crate::iso::write::{self as isowrite, EditPlan, NewContent, RegionEdit, WriteOptions, WriteSummary};
+use crate::iso::write::{
+    self as isowrite, EditPlan, NewContent, RegionEdit, WriteOptions, WriteSummary,
+};
 use crate::kmod::verdict::{self, Outcome, SecureBoot, Verdict};
 use crate::report::Report;
 use crate::{Error, Result};
@@ -117,7 +119,9 @@ pub struct Plan {
 
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plan").field("report", &self.report).finish_non_exhaustive()
+        f.debug_struct("Plan")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
     }
 }
 
@@ -132,14 +136,20 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
 
     // Drivers.
     let mut drivers: Vec<Driver> = Vec::new();
-    for (kind, list) in [(DriverKind::Dud, &opts.duds), (DriverKind::Rpm, &opts.rpms), (DriverKind::Module, &opts.modules)] {
+    for (kind, list) in [
+        (DriverKind::Dud, &opts.duds),
+        (DriverKind::Rpm, &opts.rpms),
+        (DriverKind::Module, &opts.modules),
+    ] {
         for source in list {
             drivers.push(Driver::load(kind, source, &media)?);
         }
     }
     let dud_count = drivers.iter().filter(|d| d.dud_image.is_some()).count();
     if dud_count > OVERLAY_DUD_CAP {
-        return Err(Error::Usage(format!("{dud_count} driver update disks; at most {OVERLAY_DUD_CAP} are supported")));
+        return Err(Error::Usage(format!(
+            "{dud_count} driver update disks; at most {OVERLAY_DUD_CAP} are supported"
+        )));
     }
 
     // Verdicts: every added module against the ISO kernel, the initrd's modules and the
@@ -148,12 +158,18 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     let mut seen = std::collections::BTreeSet::new();
     for m in &added {
         if !seen.insert(m.name.clone()) {
-            return Err(Error::Usage(format!("module {} is added twice ({}); keep one", m.name, m.origin)));
+            return Err(Error::Usage(format!(
+                "module {} is added twice ({}); keep one",
+                m.name, m.origin
+            )));
         }
     }
     let target = media.target(&added.iter().map(|m| m.module.clone()).collect::<Vec<_>>());
     let suffix = media.module_suffix();
-    let module_dir = media.module_dir.clone().unwrap_or_else(|| format!("usr/lib/modules/{kver}"));
+    let module_dir = media
+        .module_dir
+        .clone()
+        .unwrap_or_else(|| format!("usr/lib/modules/{kver}"));
     let mut driver_plans = Vec::new();
     let mut dud_index = 0usize;
     let mut overlay_entries: Vec<OverlayEntry> = Vec::new();
@@ -163,7 +179,11 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     for d in &drivers {
         let embedded_as = d.dud_image.as_ref().map(|image| {
             dud_index += 1;
-            let name = if dud_count == 1 { "dd.iso".to_string() } else { format!("dd-{dud_index}.iso") };
+            let name = if dud_count == 1 {
+                "dd.iso".to_string()
+            } else {
+                format!("dd-{dud_index}.iso")
+            };
             overlay_entries.push(OverlayEntry::file(name.clone(), image.clone(), 0o644));
             dud_paths.push(format!("/{name}"));
             format!("/{name}")
@@ -182,7 +202,11 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             let (file_name, bytes) = module_file(m, suffix)?;
             let rel = format!("updates/{file_name}");
             let destination = format!("{module_dir}/{rel}");
-            overlay_entries.push(OverlayEntry::file(destination.clone(), bytes.clone(), 0o644));
+            overlay_entries.push(OverlayEntry::file(
+                destination.clone(),
+                bytes.clone(),
+                0o644,
+            ));
             added_for_depmod.push((rel, bytes));
             overlay_entries.push(OverlayEntry::file(
                 format!("etc/modules-load.d/remaster-{}.conf", m.name),
@@ -190,12 +214,19 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
                 0o644,
             ));
             driver_pre.push(m.name.clone());
-            modules.push(ModulePlan { name: m.name.clone(), origin: m.origin.clone(), destination: format!("/{destination}"), verdict: v });
+            modules.push(ModulePlan {
+                name: m.name.clone(),
+                origin: m.origin.clone(),
+                destination: format!("/{destination}"),
+                verdict: v,
+            });
         }
         if d.kind == DriverKind::Dud && !d.modules.iter().any(|m| m.bytes.starts_with(b"\x7fELF")) {
             // Compressed modules in a DUD RPM: the installer's own extraction skips them on
             // old releases; the overlay does not depend on that.
-            if crate::dud::ddv3::extracts_compressed_modules(media.os_release.as_deref()) == Some(false) {
+            if crate::dud::ddv3::extracts_compressed_modules(media.os_release.as_deref())
+                == Some(false)
+            {
                 warnings.push(format!(
                     "{}: its modules are compressed; the installer of release {} would skip them, but the overlay carries them so stage 1 loads them anyway (the RPM is still installed on the target)",
                     d.source.display(),
@@ -215,16 +246,31 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     }
     if !added_for_depmod.is_empty() {
         let indexes = initrd::generate_for_tree(&media.module_files, &kver, &added_for_depmod)
-            .map_err(|e| Error::input(&opts.input, format!("regenerating module indexes for {kver}: {e}")))?;
+            .map_err(|e| {
+                Error::input(
+                    &opts.input,
+                    format!("regenerating module indexes for {kver}: {e}"),
+                )
+            })?;
         for (name, bytes) in indexes {
-            overlay_entries.push(OverlayEntry::file(format!("{module_dir}/{name}"), bytes, 0o644));
+            overlay_entries.push(OverlayEntry::file(
+                format!("{module_dir}/{name}"),
+                bytes,
+                0o644,
+            ));
         }
         if media.module_dir.is_none() {
-            warnings.push(format!("the initrd has no module tree for {kver}; one is created for the added modules"));
+            warnings.push(format!(
+                "the initrd has no module tree for {kver}; one is created for the added modules"
+            ));
         }
     }
 
-    let mut edit = EditPlan { implant_md5: opts.implant_md5, mtime: source_date_epoch(), ..Default::default() };
+    let mut edit = EditPlan {
+        implant_md5: opts.implant_md5,
+        mtime: source_date_epoch(),
+        ..Default::default()
+    };
 
     // Initrd overlays (one per distinct initrd extent; both names follow).
     let mut overlays = Vec::new();
@@ -233,17 +279,28 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         for index in 0..media.initrds.len() {
             let initrd = media.initrds[index].clone();
             let mtime = u64::try_from(edit.mtime).unwrap_or(0);
-            let appended = initrd::build_overlay(&initrd.listing, &overlay_entries, opts.compression, initrd.len, mtime)
-                .map_err(|e| Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", "))))?;
+            let appended = initrd::build_overlay(
+                &initrd.listing,
+                &overlay_entries,
+                opts.compression,
+                initrd.len,
+                mtime,
+            )
+            .map_err(|e| Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", "))))?;
             let planned = initrd::overlay::plan_overlay(&initrd.listing, &overlay_entries)
-                .map_err(|e| Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", "))))?;
+                .map_err(|e| {
+                    Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", ")))
+                })?;
             let digest = {
-                let mut reader = media.initrd_reader(index)?.chain(std::io::Cursor::new(&appended));
+                let mut reader = media
+                    .initrd_reader(index)?
+                    .chain(std::io::Cursor::new(&appended));
                 boot::treeinfo::sha256_hex(&mut reader).map_err(|e| Error::input(&opts.input, e))?
             };
             // Every name gets the same content: the writer keeps them one extent.
             for p in &initrd.paths {
-                edit.replace.push((p.clone(), NewContent::OriginalPlus(appended.clone())));
+                edit.replace
+                    .push((p.clone(), NewContent::OriginalPlus(appended.clone())));
                 changed_digests.push((p.clone(), digest.clone()));
             }
             overlays.push(OverlayPlan {
@@ -257,7 +314,10 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     }
 
     // Files to add, and the kickstart.
-    let label_after = opts.volid.clone().unwrap_or_else(|| media.image.volume_id().to_string());
+    let label_after = opts
+        .volid
+        .clone()
+        .unwrap_or_else(|| media.image.volume_id().to_string());
     let mut cmdline_add = opts.cmdline.clone();
     let mut added_files = Vec::new();
     for (src, dest) in &opts.add {
@@ -265,9 +325,13 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         added_files.push(format!("/{}", dest.trim_start_matches('/')));
     }
     if let Some(ks) = &opts.ks {
-        let name = ks.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| Error::input(ks, "not a file name"))?;
+        let name = ks
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::input(ks, "not a file name"))?;
         if media.image.find(&name).is_some() {
-            edit.replace.push((name.clone(), NewContent::File(ks.clone())));
+            edit.replace
+                .push((name.clone(), NewContent::File(ks.clone())));
         } else {
             edit.add.push((name.clone(), NewContent::File(ks.clone())));
         }
@@ -279,7 +343,10 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     let edits = CmdlineEdits {
         add: cmdline_add,
         remove_keys: opts.rm_args.clone(),
-        volume_label_rename: opts.volid.as_ref().map(|new| (media.image.volume_id().to_string(), new.clone())),
+        volume_label_rename: opts
+            .volid
+            .as_ref()
+            .map(|new| (media.image.volume_id().to_string(), new.clone())),
         dud_paths,
         driver_pre,
     };
@@ -293,14 +360,36 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             if config.in_efiboot() {
                 efiboot_cfg = Some(edited.text.clone().into_bytes());
             } else {
-                edit.replace.push((config.location.clone(), NewContent::Bytes(edited.text.clone().into_bytes())));
+                edit.replace.push((
+                    config.location.clone(),
+                    NewContent::Bytes(edited.text.clone().into_bytes()),
+                ));
             }
         }
-        if !edits.is_empty() && edited.installer_entries_changed() == 0 && (!edits.add.is_empty() || !edits.dud_paths.is_empty() || !edits.driver_pre.is_empty()) {
-            warnings.push(format!("{}: no installer entry found to edit", config.location));
+        if !edits.is_empty()
+            && edited.installer_entries_changed() == 0
+            && (!edits.add.is_empty()
+                || !edits.dud_paths.is_empty()
+                || !edits.driver_pre.is_empty())
+        {
+            warnings.push(format!(
+                "{}: no installer entry found to edit",
+                config.location
+            ));
         }
-        warnings.extend(edited.warnings.iter().map(|w| format!("{}: {w}", config.location)));
-        configs.push(ConfigPlan { location: config.location.clone(), changed, entries: edited.entries, file_changes: edited.file_changes, warnings: edited.warnings });
+        warnings.extend(
+            edited
+                .warnings
+                .iter()
+                .map(|w| format!("{}: {w}", config.location)),
+        );
+        configs.push(ConfigPlan {
+            location: config.location.clone(),
+            changed,
+            entries: edited.entries,
+            file_changes: edited.file_changes,
+            warnings: edited.warnings,
+        });
     }
     if let (Some(new_cfg), Some(fat)) = (efiboot_cfg, media.efiboot.clone()) {
         // Edit a copy now: a FAT image too full fails here, before anything is written.
@@ -308,15 +397,19 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         boot::efiboot::replace_file(&mut image, media::EFIBOOT_GRUB_CFG, &new_cfg)
             .map_err(|e| Error::input(&opts.input, format!("{}: {e}", media::EFIBOOT_PATH)))?;
         let edited = image.into_inner();
-        let digest = boot::treeinfo::sha256_hex(&mut edited.as_slice()).map_err(|e| Error::input(&opts.input, e))?;
+        let digest = boot::treeinfo::sha256_hex(&mut edited.as_slice())
+            .map_err(|e| Error::input(&opts.input, e))?;
         changed_digests.push((media::EFIBOOT_PATH.to_string(), digest));
         edit.region_edits.push(RegionEdit {
             iso_path: media::EFIBOOT_PATH.to_string(),
             edit: Box::new(move |region| {
-                region.seek(std::io::SeekFrom::Start(0)).and_then(|_| region.write_all(&edited)).map_err(|e| Error::Output {
-                    path: PathBuf::from(media::EFIBOOT_PATH),
-                    message: e.to_string(),
-                })
+                region
+                    .seek(std::io::SeekFrom::Start(0))
+                    .and_then(|_| region.write_all(&edited))
+                    .map_err(|e| Error::Output {
+                        path: PathBuf::from(media::EFIBOOT_PATH),
+                        message: e.to_string(),
+                    })
             }),
         });
     }
@@ -324,11 +417,17 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     // .treeinfo checksums of the files that changed.
     let mut treeinfo_updated = Vec::new();
     if media.image.find(".treeinfo").is_some() && !changed_digests.is_empty() {
-        let text = media.image.read_file(&mut media.file, ".treeinfo", 1 << 20).map_err(|e| e.into_input(&opts.input))?;
+        let text = media
+            .image
+            .read_file(&mut media.file, ".treeinfo", 1 << 20)
+            .map_err(|e| e.into_input(&opts.input))?;
         let text = String::from_utf8_lossy(&text).into_owned();
         let updated = boot::treeinfo::update_checksums(&text, &changed_digests);
         if updated.text != text {
-            edit.replace.push((".treeinfo".into(), NewContent::Bytes(updated.text.into_bytes())));
+            edit.replace.push((
+                ".treeinfo".into(),
+                NewContent::Bytes(updated.text.into_bytes()),
+            ));
         }
         treeinfo_updated = updated.updated;
     }
@@ -357,16 +456,31 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
 }
 
 /// Writes the planned ISO. Refuses when a verdict refused (unless `force`).
-pub fn execute(plan: Plan, opts: &Options, progress: Option<&mut dyn FnMut(u64, u64)>) -> Result<WriteSummary> {
+pub fn execute(
+    plan: Plan,
+    opts: &Options,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+) -> Result<WriteSummary> {
     if !plan.report.refusals.is_empty() && !opts.force {
         return Err(Error::Refused(refusal_line(&plan.report)));
     }
-    isowrite::write(&opts.input, &opts.output, plan.edit, WriteOptions { force: opts.force, progress })
+    isowrite::write(
+        &opts.input,
+        &opts.output,
+        plan.edit,
+        WriteOptions {
+            force: opts.force,
+            progress,
+        },
+    )
 }
 
 /// The refusals on one line, with the way out.
 pub fn refusal_line(report: &PlanReport) -> String {
-    format!("{} — nothing written (--force writes anyway)", report.refusals.join("; "))
+    format!(
+        "{} — nothing written (--force writes anyway)",
+        report.refusals.join("; ")
+    )
 }
 
 /// The module file for the overlay, compressed like the in-box modules: `(file name, bytes)`.
@@ -394,12 +508,20 @@ fn module_file(m: &AddedModule, suffix: &str) -> Result<(String, Vec<u8>)> {
 
 /// `SOURCE_DATE_EPOCH` when set, else 0 — the same inputs give the same bytes.
 pub fn source_date_epoch() -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl Report for PlanReport {
     fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        writeln!(out, "remaster {} -> {}", self.input.display(), self.output.display())?;
+        writeln!(
+            out,
+            "remaster {} -> {}",
+            self.input.display(),
+            self.output.display()
+        )?;
         writeln!(
             out,
             "  media: {} (label {}), kernel {} ({}){}",
@@ -407,18 +529,41 @@ impl Report for PlanReport {
             self.volume_id,
             self.kernel_release,
             self.kernel,
-            self.os_release.as_deref().map(|r| format!(", release {r}")).unwrap_or_default()
+            self.os_release
+                .as_deref()
+                .map(|r| format!(", release {r}"))
+                .unwrap_or_default()
         )?;
         for d in &self.drivers {
-            writeln!(out, "  driver {} ({:?}){}", d.source.display(), d.kind, d.embedded_as.as_deref().map(|p| format!(" -> {p} in the initrd")).unwrap_or_default())?;
+            writeln!(
+                out,
+                "  driver {} ({:?}){}",
+                d.source.display(),
+                d.kind,
+                d.embedded_as
+                    .as_deref()
+                    .map(|p| format!(" -> {p} in the initrd"))
+                    .unwrap_or_default()
+            )?;
             for f in &d.installer_findings {
-                writeln!(out, "    installer: [{:?}] {}{}", f.severity, f.message, f.fix.as_deref().map(|x| format!(" — {x}")).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "    installer: [{:?}] {}{}",
+                    f.severity,
+                    f.message,
+                    f.fix
+                        .as_deref()
+                        .map(|x| format!(" — {x}"))
+                        .unwrap_or_default()
+                )?;
             }
             for m in &d.modules {
                 let verdict = match &m.verdict.outcome {
                     Outcome::Loads => "LOADS".to_string(),
                     Outcome::Refused { .. } => "REFUSED".to_string(),
-                    Outcome::LoadsOnlyWithoutSecureBoot { .. } => "LOADS ONLY WITHOUT SECURE BOOT".to_string(),
+                    Outcome::LoadsOnlyWithoutSecureBoot { .. } => {
+                        "LOADS ONLY WITHOUT SECURE BOOT".to_string()
+                    }
                 };
                 writeln!(out, "    module {} -> {}: {verdict}", m.name, m.destination)?;
                 writeln!(out, "      {}", m.verdict.summary)?;
@@ -436,8 +581,18 @@ impl Report for PlanReport {
             )?;
         }
         for c in &self.configs {
-            let changed: Vec<&EntryChange> = c.entries.iter().filter(|e| !e.changes.is_empty()).collect();
-            writeln!(out, "  {}: {}", c.location, if c.changed { format!("{} entries edited", changed.len()) } else { "unchanged".into() })?;
+            let changed: Vec<&EntryChange> =
+                c.entries.iter().filter(|e| !e.changes.is_empty()).collect();
+            writeln!(
+                out,
+                "  {}: {}",
+                c.location,
+                if c.changed {
+                    format!("{} entries edited", changed.len())
+                } else {
+                    "unchanged".into()
+                }
+            )?;
             for e in changed {
                 writeln!(out, "    {}: {}", e.title, e.changes.join(", "))?;
             }
@@ -449,9 +604,21 @@ impl Report for PlanReport {
             writeln!(out, "  add {f}")?;
         }
         if !self.treeinfo_updated.is_empty() {
-            writeln!(out, "  .treeinfo checksums updated: {}", self.treeinfo_updated.join(", "))?;
+            writeln!(
+                out,
+                "  .treeinfo checksums updated: {}",
+                self.treeinfo_updated.join(", ")
+            )?;
         }
-        writeln!(out, "  media check MD5: {}", if self.implant_md5 { "re-implanted last" } else { "not implanted (--no-md5)" })?;
+        writeln!(
+            out,
+            "  media check MD5: {}",
+            if self.implant_md5 {
+                "re-implanted last"
+            } else {
+                "not implanted (--no-md5)"
+            }
+        )?;
         writeln!(out, "  output size: {} bytes", self.output_bytes)?;
         for w in &self.warnings {
             writeln!(out, "  warning: {w}")?;
@@ -465,7 +632,9 @@ impl Report for PlanReport {
 
 /// Default output path: `<stem>-remastered.iso` beside the input.
 pub fn default_output(input: &Path) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     input.with_file_name(format!("{stem}-remastered.iso"))
 }
-
