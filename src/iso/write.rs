@@ -169,6 +169,34 @@ pub struct WriteSummary {
 /// An overwrite of output bytes at an offset.
 type Patch = (u64, Vec<u8>);
 
+impl crate::report::Report for WriteSummary {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Wrote {} ({} bytes; input {} bytes){}",
+            self.output.display(),
+            self.output_bytes,
+            self.input_bytes,
+            if self.md5_implanted {
+                ", isomd5sum implanted"
+            } else {
+                ""
+            }
+        )?;
+        for p in &self.placements {
+            writeln!(
+                out,
+                "  {:<32} lba {:>9} {:>12} bytes{}",
+                p.what,
+                p.lba,
+                p.len,
+                if p.in_place { " (in place)" } else { "" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
 fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
 }
