@@ -838,7 +838,6 @@ fn appended_partition_layout_allows_in_place_edits_and_refuses_growth() {
 }
 
 #[test]
-#[ignore = "needs iso::md5 (merge)"]
 fn implanted_md5_passes_checkisomd5() {
     let t = build_iso(0);
     run(Command::new("implantisomd5").arg(&t.iso));

@@ -30,6 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::dir::{split_records, NodeKind, Tree, TreeKind};
 use super::volume::{le32, DescriptorKind};
@@ -108,14 +109,16 @@ pub struct Placement {
     pub in_place: bool,
 }
 
+/// Where appended data comes from. Byte buffers are shared (`Arc`) so that content given
+/// once is held once, however many names and segments refer to it.
 #[derive(Debug, Clone)]
 enum Source {
-    Bytes(Vec<u8>),
+    Bytes(Arc<[u8]>),
     /// Copy `len` bytes of the input at `offset`, then the bytes.
     OriginalPlus {
         offset: u64,
         len: u64,
-        tail: Vec<u8>,
+        tail: Arc<[u8]>,
     },
     File {
         path: PathBuf,
@@ -165,6 +168,34 @@ pub struct WriteSummary {
 
 /// An overwrite of output bytes at an offset.
 type Patch = (u64, Vec<u8>);
+
+impl crate::report::Report for WriteSummary {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Wrote {} ({} bytes; input {} bytes){}",
+            self.output.display(),
+            self.output_bytes,
+            self.input_bytes,
+            if self.md5_implanted {
+                ", isomd5sum implanted"
+            } else {
+                ""
+            }
+        )?;
+        for p in &self.placements {
+            writeln!(
+                out,
+                "  {:<32} lba {:>9} {:>12} bytes{}",
+                p.what,
+                p.lba,
+                p.len,
+                if p.in_place { " (in place)" } else { "" }
+            )?;
+        }
+        Ok(())
+    }
+}
 
 fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
@@ -613,7 +644,7 @@ pub fn plan_layout<R: Read + Seek>(
     };
 
     // Replacements, grouped by (old extent, content).
-    let mut group_keys: Vec<(u32, NewContent)> = Vec::new();
+    let mut group_keys: Vec<(u32, &NewContent)> = Vec::new();
     let mut seen_paths: HashSet<String> = HashSet::new();
     for (raw, content) in &plan.replace {
         let path = norm_path(raw);
@@ -637,7 +668,7 @@ pub fn plan_layout<R: Read + Seek>(
                 "cannot replace /{path}: it is a boot image or partition (El Torito / MBR / GPT point at it); edit it in place"
             )));
         }
-        let key = (old.lba, content.clone());
+        let key = (old.lba, content);
         if old.len > 0 {
             if let Some(g) = group_keys.iter().position(|k| *k == key) {
                 if let Some(group) = planner.groups.get_mut(g) {
@@ -647,11 +678,11 @@ pub fn plan_layout<R: Read + Seek>(
             }
         }
         let source = match content {
-            NewContent::Bytes(b) => Source::Bytes(b.clone()),
+            NewContent::Bytes(b) => Source::Bytes(Arc::from(b.as_slice())),
             NewContent::OriginalPlus(tail) => Source::OriginalPlus {
                 offset: old.offset(),
                 len: u64::from(old.len),
-                tail: tail.clone(),
+                tail: Arc::from(tail.as_slice()),
             },
             NewContent::File(p) => Source::File {
                 path: p.clone(),
@@ -699,7 +730,7 @@ pub fn plan_layout<R: Read + Seek>(
             return Err(usage(format!("/{path} is added twice")));
         }
         let source = match content {
-            NewContent::Bytes(b) => Source::Bytes(b.clone()),
+            NewContent::Bytes(b) => Source::Bytes(Arc::from(b.as_slice())),
             NewContent::OriginalPlus(_) => {
                 return Err(usage(format!(
                     "cannot add /{path}: OriginalPlus needs an existing file"
@@ -785,7 +816,7 @@ pub fn plan_layout<R: Read + Seek>(
             };
             g.in_place = true;
             if let Source::Bytes(b) = &g.source {
-                let mut data = b.clone();
+                let mut data = b.to_vec();
                 data.resize((o.sectors() * SECTOR) as usize, 0);
                 patches.push((o.offset(), data));
             }
@@ -952,7 +983,7 @@ pub fn plan_layout<R: Read + Seek>(
             data.resize(j.ext.len as usize, 0);
             patches.push((j.ext.offset(), data));
         } else {
-            segments.push((j.ext.lba, Source::Bytes(bytes)));
+            segments.push((j.ext.lba, Source::Bytes(Arc::from(bytes))));
         }
     }
     // Fixes of records that live outside regenerated directories are patched in place.
@@ -990,8 +1021,8 @@ pub fn plan_layout<R: Read + Seek>(
             len: size * 2,
             in_place: false,
         });
-        segments.push((l_lba, Source::Bytes(l)));
-        segments.push((m_lba, Source::Bytes(m)));
+        segments.push((l_lba, Source::Bytes(Arc::from(l))));
+        segments.push((m_lba, Source::Bytes(Arc::from(m))));
         for d in image.descriptors.iter().filter(|d| match kind {
             TreeKind::Iso9660 => d.kind == DescriptorKind::Primary,
             TreeKind::Joliet => matches!(d.kind, DescriptorKind::Joliet { .. }),
@@ -1585,7 +1616,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// The isomd5sum implant, over exactly the bytes `checkisomd5` reads.
-fn implant_md5(f: &mut File) -> io::Result<()> {
+fn implant_isomd5(f: &mut File) -> io::Result<()> {
     crate::iso::md5::implant(f).map(|_| ())
 }
 
@@ -1617,6 +1648,12 @@ pub fn write(
         Error::Usage(m) => Error::input(input, m),
         other => other,
     })?;
+    // The layout holds its own copy of new contents: free the plan's before streaming.
+    let EditPlan {
+        region_edits,
+        implant_md5,
+        ..
+    } = plan;
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -1625,7 +1662,7 @@ pub fn write(
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| oerr(&e))?;
     stream(&mut file, tmp.as_file_mut(), &layout, &mut opts.progress).map_err(|e| oerr(&e))?;
     // In-place region edits on the output.
-    for edit in plan.region_edits {
+    for edit in region_edits {
         let path = norm_path(&edit.iso_path);
         let ext = match layout.extents.get(&path) {
             Some(e) => *e,
@@ -1653,9 +1690,9 @@ pub fn write(
                 .map_err(|e| oerr(&e))?;
         (edit.edit)(&mut slice)?;
     }
-    if plan.implant_md5 {
+    if implant_md5 {
         tmp.as_file_mut().flush().map_err(|e| oerr(&e))?;
-        implant_md5(tmp.as_file_mut()).map_err(|e| oerr(&e))?;
+        implant_isomd5(tmp.as_file_mut()).map_err(|e| oerr(&e))?;
     }
     {
         use std::os::unix::fs::PermissionsExt;
@@ -1680,7 +1717,7 @@ pub fn write(
         input_bytes: layout.input_bytes,
         output_bytes: layout.output_bytes,
         placements: layout.placements,
-        md5_implanted: plan.implant_md5,
+        md5_implanted: implant_md5,
     })
 }
 
