@@ -44,7 +44,15 @@ fn edited() -> &'static PathBuf {
         let out = dir.join("edited.iso");
         let o = remaster_bin()
             .arg(fixture_iso())
-            .args(["--cmdline", MARKER, "--rm-args", "quiet", "--volid", NEW_LABEL, "--ks"])
+            .args([
+                "--cmdline",
+                MARKER,
+                "--rm-args",
+                "quiet",
+                "--volid",
+                NEW_LABEL,
+                "--ks",
+            ])
             .arg(dir.join("ks.cfg"))
             .arg("--add")
             .arg(format!("{}=extra", dir.join("extra").display()))
@@ -62,7 +70,15 @@ fn extract(iso: &Path, path: &str) -> Vec<u8> {
     let dest = dir.path().join("f");
     let (ok, log) = run_tool(
         "xorriso",
-        &["-osirrox", "on", "-indev", iso.to_str().unwrap(), "-extract", path, dest.to_str().unwrap()],
+        &[
+            "-osirrox",
+            "on",
+            "-indev",
+            iso.to_str().unwrap(),
+            "-extract",
+            path,
+            dest.to_str().unwrap(),
+        ],
     );
     assert!(ok, "{path}: {log}");
     fs::read(dest).unwrap()
@@ -75,22 +91,49 @@ fn edits_are_on_the_iso_and_consistent() {
     // No DUD was added, so verify's inst.dd/initrd-overlay checks must fail, and only those.
     let report = String::from_utf8_lossy(&o.stdout);
     let failed: Vec<&str> = report.lines().filter(|l| l.starts_with("FAIL")).collect();
-    assert!(failed.iter().all(|l| l.starts_with("FAIL initrd") || l.starts_with("FAIL inst.dd")), "{report}");
-    for must in ["ok   isomd5sum", "ok   gpt", "ok   el-torito", "ok   labels: isolinux", "ok   labels: EFI/BOOT/grub.cfg", "ok   labels: images/efiboot.img"] {
+    assert!(
+        failed
+            .iter()
+            .all(|l| l.starts_with("FAIL initrd") || l.starts_with("FAIL inst.dd")),
+        "{report}"
+    );
+    for must in [
+        "ok   isomd5sum",
+        "ok   gpt",
+        "ok   el-torito",
+        "ok   labels: isolinux",
+        "ok   labels: EFI/BOOT/grub.cfg",
+        "ok   labels: images/efiboot.img",
+    ] {
         assert!(report.contains(must), "{must} missing:\n{report}");
     }
     let (ok, log) = run_tool("checkisomd5", &[iso.to_str().unwrap()]);
     assert!(ok, "{log}");
     let (ok, pvd) = run_tool("xorriso", &["-indev", iso.to_str().unwrap(), "-pvd_info"]);
-    assert!(ok && pvd.contains(&format!("Volume Id    : {NEW_LABEL}")), "{pvd}");
+    assert!(
+        ok && pvd.contains(&format!("Volume Id    : {NEW_LABEL}")),
+        "{pvd}"
+    );
     assert_eq!(extract(iso, "/ks.cfg"), KICKSTART.as_bytes());
-    assert_eq!(extract(iso, "/extra/readme.txt"), b"added by remaster --add\n");
+    assert_eq!(
+        extract(iso, "/extra/readme.txt"),
+        b"added by remaster --add\n"
+    );
     assert_eq!(extract(iso, "/extra/sub/data.bin"), vec![7u8; 5000]);
     for cfg in ["/isolinux/isolinux.cfg", "/EFI/BOOT/grub.cfg"] {
         let t = String::from_utf8(extract(iso, cfg)).unwrap();
-        assert!(!t.contains("Rocky-9-2-x86_64-dvd"), "{cfg} still names the old label:\n{t}");
-        assert!(t.contains(&format!("inst.ks=hd:LABEL={NEW_LABEL}:/ks.cfg")), "{cfg}:\n{t}");
-        assert!(!t.split_whitespace().any(|w| w == "quiet"), "{cfg}: quiet not removed:\n{t}");
+        assert!(
+            !t.contains("Rocky-9-2-x86_64-dvd"),
+            "{cfg} still names the old label:\n{t}"
+        );
+        assert!(
+            t.contains(&format!("inst.ks=hd:LABEL={NEW_LABEL}:/ks.cfg")),
+            "{cfg}:\n{t}"
+        );
+        assert!(
+            !t.split_whitespace().any(|w| w == "quiet"),
+            "{cfg}: quiet not removed:\n{t}"
+        );
         assert!(t.contains(MARKER), "{cfg}:\n{t}");
     }
 }
@@ -108,7 +151,11 @@ fn editing_twice_adds_nothing_twice() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     for cfg in ["/isolinux/isolinux.cfg", "/EFI/BOOT/grub.cfg"] {
-        assert_eq!(extract(once, cfg), extract(&twice, cfg), "{cfg} changed on the second run");
+        assert_eq!(
+            extract(once, cfg),
+            extract(&twice, cfg),
+            "{cfg} changed on the second run"
+        );
     }
 }
 
@@ -116,11 +163,28 @@ fn boot_edited(mode: BootMode) {
     let r = boot(edited(), mode, &BootOptions::default());
     assert!(r.reached_report, "{mode:?}\n{}", r.tail());
     assert!(r.cmdline_has(MARKER), "{mode:?}: {}", r.cmdline);
-    assert!(r.cmdline_has(&format!("inst.stage2=hd:LABEL={NEW_LABEL}")), "{mode:?}: {}", r.cmdline);
-    assert!(r.cmdline_has(&format!("inst.ks=hd:LABEL={NEW_LABEL}:/ks.cfg")), "{mode:?}: {}", r.cmdline);
+    assert!(
+        r.cmdline_has(&format!("inst.stage2=hd:LABEL={NEW_LABEL}")),
+        "{mode:?}: {}",
+        r.cmdline
+    );
+    assert!(
+        r.cmdline_has(&format!("inst.ks=hd:LABEL={NEW_LABEL}:/ks.cfg")),
+        "{mode:?}: {}",
+        r.cmdline
+    );
     assert!(!r.cmdline_has("quiet"), "{mode:?}: {}", r.cmdline);
-    assert!(r.boot_medium.is_some(), "{mode:?}: medium not found by the new label\n{}", r.tail());
-    assert_eq!(r.mediacheck, Some(MediaCheck::Pass), "{mode:?}: {:?}", r.mediacheck_output);
+    assert!(
+        r.boot_medium.is_some(),
+        "{mode:?}: medium not found by the new label\n{}",
+        r.tail()
+    );
+    assert_eq!(
+        r.mediacheck,
+        Some(MediaCheck::Pass),
+        "{mode:?}: {:?}",
+        r.mediacheck_output
+    );
 }
 
 #[test]

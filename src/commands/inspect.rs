@@ -196,7 +196,8 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
         }) {
             continue;
         }
-        let vmlinuz = sparse_kernel(&image, &mut file, node).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+        let vmlinuz = sparse_kernel(&image, &mut file, node)
+            .map_err(|e| Error::input(path, format!("{p}: {e}")))?;
         kernel_bytes += SETUP_READ + PAYLOAD_MAGIC_READ;
         let header = read_header(&vmlinuz).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
         kernels.push(KernelInfo {
@@ -272,13 +273,23 @@ const PAYLOAD_MAGIC_READ: u64 = 64;
 /// `read_header` checks that the payload lies inside the image and sniffs its magic. Give it
 /// a sparse copy (zeros except the setup sectors and the payload's first bytes) so that
 /// `inspect` reads a few KiB of a 10 MiB kernel, not all of it.
-fn sparse_kernel(image: &Image, file: &mut File, node: &crate::iso::Node) -> std::io::Result<Vec<u8>> {
+fn sparse_kernel(
+    image: &Image,
+    file: &mut File,
+    node: &crate::iso::Node,
+) -> std::io::Result<Vec<u8>> {
     let size = usize::try_from(node.size.min(128 << 20)).unwrap_or(0);
     let mut buf = vec![0u8; size];
     let mut head = Vec::new();
-    image.file_reader(file, node).take(SETUP_READ).read_to_end(&mut head)?;
+    image
+        .file_reader(file, node)
+        .take(SETUP_READ)
+        .read_to_end(&mut head)?;
     buf[..head.len().min(size)].copy_from_slice(&head[..head.len().min(size)]);
-    let le32 = |o: usize| head.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let le32 = |o: usize| {
+        head.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     let setup_sects = match head.get(0x1f1) {
         Some(0) | None => 4,
         Some(n) => usize::from(*n),
