@@ -47,7 +47,13 @@ pub struct CheckReport {
     pub pci: Option<PciReport>,
     /// `loads`, `refused` or `loads-only-without-secure-boot`.
     pub outcome: &'static str,
+    /// Print every problem (`-v`), not just the first few.
+    #[serde(skip)]
+    pub verbose: bool,
 }
+
+/// Problems listed per module in the human output without `-v`.
+const PROBLEMS_SHOWN: usize = 5;
 
 impl Report for CheckReport {
     fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -78,8 +84,27 @@ impl Report for CheckReport {
             }
             for v in &item.verdicts {
                 writeln!(out, "  {}", v.summary)?;
-                for p in v.problems.iter().skip(1) {
+                // The summary already states the refusing problem.
+                let rest: Vec<_> = v
+                    .problems
+                    .iter()
+                    .filter(|p| !v.summary.contains(&p.detail))
+                    .collect();
+                let others = rest.len();
+                let shown = if self.verbose {
+                    others
+                } else {
+                    others.min(PROBLEMS_SHOWN)
+                };
+                for p in rest.iter().take(shown) {
                     writeln!(out, "    also: {}", p.detail)?;
+                }
+                if shown < others {
+                    writeln!(
+                        out,
+                        "    ... and {} more (-v or --json lists them all)",
+                        others - shown
+                    )?;
                 }
             }
         }
@@ -193,6 +218,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         items: reports,
         pci,
         outcome,
+        verbose: args.out.verbose > 0,
     };
     emit(&report, args.out.json).map_err(|e| Error::output("<stdout>", e))?;
     Ok(code)
