@@ -134,6 +134,8 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     let mut warnings: Vec<String> = Vec::new();
     let mut refusals: Vec<String> = Vec::new();
 
+    check_boot_paths(&media)?;
+
     // Drivers.
     let mut drivers: Vec<Driver> = Vec::new();
     for (kind, list) in [
@@ -453,6 +455,30 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         warnings,
     };
     Ok((media, Plan { report, edit }))
+}
+
+/// Every boot path of the ISO must keep booting and must see the edits: refuse media without
+/// El Torito (remaster preserves boot records, it does not create them) and media whose
+/// BIOS or UEFI entry has no config to edit (that path would boot without the driver).
+fn check_boot_paths(media: &Media) -> Result<()> {
+    let catalog = media.image.boot_catalog.as_ref().ok_or_else(|| {
+        Error::input(&media.path, "no El Torito boot catalog: not a bootable installer ISO (remaster keeps boot records, it does not create them)")
+    })?;
+    let has = |location: &str| media.configs.iter().any(|c| c.location == location);
+    for entry in &catalog.entries {
+        let (needs, what) = match entry.platform_id {
+            0 => (media::CONFIG_PATHS[0], "BIOS"),
+            0xEF => (media::CONFIG_PATHS[1], "UEFI"),
+            _ => continue,
+        };
+        if !has(needs) {
+            return Err(Error::input(
+                &media.path,
+                format!("{needs} is missing: the {what} boot entry would start the installer without the edits; restore it from the original media"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes the planned ISO. Refuses when a verdict refused (unless `force`).
