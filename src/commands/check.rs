@@ -71,16 +71,7 @@ impl Report for CheckReport {
         for item in &self.items {
             writeln!(out, "{} ({}):", item.item.display(), item.kind)?;
             for f in &item.findings {
-                writeln!(
-                    out,
-                    "  installer: [{:?}] {}{}",
-                    f.severity,
-                    f.message,
-                    f.fix
-                        .as_deref()
-                        .map(|x| format!(" — {x}"))
-                        .unwrap_or_default()
-                )?;
+                writeln!(out, "  installer: {f}")?;
             }
             for v in &item.verdicts {
                 writeln!(out, "  {}", v.summary)?;

@@ -536,6 +536,17 @@ impl Finding {
     }
 }
 
+impl std::fmt::Display for Finding {
+    /// `[Severity] message — fix`, one line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{:?}] {}", self.severity, self.message)?;
+        match &self.fix {
+            Some(fix) => write!(f, " — {fix}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The installer the DUD is meant for: the boot ISO's kernel, release and architecture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstallerContext {

@@ -157,6 +157,17 @@ pub enum Outcome {
     LoadsOnlyWithoutSecureBoot { message: String, reason: String },
 }
 
+impl Outcome {
+    /// `LOADS`, `REFUSED` or `LOADS ONLY WITHOUT SECURE BOOT`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Loads => "LOADS",
+            Outcome::Refused { .. } => "REFUSED",
+            Outcome::LoadsOnlyWithoutSecureBoot { .. } => "LOADS ONLY WITHOUT SECURE BOOT",
+        }
+    }
+}
+
 /// The verdict of [`check`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {

@@ -572,25 +572,10 @@ impl Report for PlanReport {
                     .unwrap_or_default()
             )?;
             for f in &d.installer_findings {
-                writeln!(
-                    out,
-                    "    installer: [{:?}] {}{}",
-                    f.severity,
-                    f.message,
-                    f.fix
-                        .as_deref()
-                        .map(|x| format!(" — {x}"))
-                        .unwrap_or_default()
-                )?;
+                writeln!(out, "    installer: {f}")?;
             }
             for m in &d.modules {
-                let verdict = match &m.verdict.outcome {
-                    Outcome::Loads => "LOADS".to_string(),
-                    Outcome::Refused { .. } => "REFUSED".to_string(),
-                    Outcome::LoadsOnlyWithoutSecureBoot { .. } => {
-                        "LOADS ONLY WITHOUT SECURE BOOT".to_string()
-                    }
-                };
+                let verdict = m.verdict.outcome.label();
                 writeln!(out, "    module {} -> {}: {verdict}", m.name, m.destination)?;
                 writeln!(out, "      {}", m.verdict.summary)?;
             }
