@@ -286,6 +286,21 @@ fn parse_add(spec: &str) -> Result<Vec<(PathBuf, String)>> {
     Ok(out)
 }
 
+/// A byte progress bar on stderr, when it is a terminal and neither `--quiet` nor `--json`.
+pub(crate) fn progress_bar(out: &OutputArgs, total: u64) -> Option<indicatif::ProgressBar> {
+    if out.quiet || out.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
 fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>> {
     match s {
         Some(s) => crate::boot::split_args(s).map_err(|e| Error::Usage(format!("{flag}: {e}"))),
@@ -324,7 +339,8 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         compression: compression(args.overlay_compression),
     };
     let json = args.out.json;
-    let (_media, plan) = crate::remaster::plan(&opts)?;
+    let (_media, mut plan) = crate::remaster::plan(&opts)?;
+    plan.report.verbose = args.out.verbose > 0;
     if !json {
         let stderr = std::io::stderr();
         plan.report
@@ -348,17 +364,7 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         });
     }
     let report = plan.report.clone();
-    let show_progress = !args.out.quiet && !json && std::io::stderr().is_terminal();
-    let bar = show_progress.then(|| {
-        let bar = indicatif::ProgressBar::new(report.output_bytes);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let bar = progress_bar(&args.out, report.output_bytes);
     let mut tick = |done: u64, total: u64| {
         if let Some(b) = &bar {
             b.set_length(total);

@@ -53,7 +53,20 @@ impl Report for VerifyReport {
 }
 
 pub fn run(args: VerifyArgs) -> Result<i32> {
-    let report = verify(&args.iso)?;
+    let bar = super::progress_bar(&args.out, 0);
+    if let Some(b) = &bar {
+        b.set_message("media check");
+    }
+    let mut tick = |done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let report = verify(&args.iso, &mut tick)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
     emit(&report, args.out.json).map_err(|e| Error::output("<stdout>", e))?;
     Ok(if report.ok {
         0
@@ -63,7 +76,7 @@ pub fn run(args: VerifyArgs) -> Result<i32> {
 }
 
 /// Runs every check; an unreadable input is an error, a failed check is a report line.
-pub fn verify(path: &std::path::Path) -> Result<VerifyReport> {
+pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
     let mut media = Media::open(path)?;
     let mut checks: Vec<VerifyCheck> = Vec::new();
     let mut check = |name: &str, ok: bool, detail: String| {
@@ -185,7 +198,7 @@ pub fn verify(path: &std::path::Path) -> Result<VerifyReport> {
     }
 
     // Media check.
-    match md5::check(&mut media.file) {
+    match md5::check_with_progress(&mut media.file, progress) {
         Ok(Md5Status::Valid { .. }) => check(
             "isomd5sum",
             true,

@@ -92,6 +92,9 @@ pub struct ConfigPlan {
 /// Everything `remaster` will do, printable before it does it (`--dry-run`, `--json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
+    /// Show every installer finding in the human output (`-v`), not only the non-ok ones.
+    #[serde(skip)]
+    pub verbose: bool,
     pub input: PathBuf,
     pub output: PathBuf,
     pub volume_id: String,
@@ -437,6 +440,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
 
     let layout = isowrite::plan_layout(&media.image, &mut media.file, &edit)?;
     let report = PlanReport {
+        verbose: false,
         input: opts.input.clone(),
         output: opts.output.clone(),
         volume_id: label_after,
@@ -571,7 +575,11 @@ impl Report for PlanReport {
                     .map(|p| format!(" -> {p} in the initrd"))
                     .unwrap_or_default()
             )?;
-            for f in &d.installer_findings {
+            for f in d
+                .installer_findings
+                .iter()
+                .filter(|f| self.verbose || f.severity != crate::dud::Severity::Ok)
+            {
                 writeln!(out, "    installer: {f}")?;
             }
             for m in &d.modules {
