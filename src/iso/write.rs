@@ -2067,8 +2067,13 @@ pub fn write(
             .map_err(|e| oerr(&e))?;
     }
     preallocate(tmp.as_file(), layout.output_bytes).map_err(|e| {
+        let fix = if e.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error()) {
+            "raise the file size limit (ulimit -f) or write to a filesystem that allows files this large"
+        } else {
+            "free space or choose another destination"
+        };
         oerr(&format!(
-            "cannot reserve {} bytes for it ({e}); free space or choose another destination",
+            "cannot reserve {} bytes for it ({e}); {fix}",
             layout.output_bytes
         ))
     })?;
