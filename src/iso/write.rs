@@ -2183,6 +2183,24 @@ mod tests {
     }
 
     #[test]
+    fn carve_removes_exactly_the_region() {
+        let p = vec![
+            (0, vec![1; 10]),
+            (12, vec![2; 4]),
+            (18, vec![3; 10]),
+            (40, vec![4]),
+        ];
+        assert_eq!(
+            carve(p, 5, 20),
+            vec![(0, vec![1; 5]), (20, vec![3; 8]), (40, vec![4])]
+        );
+        assert_eq!(
+            carve(vec![(0, vec![1; 30])], 5, 20),
+            vec![(0, vec![1; 5]), (20, vec![1; 10])]
+        );
+    }
+
+    #[test]
     fn records_are_packed_without_crossing_sectors() {
         let recs: Vec<Vec<u8>> = (0..30)
             .map(|i| vec![100 + (i % 2) as u8; 100 + (i % 2)])
