@@ -322,3 +322,73 @@ fn undisturbed_run_writes_only_the_output() {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+/// SIGTERM while the writer holds its reserved temporary output (the test pause makes the
+/// moment certain): exit 143, no output, no temporary file.
+#[test]
+fn sigterm_removes_the_temporary_file() {
+    let iso = fixture_iso();
+    let dir = scratch_dir();
+    let out = dir.path().join("out.iso");
+    let mut child = remaster(&iso, &out)
+        .env("REMASTER_TEST_PAUSE_AFTER_PLAN_MS", "20000")
+        .spawn()
+        .unwrap();
+    let temp = wait_for_temp(&mut child, dir.path());
+    let sent = Command::new("sh")
+        .args(["-c", "kill -TERM \"$0\"", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("removed the partial output {}", temp.display())),
+        "stderr:\n{stderr}"
+    );
+    assert_eq!(names_in(dir.path()), Vec::<String>::new(), "nothing left");
+}
+
+/// Through the library: an input that changed after the caller planned from it (the
+/// pipeline stamps it when it opens it) is refused before anything is created.
+#[test]
+fn input_changed_after_planning_is_refused_by_the_writer() {
+    use remaster::iso::write::{write, EditPlan, InputStamp, NewContent, WriteOptions};
+    let dir = scratch_dir();
+    let input = dir.path().join("in.iso");
+    std::fs::copy(fixture_iso(), &input).unwrap();
+    let planned = InputStamp::of_path(&input).unwrap();
+    let plan = || EditPlan {
+        replace: vec![(
+            "isolinux/isolinux.cfg".into(),
+            NewContent::Bytes(b"default linux\n".to_vec()),
+        )],
+        input_stamp: Some(planned),
+        ..Default::default()
+    };
+    let opts = || WriteOptions {
+        force: false,
+        progress: None,
+    };
+    // Unchanged: written.
+    let ok = dir.path().join("ok.iso");
+    write(&input, &ok, plan(), opts()).unwrap();
+    std::fs::remove_file(&ok).unwrap();
+    // Same size, new content and mtime (a rewrite in place): refused.
+    std::thread::sleep(Duration::from_millis(20));
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&input)
+            .unwrap();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.write_all(&[0]).unwrap();
+    }
+    let out = dir.path().join("out.iso");
+    let e = write(&input, &out, plan(), opts()).unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    assert!(e.to_string().contains("changed"), "{e}");
+    assert_eq!(names_in(dir.path()), vec!["in.iso".to_string()]);
+}
