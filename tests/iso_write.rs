@@ -191,6 +191,7 @@ fn full_edit_and_check(input: &Path, work: &Path) {
         }],
         implant_md5: false,
         mtime: 1_700_000_000,
+        input_stamp: None,
     };
     let out = work.join("out.iso");
     let mut calls = 0u64;
@@ -853,4 +854,40 @@ fn implanted_md5_passes_checkisomd5() {
     };
     write(&t.iso, &out, plan, opts(false)).unwrap();
     run(Command::new("checkisomd5").arg(&out));
+
+    // Computed on the fly (with a region edit and growth) = implantisomd5 --force afterwards.
+    let plan = |md5: bool| EditPlan {
+        add: vec![("grown.bin".into(), NewContent::Bytes(vec![5; 300_000]))],
+        region_edits: vec![RegionEdit {
+            iso_path: "images/efiboot.img".into(),
+            // Deterministic bytes in the boot code area (a FAT edit would stamp the time).
+            edit: Box::new(|region| {
+                region
+                    .seek(SeekFrom::Start(0x100))
+                    .and_then(|_| region.write_all(b"edited in place"))
+                    .map_err(|e| remaster::Error::Usage(e.to_string()))
+            }),
+        }],
+        implant_md5: md5,
+        mtime: 1_600_000_000,
+        ..Default::default()
+    };
+    let ours = t.dir.path().join("fly.iso");
+    let theirs = t.dir.path().join("after.iso");
+    write(&t.iso, &ours, plan(true), opts(false)).unwrap();
+    write(&t.iso, &theirs, plan(false), opts(false)).unwrap();
+    run(Command::new("implantisomd5").arg("--force").arg(&theirs));
+    let (a, b) = (
+        std::fs::read(&ours).unwrap(),
+        std::fs::read(&theirs).unwrap(),
+    );
+    assert!(
+        a.windows(15).any(|w| w == b"edited in place"),
+        "the region edit is in the output"
+    );
+    assert!(
+        a == b,
+        "the on-the-fly isomd5sum must equal implantisomd5 --force"
+    );
+    run(Command::new("checkisomd5").arg(&ours));
 }

@@ -308,6 +308,49 @@ fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>> {
     }
 }
 
+/// Before writing: SIGINT, SIGTERM and SIGHUP remove the temporary output
+/// (`iso::write::abort_partial_outputs`) and exit with 128 + the signal number; SIGXFSZ (a
+/// file size limit, `ulimit -f`) is caught so that the write fails with EFBIG and is
+/// reported like a full disk instead of killing the process. Best effort: if the handlers
+/// cannot be installed, the write still never leaves a partial file at the output's name.
+fn install_signal_cleanup() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(SIGXFSZ, flag) {
+        eprintln!("remaster: warning: cannot catch SIGXFSZ: {e}");
+    }
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("remaster: warning: cannot install the interrupt handler: {e}");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let removed = crate::iso::write::abort_partial_outputs();
+                let what = match removed.as_slice() {
+                    [] => String::new(),
+                    paths => format!(
+                        "; removed the partial output {}",
+                        paths
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                eprintln!("remaster: interrupted by signal {signal}{what}");
+                std::process::exit(128 + signal);
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("remaster: warning: cannot install the interrupt handler: {e}");
+    }
+}
+
 /// The main job: plan, print the plan, write, print the summary.
 fn remaster(args: RemasterArgs) -> Result<i32> {
     let input = args
@@ -371,6 +414,7 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
             b.set_position(done);
         }
     };
+    install_signal_cleanup();
     let summary = crate::remaster::execute(plan, &opts, Some(&mut tick))?;
     if let Some(b) = &bar {
         b.finish_and_clear();

@@ -22,17 +22,22 @@
 //!   and header at the new end, CRCs) follow. The tail is padded as xorriso does: 300 KiB,
 //!   then up to a 1 MiB boundary when the input was 1 MiB aligned; the backup GPT is in the
 //!   last 512-byte sectors, inside the volume. The stale old backup header is zeroed.
-//! - Region edits then run in place on the output, and the isomd5sum is implanted last.
-//!   When anything changes, the PVD application-use field (the old isomd5sum) is blanked, so
-//!   an output written without `implant_md5` carries no checksum rather than a stale one.
+//! - Region edits (efiboot.img) run before writing, on an in-memory copy of their file,
+//!   and become patches. The output is then written once, sequentially; with
+//!   `implant_md5` every byte also goes through [`Md5Stream`] (on a second thread) and the
+//!   field is written last, so nothing of the output is read back. When anything changes,
+//!   the PVD application-use field (the old isomd5sum) is blanked, so an output written
+//!   without `implant_md5` carries no checksum rather than a stale one.
+//! - Faults: see [`write`] (temporary file, preallocation, fsync, rename, input stamps).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use super::dir::{split_records, NodeKind, Tree, TreeKind};
+use super::md5::Md5Stream;
 use super::volume::{le32, DescriptorKind};
 use super::{read_at, Extent, Image, IsoError, SECTOR};
 use crate::Error;
@@ -86,6 +91,10 @@ pub struct EditPlan {
     pub implant_md5: bool,
     /// Timestamp (Unix seconds, UTC) for new directory records (SOURCE_DATE_EPOCH or fixed).
     pub mtime: i64,
+    /// The input as it was when the caller derived this plan from it (e.g. the initrd
+    /// overlay). [`write`] refuses when the input differs from it, or changes while it is
+    /// written. `None`: checked from [`write`]'s own opening on.
+    pub input_stamp: Option<InputStamp>,
 }
 
 /// Options of [`write`].
@@ -123,6 +132,8 @@ enum Source {
     File {
         path: PathBuf,
         len: u64,
+        /// The file as planned: checked again before the output is renamed.
+        stamp: InputStamp,
     },
 }
 
@@ -152,6 +163,8 @@ pub struct Layout {
     segments: Vec<(u32, Source)>,
     /// Bytes of the input to copy (the rest up to `copy_end` is zeros).
     copy_end: u64,
+    /// Volume size of the output (PVD), which the isomd5sum covers.
+    volume_bytes: u64,
     /// Backup GPT (entries then header) written at the very end.
     tail: Vec<u8>,
 }
@@ -465,6 +478,16 @@ fn path_table(dirs: &[(Vec<u8>, u16, u32)], big_endian: bool) -> Vec<u8> {
     t
 }
 
+/// A file on disk as a source, stamped so that a change before the rename is noticed.
+fn file_source(path: &Path) -> Result<Source, Error> {
+    let stamp = InputStamp::of_path(path).map_err(|e| Error::input(path, e))?;
+    Ok(Source::File {
+        path: path.to_path_buf(),
+        len: stamp.len,
+        stamp,
+    })
+}
+
 fn tree_of(image: &Image, kind: TreeKind) -> Option<&Tree> {
     match kind {
         TreeKind::Iso9660 => Some(&image.primary),
@@ -684,10 +707,7 @@ pub fn plan_layout<R: Read + Seek>(
                 len: u64::from(old.len),
                 tail: Arc::from(tail.as_slice()),
             },
-            NewContent::File(p) => Source::File {
-                path: p.clone(),
-                len: std::fs::metadata(p).map_err(|e| Error::input(p, e))?.len(),
-            },
+            NewContent::File(p) => file_source(p)?,
         };
         group_keys.push(key);
         planner.groups.push(Group {
@@ -736,10 +756,7 @@ pub fn plan_layout<R: Read + Seek>(
                     "cannot add /{path}: OriginalPlus needs an existing file"
                 )))
             }
-            NewContent::File(p) => Source::File {
-                path: p.clone(),
-                len: std::fs::metadata(p).map_err(|e| Error::input(p, e))?.len(),
-            },
+            NewContent::File(p) => file_source(p)?,
         };
         let group = planner.groups.len();
         planner.groups.push(Group {
@@ -1143,6 +1160,11 @@ pub fn plan_layout<R: Read + Seek>(
         patches,
         segments,
         copy_end: image.file_len,
+        volume_bytes: if grew {
+            output_bytes
+        } else {
+            old_volume_sectors * SECTOR
+        },
         tail,
     })
 }
@@ -1486,124 +1508,248 @@ fn merge_patches(mut patches: Vec<Patch>) -> Vec<Patch> {
 /// Largest piece copied between two progress reports.
 const PIECE: u64 = 64 << 20;
 
-/// Copies exactly `len` bytes (in pieces, reporting progress). `std::io::copy` between
-/// files uses copy_file_range on Linux, so unchanged data never passes through user space.
-fn copy_exact(
-    from: &mut File,
-    to: &mut File,
-    len: u64,
-    done: &mut u64,
-    report: &mut dyn FnMut(u64),
-) -> io::Result<()> {
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(PIECE);
-        let copied = io::copy(&mut Read::by_ref(from).take(n), to)?;
-        if copied != n {
-            return Err(io::Error::new(
+/// Size of one hashing buffer and how many circulate between the writer and the hasher
+/// thread (bounded memory: `HASH_BUFFERS × HASH_BUFFER` bytes).
+const HASH_BUFFER: usize = 1 << 20;
+const HASH_BUFFERS: usize = 4;
+
+/// Computes the isomd5sum of the output on a second thread while the writer reads and
+/// writes, so hashing overlaps the I/O. Buffers travel writer → hasher (filled) and back
+/// (empty); a fixed number circulate.
+struct HashThread {
+    filled: Option<mpsc::SyncSender<(Vec<u8>, usize)>>,
+    empty: mpsc::Receiver<Vec<u8>>,
+    worker: Option<std::thread::JoinHandle<Md5Stream>>,
+}
+
+impl HashThread {
+    fn start(mut md5: Md5Stream) -> io::Result<Self> {
+        let (filled_tx, filled_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(HASH_BUFFERS);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(HASH_BUFFERS);
+        for _ in 0..HASH_BUFFERS {
+            empty_tx
+                .send(vec![0u8; HASH_BUFFER])
+                .map_err(|_| io::Error::other("hash buffer pool closed"))?;
+        }
+        let worker = std::thread::Builder::new()
+            .name("isomd5sum".into())
+            .spawn(move || {
+                for (buf, n) in filled_rx {
+                    md5.update(buf.get(..n).unwrap_or(&buf));
+                    if empty_tx.send(buf).is_err() {
+                        break;
+                    }
+                }
+                md5
+            })?;
+        Ok(HashThread {
+            filled: Some(filled_tx),
+            empty: empty_rx,
+            worker: Some(worker),
+        })
+    }
+
+    fn buffer(&self) -> io::Result<Vec<u8>> {
+        self.empty
+            .recv()
+            .map_err(|_| io::Error::other("the isomd5sum thread stopped"))
+    }
+
+    fn submit(&self, buf: Vec<u8>, len: usize) -> io::Result<()> {
+        self.filled
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the isomd5sum thread stopped"))?
+            .send((buf, len))
+            .map_err(|_| io::Error::other("the isomd5sum thread stopped"))
+    }
+
+    fn finish(mut self) -> io::Result<Md5Stream> {
+        drop(self.filled.take());
+        self.worker
+            .take()
+            .ok_or_else(|| io::Error::other("the isomd5sum thread stopped"))?
+            .join()
+            .map_err(|_| io::Error::other("the isomd5sum thread failed"))
+    }
+}
+
+/// Where the output bytes go, in order: the file, the isomd5sum (when implanting) and the
+/// progress callback.
+struct Sink<'a, 'p> {
+    out: &'a mut File,
+    hasher: Option<HashThread>,
+    meter: Meter<'a, 'p>,
+}
+
+/// Counts the bytes written and reports progress every [`PIECE`] bytes and at the end.
+struct Meter<'a, 'p> {
+    done: u64,
+    total: u64,
+    reported: u64,
+    progress: &'a mut Option<&'p mut dyn FnMut(u64, u64)>,
+}
+
+impl Meter<'_, '_> {
+    fn advance(&mut self, n: u64) {
+        self.done += n;
+        if self.done - self.reported >= PIECE || self.done == self.total {
+            self.reported = self.done;
+            if let Some(p) = self.progress.as_mut() {
+                p(self.done, self.total);
+            }
+        }
+    }
+}
+
+impl Sink<'_, '_> {
+    /// Writes `data` (copied through the hash buffers when hashing).
+    fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        let Some(hasher) = &self.hasher else {
+            self.out.write_all(data)?;
+            self.meter.advance(data.len() as u64);
+            return Ok(());
+        };
+        while !data.is_empty() {
+            let mut buf = hasher.buffer()?;
+            let n = data.len().min(buf.len());
+            let (piece, rest) = data.split_at(n);
+            buf.get_mut(..n)
+                .ok_or_else(|| io::Error::other("hash buffer too small"))?
+                .copy_from_slice(piece);
+            self.out.write_all(piece)?;
+            hasher.submit(buf, n)?;
+            self.meter.advance(n as u64);
+            data = rest;
+        }
+        Ok(())
+    }
+
+    fn zeros(&mut self, len: u64) -> io::Result<()> {
+        let zeros = [0u8; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.write(zeros.get(..n).unwrap_or(&zeros))?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// Copies exactly `len` bytes of `from` at `offset`. Without hashing, `std::io::copy`
+    /// between files uses copy_file_range on Linux (no pass through user space); with
+    /// hashing each buffer is read once, written and handed to the hasher.
+    fn copy(&mut self, from: &mut File, offset: u64, len: u64) -> io::Result<()> {
+        from.seek(SeekFrom::Start(offset))?;
+        let early = |left: u64| {
+            io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("source ended {} bytes early", left - copied),
-            ));
+                format!("source ended {left} bytes early (did it change while being read?)"),
+            )
+        };
+        let mut left = len;
+        while left > 0 {
+            match &self.hasher {
+                None => {
+                    let n = left.min(PIECE);
+                    let copied = io::copy(&mut Read::by_ref(from).take(n), self.out)?;
+                    if copied != n {
+                        return Err(early(left - copied));
+                    }
+                    left -= n;
+                    self.meter.advance(n);
+                }
+                Some(hasher) => {
+                    let mut buf = hasher.buffer()?;
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let piece = buf
+                        .get_mut(..n)
+                        .ok_or_else(|| io::Error::other("hash buffer too small"))?;
+                    from.read_exact(piece).map_err(|e| {
+                        if e.kind() == io::ErrorKind::UnexpectedEof {
+                            early(left)
+                        } else {
+                            e
+                        }
+                    })?;
+                    self.out.write_all(piece)?;
+                    hasher.submit(buf, n)?;
+                    left -= n as u64;
+                    self.meter.advance(n as u64);
+                }
+            }
         }
-        left -= n;
-        *done += n;
-        report(*done);
+        Ok(())
     }
-    Ok(())
 }
 
-fn write_zeros(
-    to: &mut File,
-    len: u64,
-    done: &mut u64,
-    report: &mut dyn FnMut(u64),
-) -> io::Result<()> {
-    let zeros = vec![0u8; (len.min(1 << 20)) as usize];
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        to.write_all(&zeros[..n])?;
-        left -= n as u64;
-        *done += n as u64;
-        if left == 0 || *done % PIECE < n as u64 {
-            report(*done);
-        }
-    }
-    Ok(())
-}
-
-/// Streams the output of `layout` into `out` from `input`.
+/// Streams the output of `layout` into `out` from `input`, feeding every byte in order to
+/// `md5` when given. Returns the bytes written and the finished checksum stream.
 fn stream(
     input: &mut File,
     out: &mut File,
     layout: &Layout,
+    md5: Option<Md5Stream>,
     progress: &mut Option<&mut dyn FnMut(u64, u64)>,
-) -> io::Result<()> {
-    let total = layout.output_bytes;
-    let mut done: u64 = 0;
-    let mut report = |d: u64| {
-        if let Some(p) = progress.as_mut() {
-            p(d, total);
-        }
+) -> io::Result<(u64, Option<Md5Stream>)> {
+    let hasher = md5.map(HashThread::start).transpose()?;
+    let mut sink = Sink {
+        out,
+        hasher,
+        meter: Meter {
+            done: 0,
+            total: layout.output_bytes,
+            reported: 0,
+            progress,
+        },
     };
+    if let Some(p) = sink.meter.progress.as_mut() {
+        p(0, layout.output_bytes);
+    }
     // 1. The input, patched: copy the gaps, write the patches.
     let old_end = layout.copy_end.div_ceil(SECTOR) * SECTOR;
     let mut pos = 0u64;
-    let copy_gap = |input: &mut File,
-                    out: &mut File,
-                    from: u64,
-                    to: u64,
-                    done: &mut u64,
-                    report: &mut dyn FnMut(u64)|
-     -> io::Result<()> {
+    let copy_gap = |sink: &mut Sink, input: &mut File, from: u64, to: u64| -> io::Result<()> {
         let real_end = to.min(layout.copy_end);
         if real_end > from {
-            input.seek(SeekFrom::Start(from))?;
-            copy_exact(input, out, real_end - from, done, report)?;
+            sink.copy(input, from, real_end - from)?;
         }
-        write_zeros(out, to - real_end.max(from), done, report)
+        sink.zeros(to - real_end.max(from))
     };
     for (off, data) in &layout.patches {
         if *off >= old_end {
             break;
         }
-        copy_gap(input, out, pos, *off, &mut done, &mut report)?;
+        copy_gap(&mut sink, input, pos, *off)?;
         let end = (off + data.len() as u64).min(old_end);
-        out.write_all(&data[..(end - off) as usize])?;
-        done += end - off;
+        sink.write(data.get(..(end - off) as usize).unwrap_or(data))?;
         pos = end;
     }
-    copy_gap(input, out, pos, old_end, &mut done, &mut report)?;
+    copy_gap(&mut sink, input, pos, old_end)?;
     // 2. Appended extents.
     for (lba, src) in &layout.segments {
         let at = u64::from(*lba) * SECTOR;
-        write_zeros(out, at.saturating_sub(done), &mut done, &mut report)?;
+        sink.zeros(at.saturating_sub(sink.meter.done))?;
         match src {
-            Source::Bytes(b) => {
-                out.write_all(b)?;
-                done += b.len() as u64;
-            }
+            Source::Bytes(b) => sink.write(b)?,
             Source::OriginalPlus { offset, len, tail } => {
-                input.seek(SeekFrom::Start(*offset))?;
-                copy_exact(input, out, *len, &mut done, &mut report)?;
-                out.write_all(tail)?;
-                done += tail.len() as u64;
+                sink.copy(input, *offset, *len)?;
+                sink.write(tail)?;
             }
-            Source::File { path, len } => {
+            Source::File { path, len, .. } => {
                 let mut f = File::open(path)?;
-                copy_exact(&mut f, out, *len, &mut done, &mut report)?;
+                sink.copy(&mut f, 0, *len)?;
             }
         }
-        let pad = (SECTOR - done % SECTOR) % SECTOR;
-        write_zeros(out, pad, &mut done, &mut report)?;
+        let pad = (SECTOR - sink.meter.done % SECTOR) % SECTOR;
+        sink.zeros(pad)?;
     }
     // 3. Padding and the backup GPT.
-    let tail_at = total.saturating_sub(layout.tail.len() as u64);
-    write_zeros(out, tail_at.saturating_sub(done), &mut done, &mut report)?;
-    out.write_all(&layout.tail)?;
-    done += layout.tail.len() as u64;
-    report(done);
-    Ok(())
+    let tail_at = layout.output_bytes.saturating_sub(layout.tail.len() as u64);
+    sink.zeros(tail_at.saturating_sub(sink.meter.done))?;
+    sink.write(&layout.tail)?;
+    let done = sink.meter.done;
+    let md5 = sink.hasher.take().map(HashThread::finish).transpose()?;
+    Ok((done, md5))
 }
 
 /// True if `a` and `b` name the same existing file (also through symlinks/hard links).
@@ -1615,19 +1761,249 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The isomd5sum implant, over exactly the bytes `checkisomd5` reads.
-fn implant_isomd5(f: &mut File) -> io::Result<()> {
-    crate::iso::md5::implant(f).map(|_| ())
+/// Identity and version of an input file (device, inode, size, modification time). If it
+/// differs between planning and the end of writing, the input changed while it was read
+/// and the output is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
 }
 
-/// Writes `output` from `input` with `plan` applied. The input is opened read-only; the
-/// output appears (by rename of a temporary file in the same directory, after fsync) only
-/// when complete. Refuses an existing output without `opts.force` and an output that is
-/// the input.
+impl InputStamp {
+    /// The stamp of an open file.
+    pub fn of_file(file: &File) -> io::Result<Self> {
+        Ok(Self::of_metadata(&file.metadata()?))
+    }
+
+    /// The stamp of the file a path names now.
+    pub fn of_path(path: &Path) -> io::Result<Self> {
+        Ok(Self::of_metadata(&std::fs::metadata(path)?))
+    }
+
+    fn of_metadata(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        InputStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        }
+    }
+}
+
+fn changed_input(path: &Path) -> Error {
+    Error::input(
+        path,
+        "changed while it was being read (size or modification time differ); nothing was written: run again once it no longer changes",
+    )
+}
+
+/// Fails unless `path` and the open `file` still carry `stamp`.
+fn check_unchanged(path: &Path, file: Option<&File>, stamp: &InputStamp) -> crate::Result<()> {
+    let now_path = InputStamp::of_path(path).map_err(|e| Error::input(path, e))?;
+    let now_file = match file {
+        Some(f) => Some(InputStamp::of_file(f).map_err(|e| Error::input(path, e))?),
+        None => None,
+    };
+    if now_path != *stamp || now_file.is_some_and(|s| s != *stamp) {
+        return Err(changed_input(path));
+    }
+    Ok(())
+}
+
+/// Temporary outputs being written, for [`abort_partial_outputs`]. Renames happen under
+/// this lock, so a signal handler either removes a temporary file before its rename (which
+/// then fails) or finds it already renamed (the output is complete).
+struct PartialOutputs {
+    paths: Vec<PathBuf>,
+    aborted: bool,
+}
+
+static PARTIAL_OUTPUTS: Mutex<PartialOutputs> = Mutex::new(PartialOutputs {
+    paths: Vec::new(),
+    aborted: false,
+});
+
+fn partial_outputs() -> std::sync::MutexGuard<'static, PartialOutputs> {
+    PARTIAL_OUTPUTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the temporary files of writes in progress and makes every later rename fail.
+/// For a SIGINT/SIGTERM handler (run on a normal thread, e.g. signal-hook's iterator),
+/// which should exit the process right after. Returns the removed paths.
+pub fn abort_partial_outputs() -> Vec<PathBuf> {
+    let mut state = partial_outputs();
+    state.aborted = true;
+    let paths = std::mem::take(&mut state.paths);
+    paths
+        .into_iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .collect()
+}
+
+/// Keeps a temporary output registered for [`abort_partial_outputs`] while it lives.
+struct Registered(PathBuf);
+
+impl Registered {
+    fn new(path: &Path) -> crate::Result<Self> {
+        let mut state = partial_outputs();
+        if state.aborted {
+            return Err(Error::output(path, "interrupted"));
+        }
+        state.paths.push(path.to_path_buf());
+        Ok(Registered(path.to_path_buf()))
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        partial_outputs().paths.retain(|p| *p != self.0);
+    }
+}
+
+/// Reserves `len` bytes for `file` so that a full disk (ENOSPC), a quota or a file size
+/// limit (EFBIG) is reported before any byte is written, and the filesystem can lay the
+/// file out contiguously. Filesystems without fallocate are skipped silently (the writes
+/// report a full disk then). Uses the fallocate system call, not posix_fallocate: glibc's
+/// fallback for the latter writes the whole file once more.
+fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    use rustix::io::Errno;
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == Errno::NOSPC || e == Errno::FBIG || e == Errno::DQUOT => Err(e.into()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Test-only hook (documented in tests/faults.rs): when set to a number of milliseconds,
+/// [`write`] sleeps that long after it created and reserved the temporary output and
+/// before it streams, so a test can change the input or send a signal at a known moment.
+const TEST_PAUSE_ENV: &str = "REMASTER_TEST_PAUSE_AFTER_PLAN_MS";
+
+/// Largest file a [`RegionEdit`] may edit: the edit runs on an in-memory copy of the file
+/// before it is streamed (efiboot.img is a few MiB).
+const REGION_EDIT_CAP: u64 = 64 << 20;
+
+/// `patches` without the bytes inside `[start, end)`.
+fn carve(patches: Vec<Patch>, start: u64, end: u64) -> Vec<Patch> {
+    let mut out = Vec::with_capacity(patches.len() + 1);
+    for (off, data) in patches {
+        let p_end = off + data.len() as u64;
+        if p_end <= start || off >= end {
+            out.push((off, data));
+            continue;
+        }
+        if off < start {
+            out.push((
+                off,
+                data.get(..(start - off) as usize).unwrap_or(&[]).to_vec(),
+            ));
+        }
+        if p_end > end {
+            out.push((
+                end,
+                data.get((end - off) as usize..).unwrap_or(&[]).to_vec(),
+            ));
+        }
+    }
+    out
+}
+
+/// Runs the region edits on in-memory copies of their files (as they will be output: the
+/// input's bytes with the layout's patches) and turns each result into a patch, so the
+/// output is written once, in order, and hashed on the fly.
+fn apply_region_edits(
+    layout: &mut Layout,
+    image: &Image,
+    input_path: &Path,
+    input: &mut File,
+    edits: Vec<RegionEdit>,
+) -> crate::Result<()> {
+    for edit in edits {
+        let path = norm_path(&edit.iso_path);
+        if layout.extents.contains_key(&path) {
+            return Err(Error::input(
+                input_path,
+                format!("cannot edit /{path} in place: it is also replaced or added"),
+            ));
+        }
+        let node = image.primary.find(&path).ok_or_else(|| {
+            Error::input(
+                input_path,
+                format!("cannot edit /{path}: no such file in the image"),
+            )
+        })?;
+        let ext = match node.extents.as_slice() {
+            [e] if node.kind == NodeKind::File => *e,
+            _ => {
+                return Err(Error::input(
+                    input_path,
+                    format!("cannot edit /{path}: not a single-extent file"),
+                ))
+            }
+        };
+        let start = ext.offset();
+        let len = u64::from(ext.len);
+        let end = start + len;
+        if end > layout.copy_end || len > REGION_EDIT_CAP {
+            return Err(Error::input(
+                input_path,
+                format!("cannot edit /{path} in place: it is larger than {REGION_EDIT_CAP} bytes or extends past the end of the image"),
+            ));
+        }
+        let mut bytes = read_at(input, start, len as usize, image.file_len, &path)
+            .map_err(|e| Error::input(input_path, e))?;
+        for (off, data) in &layout.patches {
+            let from = (*off).max(start);
+            let to = (off + data.len() as u64).min(end);
+            if from < to {
+                let src = data.get((from - off) as usize..(to - off) as usize);
+                let dst = bytes.get_mut((from - start) as usize..(to - start) as usize);
+                if let (Some(src), Some(dst)) = (src, dst) {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        let mut region = io::Cursor::new(bytes);
+        (edit.edit)(&mut region)?;
+        let bytes = region.into_inner();
+        if bytes.len() as u64 != len {
+            return Err(Error::input(
+                input_path,
+                format!(
+                    "the in-place edit of /{path} changed its size from {len} to {} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        let mut patches = carve(std::mem::take(&mut layout.patches), start, end);
+        patches.push((start, bytes));
+        layout.patches = merge_patches(patches);
+    }
+    Ok(())
+}
+
+/// Writes `output` from `input` with `plan` applied, in one sequential pass (the isomd5sum
+/// is computed on the fly and written last; nothing of the output is read back).
+///
+/// Safety of the result: the input is opened read-only. The output is written to a
+/// temporary file `.remaster-*` in the destination directory, preallocated (a full disk is
+/// reported before any byte is written), fsync'ed and renamed: the output appears complete
+/// or not at all. On an error the temporary file is removed; a SIGINT/SIGTERM handler that
+/// calls [`abort_partial_outputs`] removes it too; only a `kill -9` (or a crash of the
+/// machine) can leave it behind, never at the output's name. An input (the ISO, or a file
+/// added from disk) whose size or modification time changed between planning (see
+/// [`EditPlan::input_stamp`]) and the end of writing is refused before the rename.
+/// Refuses an existing output without `opts.force` and an output that is the input.
 pub fn write(
     input: &Path,
     output: &Path,
-    plan: EditPlan,
+    mut plan: EditPlan,
     mut opts: WriteOptions<'_>,
 ) -> crate::Result<WriteSummary> {
     if same_file(input, output) || input == output {
@@ -1643,72 +2019,116 @@ pub fn write(
         ));
     }
     let mut file = File::open(input).map_err(|e| Error::input(input, e))?;
+    let input_stamp = InputStamp::of_file(&file).map_err(|e| Error::input(input, e))?;
+    if plan.input_stamp.is_some_and(|s| s != input_stamp) {
+        return Err(changed_input(input));
+    }
     let image = Image::open(&mut file).map_err(|e| Error::input(input, e))?;
-    let layout = plan_layout(&image, &mut file, &plan).map_err(|e| match e {
+    let mut layout = plan_layout(&image, &mut file, &plan).map_err(|e| match e {
         Error::Usage(m) => Error::input(input, m),
         other => other,
     })?;
+    apply_region_edits(
+        &mut layout,
+        &image,
+        input,
+        &mut file,
+        std::mem::take(&mut plan.region_edits),
+    )?;
+    let implant_md5 = plan.implant_md5;
     // The layout holds its own copy of new contents: free the plan's before streaming.
-    let EditPlan {
-        region_edits,
-        implant_md5,
-        ..
-    } = plan;
+    drop(plan);
+    let md5 = if implant_md5 {
+        if image.pvd().offset() != crate::iso::md5::PVD_OFFSET {
+            return Err(Error::input(
+                input,
+                "cannot implant an isomd5sum: the primary volume descriptor is not at sector 16",
+            ));
+        }
+        Some(Md5Stream::new(layout.volume_bytes).map_err(|e| Error::input(input, e))?)
+    } else {
+        None
+    };
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let oerr = |e: &dyn std::fmt::Display| Error::output(output, e);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| oerr(&e))?;
-    stream(&mut file, tmp.as_file_mut(), &layout, &mut opts.progress).map_err(|e| oerr(&e))?;
-    // In-place region edits on the output.
-    for edit in region_edits {
-        let path = norm_path(&edit.iso_path);
-        let ext = match layout.extents.get(&path) {
-            Some(e) => *e,
-            None => {
-                let node = image.primary.find(&path).ok_or_else(|| {
-                    Error::input(
-                        input,
-                        format!("cannot edit /{path}: no such file in the image"),
-                    )
-                })?;
-                match node.extents.as_slice() {
-                    [e] if node.kind == NodeKind::File => *e,
-                    _ => {
-                        return Err(Error::input(
-                            input,
-                            format!("cannot edit /{path}: not a single-extent file"),
-                        ))
-                    }
-                }
-            }
-        };
-        let f = tmp.as_file_mut();
-        let mut slice =
-            fscommon::StreamSlice::new(f, ext.offset(), ext.offset() + u64::from(ext.len))
-                .map_err(|e| oerr(&e))?;
-        (edit.edit)(&mut slice)?;
-    }
-    if implant_md5 {
-        tmp.as_file_mut().flush().map_err(|e| oerr(&e))?;
-        implant_isomd5(tmp.as_file_mut()).map_err(|e| oerr(&e))?;
-    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".remaster-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| oerr(&e))?;
+    let registered = Registered::new(tmp.path())?;
     {
         use std::os::unix::fs::PermissionsExt;
-        let f = tmp.as_file_mut();
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(|e| oerr(&e))?;
-        f.sync_all().map_err(|e| oerr(&e))?;
     }
-    let len = tmp.as_file().metadata().map_err(|e| oerr(&e))?.len();
-    if len != layout.output_bytes {
+    preallocate(tmp.as_file(), layout.output_bytes).map_err(|e| {
+        let fix = if e.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error()) {
+            "raise the file size limit (ulimit -f) or write to a filesystem that allows files this large"
+        } else {
+            "free space or choose another destination"
+        };
+        oerr(&format!(
+            "cannot reserve {} bytes for it ({e}); {fix}",
+            layout.output_bytes
+        ))
+    })?;
+    if let Some(ms) = std::env::var(TEST_PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+    let (written, md5) = stream(
+        &mut file,
+        tmp.as_file_mut(),
+        &layout,
+        md5,
+        &mut opts.progress,
+    )
+    .map_err(|e| oerr(&e))?;
+    if written != layout.output_bytes {
         return Err(oerr(&format!(
-            "internal error: wrote {len} bytes, planned {}",
+            "internal error: wrote {written} bytes, planned {}",
             layout.output_bytes
         )));
     }
-    tmp.persist(output).map_err(|e| oerr(&e.error))?;
+    if let Some(md5) = md5 {
+        use std::os::unix::fs::FileExt;
+        let field = md5
+            .finish()
+            .and_then(|f| f.to_bytes())
+            .map_err(|e| oerr(&e))?;
+        tmp.as_file()
+            .write_all_at(&field, crate::iso::md5::APPDATA_OFFSET)
+            .map_err(|e| oerr(&e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| oerr(&e))?;
+    let len = tmp.as_file().metadata().map_err(|e| oerr(&e))?.len();
+    if len != layout.output_bytes {
+        return Err(oerr(&format!(
+            "internal error: the file has {len} bytes, planned {}",
+            layout.output_bytes
+        )));
+    }
+    check_unchanged(input, Some(&file), &input_stamp)?;
+    for (_, src) in &layout.segments {
+        if let Source::File { path, stamp, .. } = src {
+            check_unchanged(path, None, stamp)?;
+        }
+    }
+    {
+        let state = partial_outputs();
+        if state.aborted {
+            return Err(oerr(&"interrupted"));
+        }
+        tmp.persist(output).map_err(|e| oerr(&e.error))?;
+    }
+    drop(registered);
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }
@@ -1720,7 +2140,6 @@ pub fn write(
         md5_implanted: implant_md5,
     })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1760,6 +2179,24 @@ mod tests {
         assert_eq!(
             p,
             vec![(0, vec![2; 4]), (10, vec![1, 1, 3, 3, 3, 3]), (30, vec![4])]
+        );
+    }
+
+    #[test]
+    fn carve_removes_exactly_the_region() {
+        let p = vec![
+            (0, vec![1; 10]),
+            (12, vec![2; 4]),
+            (18, vec![3; 10]),
+            (40, vec![4]),
+        ];
+        assert_eq!(
+            carve(p, 5, 20),
+            vec![(0, vec![1; 5]), (20, vec![3; 8]), (40, vec![4])]
+        );
+        assert_eq!(
+            carve(vec![(0, vec![1; 30])], 5, 20),
+            vec![(0, vec![1; 5]), (20, vec![1; 10])]
         );
     }
 

@@ -274,6 +274,11 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     let mut edit = EditPlan {
         implant_md5: opts.implant_md5,
         mtime: source_date_epoch(),
+        // The overlay and configs below come from the input as opened now: the writer
+        // refuses if it has changed by the time it is written.
+        input_stamp: Some(
+            isowrite::InputStamp::of_file(&media.file).map_err(|e| Error::input(&opts.input, e))?,
+        ),
         ..Default::default()
     };
 
