@@ -568,6 +568,12 @@ bz_case("bz-truncated-setup", bz[:0x260], "reject", BZ_BAD, "vmlinuz cut just af
 payload_at = pm_start + payload_offset
 bz_case("bz-payload-corrupt", with_patch(bz, payload_at + 4096, random.Random(9).randbytes(4096)), "reject",
         BZ_BAD + "|corrupt|xz|zstd|gzip|lzma|data|decompress", "4 KiB of random bytes inside the compressed payload")
+# Found by fuzzing (kmod_kernel/kmod_module): an lzma-alone header asking for a 4 GiB
+# dictionary made the decoder allocate it; the payload is replaced in place.
+lzma_bomb = b"\x5d\x00\x00\xff\xff" + b"\xff" * 8 + random.Random(17).randbytes(4096)
+bz_case("bz-lzma-dictionary-huge", with_patch(with_patch(bz, payload_at, lzma_bomb), 0x24C,
+        struct.pack("<I", len(lzma_bomb))), "reject", "memory|limit",
+        "payload replaced by an lzma-alone header with a 4 GiB dictionary")
 bz_case("bz-version-string-outside", with_patch(bz, 0x20E, struct.pack("<H", 0xFFFF)), "tolerate", "",
         "kernel_version pointer past the setup code (the release is also read from the payload)")
 bz_case("bz-old-protocol", with_patch(bz, 0x206, struct.pack("<H", 0x0201)), "reject",

@@ -402,3 +402,48 @@ fn hostile_corpus() {
         report.join("\n")
     );
 }
+
+// --- Crashers found by the fuzz targets (fuzz/), kept as regression tests -----------------
+
+/// boot_config: a bare `rd.driver.pre` (no `=`) was merged into `rd.driver.pre,mpt3sas`,
+/// an argument dracut does not know (the driver was not pre-loaded), and editing again added
+/// a second one: edit_config was not idempotent.
+#[test]
+fn fuzz_regression_bare_rd_driver_pre() {
+    use remaster::boot::{edit_config, CmdlineEdits, ConfigKind};
+    let edits = CmdlineEdits {
+        dud_paths: vec!["/dd.iso".into()],
+        driver_pre: vec!["mpt3sas".into()],
+        ..CmdlineEdits::default()
+    };
+    for (kind, text) in [
+        (
+            ConfigKind::Grub,
+            "menuentry 'Install Rocky Linux 9.2' {\n\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=X rd.driver.pre quiet\n\tinitrdefi /images/pxeboot/initrd.img\n}\n",
+        ),
+        (
+            ConfigKind::Isolinux,
+            "label linux\n  menu label ^Install Rocky Linux 9.2\n  kernel vmlinuz\n  append initrd=initrd.img inst.stage2=hd:LABEL=X rd.driver.pre quiet\n",
+        ),
+    ] {
+        let once = edit_config(kind, text, &edits).expect("edit");
+        assert!(once.text.contains(" rd.driver.pre=mpt3sas "), "{kind:?}: {}", once.text);
+        assert!(!once.text.contains("rd.driver.pre,"), "{kind:?}: {}", once.text);
+        let twice = edit_config(kind, &once.text, &edits).expect("second edit");
+        assert_eq!(once.text, twice.text, "{kind:?}: editing twice differs from once");
+    }
+}
+
+/// kmod_module / kmod_kernel: an lzma-alone (or xz) header may ask for a 4 GiB dictionary;
+/// the decoder allocated it (malloc of 2.3 GB under the fuzzer). Now the decoder's memory is
+/// capped and the error says so.
+#[test]
+fn fuzz_regression_lzma_dictionary_is_capped() {
+    let mut data = vec![0x5d, 0x00, 0x00, 0xff, 0xff];
+    data.extend_from_slice(&[0xff; 8]);
+    data.extend_from_slice(&[0x42; 256]);
+    let err =
+        remaster::kmod::decompress(&data, 1 << 20).expect_err("a 4 GiB dictionary must be refused");
+    let msg = err.to_string().to_lowercase();
+    assert!(msg.contains("memory") || msg.contains("limit"), "{msg}");
+}
