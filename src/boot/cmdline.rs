@@ -619,7 +619,11 @@ fn merge_driver_pre(items: &mut Vec<Item>, modules: &[String], changes: &mut Vec
         .find(|it| !it.deleted && arg_key(&it.value) == "rd.driver.pre")
     {
         let old = it.value.clone();
-        let sep = if old.ends_with('=') || old.ends_with(',') {
+        // A bare `rd.driver.pre` (no `=`) gets its `=`, not a comma: `rd.driver.pre,x` is
+        // another argument to dracut and loads nothing.
+        let sep = if !old.contains('=') {
+            "="
+        } else if old.ends_with('=') || old.ends_with(',') {
             ""
         } else {
             ","

@@ -153,6 +153,17 @@ pub fn run(args: CheckArgs) -> Result<i32> {
                 ))
             }
         };
+        let mut findings = findings;
+        if modules.is_empty() {
+            // E.g. a DUD whose only RPM is unreadable: nothing would load, so the answer to
+            // "will it load?" is no, not an empty LOADS.
+            findings.push(Finding {
+                severity: Severity::Refused,
+                rpm: None,
+                message: format!("{}: no readable kernel module in it; the installer would load nothing", item.display()),
+                fix: Some("replace the unreadable or missing RPMs (see the findings above) with intact copies".into()),
+            });
+        }
         items.push((item.clone(), kind, findings, modules));
     }
     let added: Vec<Module> = items.iter().flat_map(|i| i.3.iter().cloned()).collect();

@@ -185,7 +185,13 @@ pub fn scan_dud(path: &Path) -> crate::Result<Dud> {
     let tree = if meta.is_dir() {
         Tree::Dir(path.to_path_buf())
     } else {
-        let file = std::fs::File::open(path).map_err(|e| crate::Error::input(path, e))?;
+        let mut file = std::fs::File::open(path).map_err(|e| crate::Error::input(path, e))?;
+        // The crate's own ISO reader first: on a hostile image it names the cause
+        // (directory loop, extent past the end, truncation) where hadris only reports
+        // "corrupt filesystem data" or reads zeros.
+        crate::iso::Image::open(&mut file).map_err(|e| e.into_input(path))?;
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| crate::Error::input(path, e))?;
         Tree::mount_iso(Box::new(file)).map_err(|e| crate::Error::input(path, e))?
     };
     read_tree(path, String::new(), tree, 0).map_err(|e| crate::Error::input(path, e))

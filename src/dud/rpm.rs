@@ -45,7 +45,9 @@ pub enum RpmError {
     CorruptHeader(String),
     #[error("corrupt RPM payload: {0}")]
     CorruptPayload(String),
-    #[error("module {path} is {size} bytes, above the {limit}-byte limit")]
+    /// `size` is what the payload delivered before reading stopped (the header's own
+    /// size field may disagree with the payload in a hostile package).
+    #[error("module {path} holds more than the {limit}-byte limit (stopped after {size} bytes of payload)")]
     TooLarge { path: String, size: u64, limit: u64 },
     #[error("read error: {0}")]
     Io(#[from] io::Error),
@@ -379,7 +381,7 @@ pub fn read_kmod_rpm<R: Read + 'static>(
             if bytes.len() as u64 > limits.max_module_bytes {
                 return Err(RpmError::TooLarge {
                     path,
-                    size: file.metadata.size() as u64,
+                    size: bytes.len() as u64,
                     limit: limits.max_module_bytes,
                 });
             }

@@ -97,13 +97,18 @@ pub fn decompress(data: &[u8], cap: u64) -> Result<(Compression, Vec<u8>), KmodE
         Compression::None => return Ok((kind, data.to_vec())),
         Compression::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
         Compression::Xz => {
-            let stream = liblzma::stream::Stream::new_stream_decoder(u64::MAX, 0)
-                .map_err(|e| KmodError::Decompress(format!("xz decoder: {e}")))?;
+            // A hostile header can ask for a multi-GiB dictionary: cap the decoder's memory.
+            let stream = liblzma::stream::Stream::new_stream_decoder(
+                crate::initrd::compress::XZ_MEMLIMIT,
+                0,
+            )
+            .map_err(|e| KmodError::Decompress(format!("xz decoder: {e}")))?;
             Box::new(liblzma::bufread::XzDecoder::new_stream(data, stream))
         }
         Compression::Lzma => {
-            let stream = liblzma::stream::Stream::new_lzma_decoder(u64::MAX)
-                .map_err(|e| KmodError::Decompress(format!("lzma decoder: {e}")))?;
+            let stream =
+                liblzma::stream::Stream::new_lzma_decoder(crate::initrd::compress::XZ_MEMLIMIT)
+                    .map_err(|e| KmodError::Decompress(format!("lzma decoder: {e}")))?;
             Box::new(liblzma::bufread::XzDecoder::new_stream(data, stream))
         }
         Compression::Zstd => Box::new(

@@ -131,7 +131,11 @@ fn load_rpm(source: &Path, media: &Media) -> Result<Driver> {
 fn load_module(source: &Path) -> Result<Driver> {
     let bytes = read_capped(source, MODULE_FILE_CAP)?;
     let module = Module::parse(&bytes).map_err(|e| Error::input(source, e))?;
-    let name = module.display_name().to_string();
+    // The name goes into rd.driver.pre, the overlay file name and the module indexes; a
+    // corrupt .modinfo (e.g. overlapping another section) has none.
+    let Some(name) = module.name.clone() else {
+        return Err(Error::input(source, "the module has no name= in .modinfo (corrupt or overlapping .modinfo section?)"));
+    };
     let warning = format!(
         "{}: a bare module reaches the installer only; the installed system will not get {name} and may not find its root disk. Ship it as a kmod RPM (--add-rpm) or a DUD (--add-dud) so the installer also installs it",
         source.display()

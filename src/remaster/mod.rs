@@ -133,6 +133,7 @@ const OVERLAY_DUD_CAP: usize = 16;
 /// Reads everything, judges the drivers and plans every change. Writes nothing.
 pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     let mut media = Media::open(&opts.input)?;
+    refuse_damaged_input(&media.image, &opts.input)?;
     let kver = media.kver().to_string();
     let mut warnings: Vec<String> = Vec::new();
     let mut refusals: Vec<String> = Vec::new();
@@ -466,6 +467,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     Ok((media, Plan { report, edit }))
 }
 
+<<<<<<< HEAD
 /// Every boot path of the ISO must keep booting and must see the edits: refuse media without
 /// El Torito (remaster preserves boot records, it does not create them) and media whose
 /// BIOS or UEFI entry has no config to edit (that path would boot without the driver).
@@ -484,6 +486,32 @@ fn check_boot_paths(media: &Media) -> Result<()> {
             return Err(Error::input(
                 &media.path,
                 format!("{needs} is missing: the {what} boot entry would start the installer without the edits; restore it from the original media"),
+=======
+/// Refuses an input whose damage the writer would carry over or silently "repair": a file
+/// shorter than its volume (an incomplete download; the grown image would hide the missing
+/// tail) and a GPT whose CRCs do not match (the writer recomputes them over whatever the
+/// table holds, laundering the corruption).
+fn refuse_damaged_input(image: &crate::iso::Image, path: &Path) -> Result<()> {
+    let volume = image.volume_bytes();
+    if volume > image.file_len {
+        return Err(Error::input(
+            path,
+            format!("truncated image: the volume is {volume} bytes but the file has {} (incomplete download or copy?)", image.file_len),
+        ));
+    }
+    if let Some(gpt) = &image.system_area.gpt {
+        let broken = if !gpt.primary.header_crc_ok {
+            Some("header")
+        } else if !gpt.primary.entries_crc_ok {
+            Some("partition entry array")
+        } else {
+            None
+        };
+        if let Some(part) = broken {
+            return Err(Error::input(
+                path,
+                format!("the GPT {part} CRC does not match: the partition table is corrupt; use an intact copy of the ISO"),
+>>>>>>> hardening
             ));
         }
     }
