@@ -134,7 +134,10 @@ fn load_module(source: &Path) -> Result<Driver> {
     // The name goes into rd.driver.pre, the overlay file name and the module indexes; a
     // corrupt .modinfo (e.g. overlapping another section) has none.
     let Some(name) = module.name.clone() else {
-        return Err(Error::input(source, "the module has no name= in .modinfo (corrupt or overlapping .modinfo section?)"));
+        return Err(Error::input(
+            source,
+            "the module has no name= in .modinfo (corrupt or overlapping .modinfo section?)",
+        ));
     };
     let warning = format!(
         "{}: a bare module reaches the installer only; the installed system will not get {name} and may not find its root disk. Ship it as a kmod RPM (--add-rpm) or a DUD (--add-dud) so the installer also installs it",

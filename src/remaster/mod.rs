@@ -467,7 +467,6 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     Ok((media, Plan { report, edit }))
 }
 
-<<<<<<< HEAD
 /// Every boot path of the ISO must keep booting and must see the edits: refuse media without
 /// El Torito (remaster preserves boot records, it does not create them) and media whose
 /// BIOS or UEFI entry has no config to edit (that path would boot without the driver).
@@ -486,7 +485,12 @@ fn check_boot_paths(media: &Media) -> Result<()> {
             return Err(Error::input(
                 &media.path,
                 format!("{needs} is missing: the {what} boot entry would start the installer without the edits; restore it from the original media"),
-=======
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses an input whose damage the writer would carry over or silently "repair": a file
 /// shorter than its volume (an incomplete download; the grown image would hide the missing
 /// tail) and a GPT whose CRCs do not match (the writer recomputes them over whatever the
@@ -511,7 +515,6 @@ fn refuse_damaged_input(image: &crate::iso::Image, path: &Path) -> Result<()> {
             return Err(Error::input(
                 path,
                 format!("the GPT {part} CRC does not match: the partition table is corrupt; use an intact copy of the ISO"),
->>>>>>> hardening
             ));
         }
     }
