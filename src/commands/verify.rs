@@ -77,7 +77,7 @@ pub fn run(args: VerifyArgs) -> Result<i32> {
 
 /// Runs every check; an unreadable input is an error, a failed check is a report line.
 pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
-    let mut media = Media::open(path)?;
+    let mut media = Media::open_deep(path)?;
     let mut checks: Vec<VerifyCheck> = Vec::new();
     let mut check = |name: &str, ok: bool, detail: String| {
         checks.push(VerifyCheck {
@@ -220,7 +220,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
     // Initrds.
     let mut dud_names: Vec<String> = Vec::new();
     for (index, i) in media.initrds.clone().iter().enumerate() {
-        let l = &i.listing;
+        let l = i.listing()?;
         let clean = l.kernel_error.is_none() && l.incomplete.is_none();
         let duds: Vec<String> = l
             .entries
@@ -346,7 +346,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
     }
 
     // Added modules.
-    let target = media.target(&[]);
+    let target = media.target(&[])?;
     let updates = media.module_dir.as_ref().map(|d| format!("{d}/updates/"));
     for (p, bytes) in &media.module_files {
         if !updates.as_ref().is_some_and(|u| p.starts_with(u.as_str()))

@@ -60,7 +60,7 @@ fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
     let dud = dud::open_dud(source)?;
     let ctx = media.installer_context();
     let mut findings = dud::installer_findings(&dud, &ctx);
-    let exports = media.export_crcs();
+    let exports = media.export_crcs()?;
     for rpm in &dud.rpms {
         findings.extend(dud::kabi_findings(rpm, &exports));
     }
@@ -107,7 +107,7 @@ fn load_rpm(source: &Path, media: &Media) -> Result<Driver> {
         .unwrap_or_default();
     let ctx = media.installer_context();
     let mut findings = dud::ddv3::rpm_findings(&rpm, &ctx);
-    findings.extend(dud::kabi_findings(&rpm, &media.export_crcs()));
+    findings.extend(dud::kabi_findings(&rpm, &media.export_crcs()?));
     let (image, created) =
         dud::dud_image_bytes(&[source.to_path_buf()], &dud::CreateOptions::default())?;
     let label = source.display().to_string();

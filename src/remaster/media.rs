@@ -11,7 +11,7 @@ use fscommon::StreamSlice;
 use crate::boot::{self, ConfigKind};
 use crate::initrd::{self, Listing};
 use crate::iso::{Image, Node};
-use crate::kmod::kernel::Kernel;
+use crate::kmod::kernel::{read_header, Kernel, KernelHeader};
 use crate::kmod::module::Module;
 use crate::kmod::verdict::Target;
 use crate::{Error, Result};
@@ -37,7 +37,20 @@ pub struct InitrdImage {
     pub paths: Vec<String>,
     pub offset: u64,
     pub len: u64,
-    pub listing: Listing,
+    /// The walk (read by `open_deep`).
+    pub listing: Option<Listing>,
+}
+
+impl InitrdImage {
+    /// The walk (media opened with [`Media::open_deep`]).
+    pub fn listing(&self) -> Result<&Listing> {
+        self.listing.as_ref().ok_or_else(|| {
+            Error::Usage(format!(
+                "{}: the initrd was not walked (internal: open the media deep)",
+                self.paths.join(", ")
+            ))
+        })
+    }
 }
 
 /// A boot config found on the ISO (or inside efiboot.img).
@@ -61,7 +74,10 @@ pub struct Media {
     pub file: File,
     pub image: Image,
     pub kernel_path: String,
-    pub kernel: Kernel,
+    /// The kernel's setup header (release), always read.
+    pub kernel_header: KernelHeader,
+    /// The kernel with its exports (read by `open_deep`: only drivers need it).
+    pub kernel: Option<Kernel>,
     /// Release from `.discinfo` (line 2, e.g. `9.2`) or the initrd's `.buildstamp`.
     pub os_release: Option<String>,
     /// Distinct initrd extents (normally one, named twice).
@@ -75,9 +91,19 @@ pub struct Media {
 }
 
 impl Media {
-    /// Opens `path` read-only and gathers the target. Reads metadata, the kernel, the
-    /// configs, efiboot.img and the initrd's module tree; never the rest of the ISO.
+    /// Opens `path` read-only for edits that need no driver verdict: metadata, the kernel's
+    /// setup header, the configs and efiboot.img (memory stays small whatever the media).
     pub fn open(path: &Path) -> Result<Media> {
+        Media::open_with(path, false)
+    }
+
+    /// Opens `path` read-only and gathers the whole target: also the kernel's exports, the
+    /// initrds' walks and the module tree of the first initrd. Never the rest of the ISO.
+    pub fn open_deep(path: &Path) -> Result<Media> {
+        Media::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, deep: bool) -> Result<Media> {
         let input_err = |e: &dyn std::fmt::Display| Error::input(path, e);
         let mut file = File::open(path).map_err(|e| input_err(&e))?;
         let image = Image::open(&mut file).map_err(|e| e.into_input(path))?;
@@ -92,8 +118,14 @@ impl Media {
         let vmlinuz = image
             .read_file(&mut file, &kernel_path, KERNEL_CAP)
             .map_err(|e| e.into_input(path))?;
-        let kernel = Kernel::parse(&vmlinuz)
-            .map_err(|e| Error::input(path, format!("{kernel_path}: {e}")))?;
+        let kernel_err =
+            |e: crate::kmod::KmodError| Error::input(path, format!("{kernel_path}: {e}"));
+        let kernel_header = read_header(&vmlinuz).map_err(kernel_err)?;
+        let kernel = if deep {
+            Some(Kernel::parse(&vmlinuz).map_err(kernel_err)?)
+        } else {
+            None
+        };
         drop(vmlinuz);
 
         let mut initrds: Vec<InitrdImage> = Vec::new();
@@ -104,10 +136,13 @@ impl Media {
             if initrds.iter().any(|i| i.offset == offset) {
                 continue; // another name of an initrd already read (hard link)
             }
-            let slice =
-                StreamSlice::new(&mut file, offset, offset + len).map_err(|e| input_err(&e))?;
-            let listing =
-                initrd::list(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+            let listing = if deep {
+                let slice =
+                    StreamSlice::new(&mut file, offset, offset + len).map_err(|e| input_err(&e))?;
+                Some(initrd::list(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?)
+            } else {
+                None
+            };
             initrds.push(InitrdImage {
                 paths: image.hardlinks_of(p),
                 offset,
@@ -122,14 +157,13 @@ impl Media {
             ));
         }
 
-        let kver = kernel.release().to_string();
+        let kver = kernel_header.release.clone();
         let (module_dir, module_files) = {
             let first = &initrds[0];
             match first
                 .listing
-                .module_trees()
-                .into_iter()
-                .find(|(v, _)| *v == kver)
+                .as_ref()
+                .and_then(|l| l.module_trees().into_iter().find(|(v, _)| *v == kver))
             {
                 Some((_, dir)) => {
                     let prefix = format!("{dir}/");
@@ -190,6 +224,7 @@ impl Media {
             file,
             image,
             kernel_path,
+            kernel_header,
             kernel,
             os_release,
             initrds,
@@ -202,7 +237,7 @@ impl Media {
 
     /// The kernel release (`uname -r`).
     pub fn kver(&self) -> &str {
-        self.kernel.release()
+        &self.kernel_header.release
     }
 
     /// The base modules of the initrd, parsed (for dependency resolution in the verdict).
@@ -216,15 +251,25 @@ impl Media {
     }
 
     /// The verdict target: the ISO kernel plus the initrd's modules plus `extra`.
-    pub fn target(&self, extra: &[Module]) -> Target {
+    pub fn target(&self, extra: &[Module]) -> Result<Target> {
         let mut modules = self.base_modules();
         modules.extend(extra.iter().cloned());
-        Target::new(self.kernel.clone(), modules)
+        Ok(Target::new(self.kernel()?.clone(), modules))
+    }
+
+    /// The kernel with its exports (media opened with [`Media::open_deep`]).
+    pub fn kernel(&self) -> Result<&Kernel> {
+        self.kernel.as_ref().ok_or_else(|| {
+            Error::input(
+                &self.path,
+                "the kernel's exports were not read (internal: open the media deep)",
+            )
+        })
     }
 
     /// Exported symbol CRCs of the kernel and the initrd's modules (for RPM kABI checks:
     /// on the installed system `kernel(sym)` is provided by the kernel and its modules).
-    pub fn export_crcs(&self) -> std::collections::HashMap<String, u32> {
+    pub fn export_crcs(&self) -> Result<std::collections::HashMap<String, u32>> {
         let mut map: std::collections::HashMap<String, u32> = self
             .base_modules()
             .iter()
@@ -232,11 +277,11 @@ impl Media {
             .filter_map(|e| Some((e.name.clone(), e.crc?)))
             .collect();
         map.extend(
-            self.kernel
+            self.kernel()?
                 .exports()
                 .filter_map(|e| Some((e.name.clone(), e.crc?))),
         );
-        map
+        Ok(map)
     }
 
     /// The compression suffix the in-box modules use (`.ko.xz` on RHEL 9), by majority.

@@ -132,7 +132,13 @@ const OVERLAY_DUD_CAP: usize = 16;
 
 /// Reads everything, judges the drivers and plans every change. Writes nothing.
 pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
-    let mut media = Media::open(&opts.input)?;
+    // Only drivers need the kernel's exports and the initrd's walk; plain edits stay light.
+    let has_drivers = !(opts.duds.is_empty() && opts.rpms.is_empty() && opts.modules.is_empty());
+    let mut media = if has_drivers {
+        Media::open_deep(&opts.input)?
+    } else {
+        Media::open(&opts.input)?
+    };
     refuse_damaged_input(&media.image, &opts.input)?;
     let kver = media.kver().to_string();
     let mut warnings: Vec<String> = Vec::new();
@@ -170,7 +176,11 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             )));
         }
     }
-    let target = media.target(&added.iter().map(|m| m.module.clone()).collect::<Vec<_>>());
+    let target = if added.is_empty() {
+        None
+    } else {
+        Some(media.target(&added.iter().map(|m| m.module.clone()).collect::<Vec<_>>())?)
+    };
     let suffix = media.module_suffix();
     let module_dir = media
         .module_dir
@@ -196,7 +206,8 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         });
         let mut modules = Vec::new();
         for m in &d.modules {
-            let v = verdict::check(&m.module, &target, opts.secure_boot);
+            let Some(target) = &target else { continue }; // set whenever a module is added
+            let v = verdict::check(&m.module, target, opts.secure_boot);
             match &v.outcome {
                 Outcome::Loads => {}
                 Outcome::Refused { .. } => refusals.push(format!("{}: {}", m.origin, v.summary)),
@@ -289,17 +300,18 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     if !overlay_entries.is_empty() {
         for index in 0..media.initrds.len() {
             let initrd = media.initrds[index].clone();
+            let listing = initrd.listing()?;
             let mtime = u64::try_from(edit.mtime).unwrap_or(0);
             let appended = initrd::build_overlay(
-                &initrd.listing,
+                listing,
                 &overlay_entries,
                 opts.compression,
                 initrd.len,
                 mtime,
             )
             .map_err(|e| Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", "))))?;
-            let planned = initrd::overlay::plan_overlay(&initrd.listing, &overlay_entries)
-                .map_err(|e| {
+            let planned =
+                initrd::overlay::plan_overlay(listing, &overlay_entries).map_err(|e| {
                     Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", ")))
                 })?;
             let digest = {
@@ -317,7 +329,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             overlays.push(OverlayPlan {
                 initrd_paths: initrd.paths.clone(),
                 base_bytes: initrd.len,
-                compression: opts.compression.resolve(&initrd.listing.segments),
+                compression: opts.compression.resolve(&listing.segments),
                 appended_bytes: appended.len() as u64,
                 entries: planned.keys().cloned().collect(),
             });
