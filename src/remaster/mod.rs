@@ -285,7 +285,8 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
 
     let mut edit = EditPlan {
         implant_md5: opts.implant_md5,
-        mtime: source_date_epoch(),
+        // SOURCE_DATE_EPOCH or 0: the same inputs give the same bytes.
+        mtime: i64::try_from(initrd::overlay::mtime_from_env()).unwrap_or(0),
         // The overlay and configs below come from the input as opened now: the writer
         // refuses if it has changed by the time it is written.
         input_stamp: Some(
@@ -582,14 +583,6 @@ fn module_file(m: &AddedModule, suffix: &str) -> Result<(String, Vec<u8>)> {
             Ok((format!("{}{ext}", m.name), m.bytes.clone()))
         }
     }
-}
-
-/// `SOURCE_DATE_EPOCH` when set, else 0 — the same inputs give the same bytes.
-pub fn source_date_epoch() -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 impl Report for PlanReport {
