@@ -196,7 +196,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
             let (vendor, device) = parse_pci(spec)?;
             Some(PciReport {
                 device: format!("{vendor:04x}:{device:04x}"),
-                initrd_modules: verdict::modules_for_pci(vendor, device, &media.base_modules()),
+                initrd_modules: verdict::modules_for_pci(vendor, device, &media.base_modules),
                 added_modules: verdict::modules_for_pci(vendor, device, &added),
             })
         }
