@@ -146,6 +146,125 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
 
     check_boot_paths(&media)?;
 
+    let DriverStep {
+        driver_plans,
+        overlay_entries,
+        dud_paths,
+        driver_pre,
+    } = plan_drivers(&media, opts, &mut warnings, &mut refusals)?;
+
+    let mut edit = EditPlan {
+        implant_md5: opts.implant_md5,
+        // SOURCE_DATE_EPOCH or 0: the same inputs give the same bytes.
+        mtime: i64::try_from(initrd::overlay::mtime_from_env()).unwrap_or(0),
+        // The overlay and configs below come from the input as opened now: the writer
+        // refuses if it has changed by the time it is written.
+        input_stamp: Some(
+            isowrite::InputStamp::of_file(&media.file).map_err(|e| Error::input(&opts.input, e))?,
+        ),
+        ..Default::default()
+    };
+
+    let mut changed_digests: Vec<(String, String)> = Vec::new();
+    let overlays = plan_overlays(
+        &mut media,
+        opts,
+        &overlay_entries,
+        &mut edit,
+        &mut changed_digests,
+    )?;
+
+    // Files to add, and the kickstart.
+    let label_after = opts
+        .volid
+        .clone()
+        .unwrap_or_else(|| media.image.volume_id().to_string());
+    let mut cmdline_add = opts.cmdline.clone();
+    let mut added_files = Vec::new();
+    for (src, dest) in &opts.add {
+        edit.add.push((dest.clone(), NewContent::File(src.clone())));
+        added_files.push(format!("/{}", dest.trim_start_matches('/')));
+    }
+    if let Some(ks) = &opts.ks {
+        let name = ks
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::input(ks, "not a file name"))?;
+        if media.image.find(&name).is_some() {
+            edit.replace
+                .push((name.clone(), NewContent::File(ks.clone())));
+        } else {
+            edit.add.push((name.clone(), NewContent::File(ks.clone())));
+        }
+        added_files.push(format!("/{name}"));
+        cmdline_add.push(boot::ks_arg(&label_after, &name));
+    }
+
+    // Boot configs.
+    let edits = CmdlineEdits {
+        add: cmdline_add,
+        remove_keys: opts.rm_args.clone(),
+        volume_label_rename: opts
+            .volid
+            .as_ref()
+            .map(|new| (media.image.volume_id().to_string(), new.clone())),
+        dud_paths,
+        driver_pre,
+    };
+    let configs = plan_configs(
+        &media,
+        opts,
+        &edits,
+        &mut edit,
+        &mut changed_digests,
+        &mut warnings,
+    )?;
+
+    let treeinfo_updated = plan_treeinfo(&mut media, opts, &changed_digests, &mut edit)?;
+    edit.volume_id = opts.volid.clone();
+
+    let layout = isowrite::plan_layout(&media.image, &mut media.file, &edit)?;
+    let report = PlanReport {
+        verbose: false,
+        input: opts.input.clone(),
+        output: opts.output.clone(),
+        volume_id: label_after,
+        kernel: media.kernel_path.clone(),
+        kernel_release: kver,
+        os_release: media.os_release.clone(),
+        secure_boot: opts.secure_boot,
+        drivers: driver_plans,
+        overlays,
+        configs,
+        added_files,
+        treeinfo_updated,
+        implant_md5: opts.implant_md5,
+        output_bytes: layout.output_bytes,
+        refusals,
+        warnings,
+    };
+    Ok((media, Plan { report, edit }))
+}
+
+/// What the drivers put into the overlay and onto the command lines.
+struct DriverStep {
+    driver_plans: Vec<DriverPlan>,
+    overlay_entries: Vec<OverlayEntry>,
+    dud_paths: Vec<String>,
+    driver_pre: Vec<String>,
+}
+
+/// Reads every driver argument, judges each module against the ISO's kernel, the initrd's
+/// modules and the other added modules (a driver may depend on another one added with it),
+/// and lays out the overlay: the DUDs as `/dd*.iso`, the modules under `updates/`
+/// (compressed like the in-box ones), regenerated indexes and modules-load.d entries.
+fn plan_drivers(
+    media: &Media,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+    refusals: &mut Vec<String>,
+) -> Result<DriverStep> {
+    let kver = media.kver().to_string();
     // Drivers.
     let mut drivers: Vec<Driver> = Vec::new();
     for (kind, list) in [
@@ -154,7 +273,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         (DriverKind::Module, &opts.modules),
     ] {
         for source in list {
-            drivers.push(Driver::load(kind, source, &media)?);
+            drivers.push(Driver::load(kind, source, media)?);
         }
     }
     let dud_count = drivers.iter().filter(|d| d.dud_image.is_some()).count();
@@ -282,39 +401,37 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             ));
         }
     }
+    Ok(DriverStep {
+        driver_plans,
+        overlay_entries,
+        dud_paths,
+        driver_pre,
+    })
+}
 
-    let mut edit = EditPlan {
-        implant_md5: opts.implant_md5,
-        // SOURCE_DATE_EPOCH or 0: the same inputs give the same bytes.
-        mtime: i64::try_from(initrd::overlay::mtime_from_env()).unwrap_or(0),
-        // The overlay and configs below come from the input as opened now: the writer
-        // refuses if it has changed by the time it is written.
-        input_stamp: Some(
-            isowrite::InputStamp::of_file(&media.file).map_err(|e| Error::input(&opts.input, e))?,
-        ),
-        ..Default::default()
-    };
-
-    // Initrd overlays (one per distinct initrd extent; both names follow).
+/// The overlay appended to each initrd (one per distinct extent; every name sharing it gets
+/// the same content so the writer keeps them one extent), and the new initrds' digests.
+fn plan_overlays(
+    media: &mut Media,
+    opts: &Options,
+    entries: &[OverlayEntry],
+    edit: &mut EditPlan,
+    digests: &mut Vec<(String, String)>,
+) -> Result<Vec<OverlayPlan>> {
     let mut overlays = Vec::new();
-    let mut changed_digests: Vec<(String, String)> = Vec::new();
-    if !overlay_entries.is_empty() {
+    if !entries.is_empty() {
         for index in 0..media.initrds.len() {
             let initrd = media.initrds[index].clone();
             let listing = initrd.listing()?;
             let mtime = u64::try_from(edit.mtime).unwrap_or(0);
-            let appended = initrd::build_overlay(
-                listing,
-                &overlay_entries,
-                opts.compression,
-                initrd.len,
-                mtime,
-            )
-            .map_err(|e| Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", "))))?;
-            let planned =
-                initrd::overlay::plan_overlay(listing, &overlay_entries).map_err(|e| {
-                    Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", ")))
-                })?;
+            let appended =
+                initrd::build_overlay(listing, entries, opts.compression, initrd.len, mtime)
+                    .map_err(|e| {
+                        Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", ")))
+                    })?;
+            let planned = initrd::overlay::plan_overlay(listing, entries).map_err(|e| {
+                Error::input(&opts.input, format!("{}: {e}", initrd.paths.join(", ")))
+            })?;
             let digest = {
                 let mut reader = media
                     .initrd_reader(index)?
@@ -325,7 +442,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             for p in &initrd.paths {
                 edit.replace
                     .push((p.clone(), NewContent::OriginalPlus(appended.clone())));
-                changed_digests.push((p.clone(), digest.clone()));
+                digests.push((p.clone(), digest.clone()));
             }
             overlays.push(OverlayPlan {
                 initrd_paths: initrd.paths.clone(),
@@ -336,48 +453,24 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             });
         }
     }
+    Ok(overlays)
+}
 
-    // Files to add, and the kickstart.
-    let label_after = opts
-        .volid
-        .clone()
-        .unwrap_or_else(|| media.image.volume_id().to_string());
-    let mut cmdline_add = opts.cmdline.clone();
-    let mut added_files = Vec::new();
-    for (src, dest) in &opts.add {
-        edit.add.push((dest.clone(), NewContent::File(src.clone())));
-        added_files.push(format!("/{}", dest.trim_start_matches('/')));
-    }
-    if let Some(ks) = &opts.ks {
-        let name = ks
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::input(ks, "not a file name"))?;
-        if media.image.find(&name).is_some() {
-            edit.replace
-                .push((name.clone(), NewContent::File(ks.clone())));
-        } else {
-            edit.add.push((name.clone(), NewContent::File(ks.clone())));
-        }
-        added_files.push(format!("/{name}"));
-        cmdline_add.push(boot::ks_arg(&label_after, &name));
-    }
-
-    // Boot configs.
-    let edits = CmdlineEdits {
-        add: cmdline_add,
-        remove_keys: opts.rm_args.clone(),
-        volume_label_rename: opts
-            .volid
-            .as_ref()
-            .map(|new| (media.image.volume_id().to_string(), new.clone())),
-        dud_paths,
-        driver_pre,
-    };
+/// The edited boot configs: ISO 9660 files are replaced; the grub.cfg inside efiboot.img is
+/// edited on a copy now (a FAT image too full fails here, before anything is written) and
+/// written over the image in place.
+fn plan_configs(
+    media: &Media,
+    opts: &Options,
+    edits: &CmdlineEdits,
+    edit: &mut EditPlan,
+    digests: &mut Vec<(String, String)>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ConfigPlan>> {
     let mut configs = Vec::new();
     let mut efiboot_cfg: Option<Vec<u8>> = None;
     for config in &media.configs {
-        let edited = boot::edit_config(config.kind, &config.text, &edits)
+        let edited = boot::edit_config(config.kind, &config.text, edits)
             .map_err(|e| Error::input(&opts.input, format!("{}: {e}", config.location)))?;
         let changed = edited.text != config.text;
         if changed {
@@ -390,12 +483,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
                 ));
             }
         }
-        if !edits.is_empty()
-            && edited.installer_entries_changed() == 0
-            && (!edits.add.is_empty()
-                || !edits.dud_paths.is_empty()
-                || !edits.driver_pre.is_empty())
-        {
+        if edits.adds_something() && edited.installer_entries_changed() == 0 {
             warnings.push(format!(
                 "{}: no installer entry found to edit",
                 config.location
@@ -423,7 +511,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         let edited = image.into_inner();
         let digest = boot::treeinfo::sha256_hex(&mut edited.as_slice())
             .map_err(|e| Error::input(&opts.input, e))?;
-        changed_digests.push((media::EFIBOOT_PATH.to_string(), digest));
+        digests.push((media::EFIBOOT_PATH.to_string(), digest));
         edit.region_edits.push(RegionEdit {
             iso_path: media::EFIBOOT_PATH.to_string(),
             edit: Box::new(move |region| {
@@ -437,16 +525,24 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
             }),
         });
     }
+    Ok(configs)
+}
 
-    // .treeinfo checksums of the files that changed.
+/// `.treeinfo` `[checksums]` of the files that changed; returns the paths updated.
+fn plan_treeinfo(
+    media: &mut Media,
+    opts: &Options,
+    digests: &[(String, String)],
+    edit: &mut EditPlan,
+) -> Result<Vec<String>> {
     let mut treeinfo_updated = Vec::new();
-    if media.image.find(".treeinfo").is_some() && !changed_digests.is_empty() {
+    if media.image.find(".treeinfo").is_some() && !digests.is_empty() {
         let text = media
             .image
             .read_file(&mut media.file, ".treeinfo", 1 << 20)
             .map_err(|e| e.into_input(&opts.input))?;
         let text = String::from_utf8_lossy(&text).into_owned();
-        let updated = boot::treeinfo::update_checksums(&text, &changed_digests);
+        let updated = boot::treeinfo::update_checksums(&text, digests);
         if updated.text != text {
             edit.replace.push((
                 ".treeinfo".into(),
@@ -455,29 +551,7 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         }
         treeinfo_updated = updated.updated;
     }
-    edit.volume_id = opts.volid.clone();
-
-    let layout = isowrite::plan_layout(&media.image, &mut media.file, &edit)?;
-    let report = PlanReport {
-        verbose: false,
-        input: opts.input.clone(),
-        output: opts.output.clone(),
-        volume_id: label_after,
-        kernel: media.kernel_path.clone(),
-        kernel_release: kver,
-        os_release: media.os_release.clone(),
-        secure_boot: opts.secure_boot,
-        drivers: driver_plans,
-        overlays,
-        configs,
-        added_files,
-        treeinfo_updated,
-        implant_md5: opts.implant_md5,
-        output_bytes: layout.output_bytes,
-        refusals,
-        warnings,
-    };
-    Ok((media, Plan { report, edit }))
+    Ok(treeinfo_updated)
 }
 
 /// Every boot path of the ISO must keep booting and must see the edits: refuse media without
