@@ -423,6 +423,41 @@ def compress_stream(tool, args, chunks):
     return out[0]
 
 
+def xz_varint(b, at):
+    value, shift = 0, 0
+    while True:
+        byte = b[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+
+
+def xz_with_huge_dictionary(xz):
+    """The same xz stream with its first block's LZMA2 dictionary set to 4 GiB - 1 (props byte
+    40), the block header CRC32 recomputed: a decoder without a memory limit allocates it."""
+    import zlib
+
+    assert xz[:6] == b"\xfd7zXZ\0"
+    start = 12
+    size = (xz[start] + 1) * 4
+    flags = xz[start + 1]
+    at = start + 2
+    if flags & 0x40:
+        _, at = xz_varint(xz, at)
+    if flags & 0x80:
+        _, at = xz_varint(xz, at)
+    filter_id, at = xz_varint(xz, at)
+    assert filter_id == 0x21, "first filter is not LZMA2"
+    props_size, at = xz_varint(xz, at)
+    assert props_size == 1
+    out = bytearray(xz)
+    out[at] = 40
+    out[start + size - 4 : start + size] = struct.pack("<I", zlib.crc32(bytes(out[start : start + size - 4])))
+    return bytes(out)
+
+
 def bomb_cpio(size, name="bomb"):
     """A newc archive holding one file of `size` zero bytes, generated in chunks."""
     yield newc(name, b"", filesize=size)
@@ -442,6 +477,9 @@ initrd_case("initrd-zstd-bomb", zst_bomb, "reject", "limit|bomb|exceed|large",
 xz_bomb = compress_stream("xz", ["-q", "-0", "--check=crc32", "-c", "-T1"], bomb_cpio(1 << 30))
 initrd_case("initrd-xz-bomb", xz_bomb, "reject", "limit|bomb|exceed|large",
             f"{len(xz_bomb)} bytes of xz -> a cpio with one 1 GiB file")
+
+initrd_case("initrd-xz-dictionary-huge", xz_with_huge_dictionary(base_initrd[: base_initrd.index(b"YZ") + 2]),
+            "reject", "memory|limit", "fixture initrd's xz stream with a 4 GiB LZMA2 dictionary")
 
 # --- ELF kernel modules ------------------------------------------------------------------
 
@@ -532,6 +570,9 @@ case("ko-xz-truncated:inspect", rel, ["inspect", "{input}"], "reject", "xz|trunc
 rel = new_input("ko-zst-truncated", "tiny_same.ko.zst", read(KO_ZST)[: len(read(KO_ZST)) // 2])
 case("ko-zst-truncated:inspect", rel, ["inspect", "{input}"], "reject", "zstd|truncated|corrupt|end|unexpected",
      "tiny_same.ko.zst cut in half")
+rel = new_input("ko-xz-dictionary-huge", "tiny_same.ko.xz", xz_with_huge_dictionary(read(KO_XZ)))
+case("ko-xz-dictionary-huge:inspect", rel, ["inspect", "{input}"], "reject", "memory|limit",
+     "tiny_same.ko.xz with a 4 GiB LZMA2 dictionary (found by fuzzing kmod_module)")
 ko_bomb = compress_stream("xz", ["-q", "-0", "--check=crc32", "-c", "-T1"],
                           (ko if i == 0 else bytes(1 << 20) for i in range(1 + 1024)))
 rel = new_input("ko-xz-bomb", "bomb.ko.xz", ko_bomb)
@@ -653,6 +694,14 @@ evil[name_start + 54 : name_start + 62] = b"FFFFFFFF"  # c_filesize of the .ko e
 rpm_case("rpm-payload-cpio-size-huge", rebuild_payload(bytes(evil)), "reject",
          RPM_BAD + "|payload|size|cpio|large|limit|more than", "payload cpio: the .ko's size field 0xFFFFFFFF",
          commands=("inspect", "remaster"))
+# Found by fuzzing rpm_reader: the rpm crate allocated c_namesize bytes (up to 4 GiB) before
+# checking the name length, and decoded the xz payload without a memory limit.
+evil = bytearray(payload)
+evil[name_start + 94 : name_start + 102] = b"FFFFFFFF"  # c_namesize of the .ko entry
+rpm_case("rpm-payload-cpio-namesize-huge", rebuild_payload(bytes(evil)), "reject", "name",
+         "payload cpio: the .ko's name size field 0xFFFFFFFF", commands=("inspect", "remaster"))
+rpm_case("rpm-payload-xz-dictionary-huge", rpm[:main_end] + xz_with_huge_dictionary(rpm[main_end:]), "reject",
+         "memory|limit", "payload xz stream with a 4 GiB LZMA2 dictionary", commands=("inspect", "remaster"))
 rpm_case("rpm-payload-dotdot", rebuild_payload(
     newc("../../../../lib/modules/" + KVER + "/extra/evil.ko", ko) + trailer()), "reject",
          RPM_BAD + "|payload|..|path|escape|not in the header|file list",

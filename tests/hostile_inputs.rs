@@ -447,3 +447,27 @@ fn fuzz_regression_lzma_dictionary_is_capped() {
     let msg = err.to_string().to_lowercase();
     assert!(msg.contains("memory") || msg.contains("limit"), "{msg}");
 }
+
+/// boot_config: a quote never closed swallowed the rest of grub.cfg into the last word of a
+/// `linux` command, so the added arguments landed inside the quote and a second edit added
+/// them again. GRUB itself rejects such a file; edit_config now refuses it.
+#[test]
+fn fuzz_regression_grub_unterminated_quote() {
+    use remaster::boot::{edit_config, parse_entries, BootError, CmdlineEdits, ConfigKind};
+    let edits = CmdlineEdits {
+        dud_paths: vec!["/dd.iso".into()],
+        driver_pre: vec!["mpt3sas".into()],
+        ..CmdlineEdits::default()
+    };
+    let text = "menuentry 'Install Rocky Linux 9.2' {\n\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=X quiet Rocky Linux 9.2 in text mode' --class os {\n\tinitrdefi /images/pxeboot/initrd.img\n}\n";
+    let _ = parse_entries(ConfigKind::Grub, text);
+    match edit_config(ConfigKind::Grub, text, &edits) {
+        Err(BootError::UnterminatedQuote { line }) => assert_eq!(line, 2),
+        other => panic!("expected UnterminatedQuote, got {other:?}"),
+    }
+    // Closed quotes are still edited.
+    let closed = text.replace(" Rocky Linux 9.2 in text mode' --class os {", "");
+    let once = edit_config(ConfigKind::Grub, &closed, &edits).expect("edit");
+    let twice = edit_config(ConfigKind::Grub, &once.text, &edits).expect("second edit");
+    assert_eq!(once.text, twice.text);
+}

@@ -30,7 +30,8 @@ fn is_break(c: char) -> bool {
     )
 }
 
-fn lex(text: &str) -> Vec<Tok> {
+/// Lexes `text`; `unterminated` gets the byte offset of the first quote never closed.
+fn lex(text: &str, unterminated: &mut Option<usize>) -> Vec<Tok> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
     let pos = |i: usize| chars.get(i).map_or(text.len(), |&(p, _)| p);
@@ -67,21 +68,32 @@ fn lex(text: &str) -> Vec<Tok> {
                     }
                     match c {
                         '\'' => {
+                            let quote = pos(i);
+                            let mut closed = false;
                             i += 1;
                             while let Some(q) = at(i) {
                                 i += 1;
                                 if q == '\'' {
+                                    closed = true;
                                     break;
                                 }
                                 value.push(q);
                             }
+                            if !closed {
+                                unterminated.get_or_insert(quote);
+                            }
                         }
                         '"' => {
+                            let quote = pos(i);
+                            let mut closed = false;
                             i += 1;
                             while let Some(q) = at(i) {
                                 i += 1;
                                 match q {
-                                    '"' => break,
+                                    '"' => {
+                                        closed = true;
+                                        break;
+                                    }
                                     '\\' => match at(i) {
                                         Some(n @ ('$' | '"' | '\\')) => {
                                             value.push(n);
@@ -92,6 +104,9 @@ fn lex(text: &str) -> Vec<Tok> {
                                     },
                                     _ => value.push(q),
                                 }
+                            }
+                            if !closed {
+                                unterminated.get_or_insert(quote);
                             }
                         }
                         '\\' => {
@@ -169,8 +184,16 @@ const LINUX_COMMANDS: &[&str] = &["linux", "linuxefi", "linux16", "linux32", "mu
 
 pub(crate) fn parse(text: &str) -> ParsedConfig {
     let starts = line_starts(text);
-    let toks = lex(text);
+    let mut unterminated = None;
+    let toks = lex(text, &mut unterminated);
     let mut cfg = ParsedConfig::default();
+    if let Some(at) = unterminated {
+        let line = line_of(&starts, at);
+        cfg.unterminated_quote = Some(line);
+        cfg.warnings.push(format!(
+            "line {line}: a quote is never closed; GRUB cannot parse this file"
+        ));
+    }
     let mut building: Vec<Building> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut cmd: Vec<Word> = Vec::new();

@@ -191,6 +191,12 @@ pub enum BootError {
     /// Arguments were to be added but the file has no installer entry with a command line.
     #[error("no installer boot entry with a kernel command line found in this {kind:?} config; nothing to add the arguments to")]
     NoInstallerEntry { kind: ConfigKind },
+    /// A quote opened at `line` is never closed: GRUB rejects the whole file, and arguments
+    /// appended to the last command would land inside the quote.
+    #[error(
+        "line {line}: a quote is never closed; GRUB cannot parse this file, so it is not edited"
+    )]
+    UnterminatedQuote { line: usize },
 }
 
 /// A word of the config that names a volume label (grub `search -l`).
@@ -217,6 +223,8 @@ pub(crate) struct ParsedConfig {
     pub loose_cmdlines: Vec<CmdLine>,
     pub label_words: Vec<LabelWord>,
     pub warnings: Vec<String>,
+    /// Line of a quote never closed (grub), if any.
+    pub unterminated_quote: Option<usize>,
 }
 
 /// Normalised kernel path: without a grub device prefix `(...)`, leading `/`, lower case.
@@ -323,6 +331,9 @@ pub fn edit_config(
 ) -> Result<EditedConfig, BootError> {
     validate_edits(edits).map_err(BootError::InvalidEdit)?;
     let parsed = parse(kind, text);
+    if let Some(line) = parsed.unterminated_quote {
+        return Err(BootError::UnterminatedQuote { line });
+    }
     let dialect = kind.dialect();
     let mut reps: Vec<Replacement> = Vec::new();
     let mut warnings = parsed.warnings.clone();

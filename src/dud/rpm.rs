@@ -363,7 +363,11 @@ pub fn read_kmod_rpm<R: Read + 'static>(
     let mut depmod_confs = Vec::new();
     if want_payload {
         let payload_err = |e: rpm::Error| RpmError::CorruptPayload(e.to_string());
-        let stream = io::BufReader::new(Cursor::new(head).chain(input));
+        // The payload is decompressed here (capped decoder memory) and its cpio headers
+        // checked on the way; the crate sees an uncompressed payload (it picks the decoder by
+        // magic), so its own unbounded decoders and name allocation never meet hostile data.
+        let payload = CpioNameGuard::new(payload_decoder(io::BufReader::new(input))?);
+        let stream = io::BufReader::new(Cursor::new(head).chain(payload));
         let mut reader = rpm::PackageReader::parse(stream).map_err(payload_err)?;
         while let Some(mut file) = reader.next_file().map_err(payload_err)? {
             let path = file.metadata.path().to_string_lossy().into_owned();
@@ -422,6 +426,129 @@ pub fn read_kmod_rpm<R: Read + 'static>(
         modules,
         depmod_confs,
     })
+}
+
+/// The payload decoder, chosen by magic as the `rpm` crate does, with the decoder memory
+/// capped: liblzma's default lets a hostile header ask for a 4 GiB dictionary.
+fn payload_decoder<'a>(mut r: impl io::BufRead + 'a) -> Result<Box<dyn Read + 'a>, RpmError> {
+    let head = r.fill_buf()?;
+    let memlimit = crate::initrd::compress::XZ_MEMLIMIT;
+    Ok(if head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0]) {
+        let stream =
+            liblzma::stream::Stream::new_stream_decoder(memlimit, liblzma::stream::CONCATENATED)
+                .map_err(|e| RpmError::CorruptPayload(format!("xz decoder: {e}")))?;
+        Box::new(liblzma::bufread::XzDecoder::new_stream(r, stream))
+    } else if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        // zstd's default decoder window limit (128 MiB) bounds its memory.
+        Box::new(zstd::stream::read::Decoder::with_buffer(r)?)
+    } else if head.starts_with(&[0x1F, 0x8B]) {
+        Box::new(flate2::bufread::GzDecoder::new(r))
+    } else if head.starts_with(b"07070") || head.is_empty() {
+        Box::new(r)
+    } else {
+        let magic: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(RpmError::CorruptPayload(format!(
+            "unsupported payload compression (magic {}; supported: xz, zstd, gzip, none)",
+            magic.join(" ")
+        )));
+    })
+}
+
+/// Passes a newc cpio stream through unchanged, failing on an entry whose name size is
+/// implausible: the `rpm` crate allocates `c_namesize` bytes (up to 4 GiB) before it checks
+/// the length. Anything that is not a newc header (trailer padding, stripped `07070X`
+/// entries, garbage) ends the checking; the crate reports real format errors itself.
+struct CpioNameGuard<R> {
+    inner: R,
+    /// Header bytes read ahead and not yet passed on.
+    pending: Vec<u8>,
+    pending_at: usize,
+    /// Bytes of name, data and padding left before the next header.
+    skip: u64,
+    checking: bool,
+}
+
+const NEWC_HEADER_LEN: usize = 110;
+const MAX_CPIO_NAME: u64 = 4096;
+
+impl<R: Read> CpioNameGuard<R> {
+    fn new(inner: R) -> Self {
+        CpioNameGuard {
+            inner,
+            pending: Vec::new(),
+            pending_at: 0,
+            skip: 0,
+            checking: true,
+        }
+    }
+
+    fn hex_field(header: &[u8], at: usize) -> Option<u64> {
+        let field = std::str::from_utf8(header.get(at..at + 8)?).ok()?;
+        u64::from_str_radix(field, 16).ok()
+    }
+
+    /// At a header boundary: read the next header ahead and check it.
+    fn next_header(&mut self) -> io::Result<()> {
+        let mut header = vec![0u8; NEWC_HEADER_LEN];
+        let mut filled = 0;
+        while filled < header.len() {
+            match self.inner.read(&mut header[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        header.truncate(filled);
+        let newc = header.starts_with(b"070701") || header.starts_with(b"070702");
+        let sizes = (Self::hex_field(&header, 94), Self::hex_field(&header, 54));
+        match (newc && filled == NEWC_HEADER_LEN, sizes) {
+            (true, (Some(name_len), Some(file_len))) => {
+                if name_len > MAX_CPIO_NAME {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("payload cpio entry with a {name_len}-byte name"),
+                    ));
+                }
+                let name_end = (NEWC_HEADER_LEN as u64 + name_len).div_ceil(4) * 4;
+                self.skip = name_end - NEWC_HEADER_LEN as u64 + file_len.div_ceil(4) * 4;
+            }
+            _ => self.checking = false,
+        }
+        self.pending = header;
+        self.pending_at = 0;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for CpioNameGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.pending_at == self.pending.len() && self.skip == 0 && self.checking {
+            self.next_header()?;
+        }
+        if let Some(rest) = self
+            .pending
+            .get(self.pending_at..)
+            .filter(|r| !r.is_empty())
+        {
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pending_at += n;
+            return Ok(n);
+        }
+        if !self.checking {
+            return self.inner.read(buf);
+        }
+        let want = (buf.len() as u64).min(self.skip) as usize;
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            // Truncated payload: stop checking, the crate reports the short read.
+            self.checking = false;
+        }
+        self.skip -= n as u64;
+        Ok(n)
+    }
 }
 
 fn is_depmod_conf(path: &str) -> bool {
