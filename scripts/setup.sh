@@ -11,6 +11,10 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Fixture scripts `apt-get download` kernels and headers: they need package lists too.
+if ! ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "[setup.sh] installing: ${missing[*]}" >&2
     $sudo apt-get update -qq
