@@ -476,6 +476,12 @@ fn fuzz_regression_grub_unterminated_quote() {
     let once = edit_config(ConfigKind::Isolinux, &balanced, &edits).expect("edit");
     let twice = edit_config(ConfigKind::Isolinux, &once.text, &edits).expect("second edit");
     assert_eq!(once.text, twice.text);
+    // grub: a backslash ending the file escaped the space before the appended arguments.
+    let trailing = "menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=X console\\";
+    assert!(matches!(
+        edit_config(ConfigKind::Grub, trailing, &edits),
+        Err(BootError::UnterminatedQuote { line: 2 })
+    ));
     // Closed quotes are still edited.
     let closed = text.replace(" Rocky Linux 9.2 in text mode' --class os {", "");
     let once = edit_config(ConfigKind::Grub, &closed, &edits).expect("edit");

@@ -194,7 +194,7 @@ pub enum BootError {
     /// A quote opened at `line` is never closed: GRUB rejects the whole file, the kernel
     /// glues the rest of an isolinux `append` into one parameter, and arguments appended
     /// after it would land inside the quote.
-    #[error("line {line}: a quote is never closed (GRUB or the kernel would misread everything after it); fix the quote, the file is not edited")]
+    #[error("line {line}: a quote is never closed or a backslash ends the file (GRUB or the kernel would misread everything after it); fix it, the file is not edited")]
     UnterminatedQuote { line: usize },
 }
 
