@@ -479,7 +479,7 @@ initrd_case("initrd-xz-bomb", xz_bomb, "reject", "limit|bomb|exceed|large",
             f"{len(xz_bomb)} bytes of xz -> a cpio with one 1 GiB file")
 
 initrd_case("initrd-xz-dictionary-huge", xz_with_huge_dictionary(base_initrd[: base_initrd.index(b"YZ") + 2]),
-            "reject", "memory|limit", "fixture initrd's xz stream with a 4 GiB LZMA2 dictionary")
+            "reject", "memory|limit|dictionary", "fixture initrd's xz stream with a 4 GiB LZMA2 dictionary")
 
 # --- ELF kernel modules ------------------------------------------------------------------
 

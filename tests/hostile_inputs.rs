@@ -449,8 +449,9 @@ fn fuzz_regression_lzma_dictionary_is_capped() {
 }
 
 /// boot_config: a quote never closed swallowed the rest of grub.cfg into the last word of a
-/// `linux` command, so the added arguments landed inside the quote and a second edit added
-/// them again. GRUB itself rejects such a file; edit_config now refuses it.
+/// `linux` command (or the rest of an isolinux `append` into one kernel parameter), so the
+/// added arguments landed inside the quote and a second edit added them again. GRUB and the
+/// kernel misread such a file too; edit_config now refuses it.
 #[test]
 fn fuzz_regression_grub_unterminated_quote() {
     use remaster::boot::{edit_config, parse_entries, BootError, CmdlineEdits, ConfigKind};
@@ -465,6 +466,22 @@ fn fuzz_regression_grub_unterminated_quote() {
         Err(BootError::UnterminatedQuote { line }) => assert_eq!(line, 2),
         other => panic!("expected UnterminatedQuote, got {other:?}"),
     }
+    // isolinux: an odd number of `"` in an append line (found by the same target).
+    let isolinux = "label linux\n  menu label ^Install\n  kernel vmlinuz\n  append initrd=initrd.img inst.stage2=hd:LABEL=X quiet\"console=ttyS0\n";
+    match edit_config(ConfigKind::Isolinux, isolinux, &edits) {
+        Err(BootError::UnterminatedQuote { line }) => assert_eq!(line, 4),
+        other => panic!("expected UnterminatedQuote, got {other:?}"),
+    }
+    let balanced = isolinux.replace("quiet\"console=ttyS0", "quiet \"console=ttyS0\"");
+    let once = edit_config(ConfigKind::Isolinux, &balanced, &edits).expect("edit");
+    let twice = edit_config(ConfigKind::Isolinux, &once.text, &edits).expect("second edit");
+    assert_eq!(once.text, twice.text);
+    // grub: a backslash ending the file escaped the space before the appended arguments.
+    let trailing = "menuentry 'Install' {\n\tlinuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=X console\\";
+    assert!(matches!(
+        edit_config(ConfigKind::Grub, trailing, &edits),
+        Err(BootError::UnterminatedQuote { line: 2 })
+    ));
     // Closed quotes are still edited.
     let closed = text.replace(" Rocky Linux 9.2 in text mode' --class os {", "");
     let once = edit_config(ConfigKind::Grub, &closed, &edits).expect("edit");

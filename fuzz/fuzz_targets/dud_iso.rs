@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use std::io::Write;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut file) = tempfile::Builder::new().suffix(".iso").tempfile() else { return };
+    let Ok(mut file) = tempfile::Builder::new().suffix(".iso").tempfile() else {
+        return;
+    };
     if file.write_all(data).is_err() {
         return;
     }

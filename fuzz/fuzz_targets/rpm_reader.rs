@@ -6,7 +6,10 @@ use remaster::dud::{read_kmod_rpm, RpmLimits};
 use std::io::Cursor;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = RpmLimits { max_module_bytes: 8 << 20, ..RpmLimits::default() };
+    let limits = RpmLimits {
+        max_module_bytes: 8 << 20,
+        ..RpmLimits::default()
+    };
     if let Ok(rpm) = read_kmod_rpm(Cursor::new(data.to_vec()), &limits) {
         let _ = rpm.nvra();
         let _ = rpm.kabi_requires().count();

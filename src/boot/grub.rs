@@ -30,7 +30,8 @@ fn is_break(c: char) -> bool {
     )
 }
 
-/// Lexes `text`; `unterminated` gets the byte offset of the first quote never closed.
+/// Lexes `text`; `unterminated` gets the byte offset of the first quote never closed (or of
+/// a backslash ending the file).
 fn lex(text: &str, unterminated: &mut Option<usize>) -> Vec<Tok> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let at = |i: usize| chars.get(i).map(|&(_, c)| c);
@@ -123,7 +124,12 @@ fn lex(text: &str, unterminated: &mut Option<usize>) -> Vec<Tok> {
                                     value.push(n);
                                     i += 2;
                                 }
-                                None => i += 1,
+                                None => {
+                                    // A backslash at the very end escapes whatever gets
+                                    // appended after it: as unsafe as an open quote.
+                                    unterminated.get_or_insert(pos(i));
+                                    i += 1;
+                                }
                             }
                         }
                         '$' if at(i + 1) == Some('{') => {

@@ -221,6 +221,13 @@ pub(crate) fn parse(text: &str) -> ParsedConfig {
                     ));
                     continue;
                 }
+                // An odd number of `"`: the kernel would glue everything after the last
+                // quote (and any argument appended to it) into one parameter.
+                if rest.matches('"').count() % 2 == 1 && cfg.unterminated_quote.is_none() {
+                    cfg.unterminated_quote = Some(line_no);
+                    cfg.warnings
+                        .push(format!("line {line_no}: a \" is never closed"));
+                }
                 let cl = tokenize_args(rest, base, line_no);
                 match current.as_mut() {
                     Some(b) => b.cmdlines.push(cl),

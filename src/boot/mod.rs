@@ -191,11 +191,10 @@ pub enum BootError {
     /// Arguments were to be added but the file has no installer entry with a command line.
     #[error("no installer boot entry with a kernel command line found in this {kind:?} config; nothing to add the arguments to")]
     NoInstallerEntry { kind: ConfigKind },
-    /// A quote opened at `line` is never closed: GRUB rejects the whole file, and arguments
-    /// appended to the last command would land inside the quote.
-    #[error(
-        "line {line}: a quote is never closed; GRUB cannot parse this file, so it is not edited"
-    )]
+    /// A quote opened at `line` is never closed: GRUB rejects the whole file, the kernel
+    /// glues the rest of an isolinux `append` into one parameter, and arguments appended
+    /// after it would land inside the quote.
+    #[error("line {line}: a quote is never closed or a backslash ends the file (GRUB or the kernel would misread everything after it); fix it, the file is not edited")]
     UnterminatedQuote { line: usize },
 }
 
@@ -223,7 +222,7 @@ pub(crate) struct ParsedConfig {
     pub loose_cmdlines: Vec<CmdLine>,
     pub label_words: Vec<LabelWord>,
     pub warnings: Vec<String>,
-    /// Line of a quote never closed (grub), if any.
+    /// Line of a quote never closed, if any.
     pub unterminated_quote: Option<usize>,
 }
 
