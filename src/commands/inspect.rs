@@ -16,7 +16,8 @@ use crate::kmod::inspect::ModuleReport;
 use crate::kmod::kernel::{read_header, KernelHeader};
 use crate::kmod::module::Module;
 use crate::remaster::media::{
-    read_capped, CONFIG_PATHS, EFIBOOT_GRUB_CFG, EFIBOOT_PATH, INITRD_PATHS, KERNEL_PATHS,
+    efiboot_config, iso_configs, read_capped, sparse_kernel, BootConfig, EFIBOOT_PATH,
+    INITRD_PATHS, KERNEL_PATHS, PAYLOAD_MAGIC_READ, SETUP_READ,
 };
 use crate::report::{emit, Report};
 use crate::{Error, Result};
@@ -233,27 +234,17 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
             walk,
         });
     }
-    let mut boot_configs = Vec::new();
-    for p in CONFIG_PATHS {
-        if image.find(p).is_none() {
-            continue;
-        }
-        let bytes = image
-            .read_file(&mut file, p, 1 << 20)
-            .map_err(|e| e.into_input(path))?;
-        boot_configs.push(config_info(p, &bytes));
-    }
+    let mut boot_configs: Vec<ConfigInfo> = iso_configs(&image, &mut file, path)?
+        .iter()
+        .map(config_info)
+        .collect();
     if image.find(EFIBOOT_PATH).is_some() {
         let fat = image
             .read_file(&mut file, EFIBOOT_PATH, 64 << 20)
             .map_err(|e| e.into_input(path))?;
-        if let Ok(bytes) =
-            boot::efiboot::read_file(std::io::Cursor::new(fat), EFIBOOT_GRUB_CFG, 1 << 20)
-        {
-            boot_configs.push(config_info(
-                &format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"),
-                &bytes,
-            ));
+        // A damaged FAT image is shown by what is missing, not by refusing the report.
+        if let Ok(config) = efiboot_config(&fat) {
+            boot_configs.push(config_info(&config));
         }
     }
     let mut iso = IsoReport::from_image(&image);
@@ -266,54 +257,10 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
     })
 }
 
-/// Bytes of a bzImage read for its setup header, and of its payload for the magic.
-const SETUP_READ: u64 = 64 * 1024;
-const PAYLOAD_MAGIC_READ: u64 = 64;
-
-/// `read_header` checks that the payload lies inside the image and sniffs its magic. Give it
-/// a sparse copy (zeros except the setup sectors and the payload's first bytes) so that
-/// `inspect` reads a few KiB of a 10 MiB kernel, not all of it.
-fn sparse_kernel(
-    image: &Image,
-    file: &mut File,
-    node: &crate::iso::Node,
-) -> std::io::Result<Vec<u8>> {
-    let size = usize::try_from(node.size.min(128 << 20)).unwrap_or(0);
-    let mut buf = vec![0u8; size];
-    let mut head = Vec::new();
-    image
-        .file_reader(file, node)
-        .take(SETUP_READ)
-        .read_to_end(&mut head)?;
-    buf[..head.len().min(size)].copy_from_slice(&head[..head.len().min(size)]);
-    let le32 = |o: usize| {
-        head.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let setup_sects = match head.get(0x1f1) {
-        Some(0) | None => 4,
-        Some(n) => usize::from(*n),
-    };
-    if let Some(offset) = le32(0x248).map(|o| (setup_sects + 1) * 512 + o as usize) {
-        if offset < size {
-            let mut reader = image.file_reader(file, node);
-            std::io::copy(&mut (&mut reader).take(offset as u64), &mut std::io::sink())?;
-            let mut magic = Vec::new();
-            reader.take(PAYLOAD_MAGIC_READ).read_to_end(&mut magic)?;
-            let end = (offset + magic.len()).min(size);
-            buf[offset..end].copy_from_slice(&magic[..end - offset]);
-        }
-    }
-    Ok(buf)
-}
-
-fn config_info(location: &str, bytes: &[u8]) -> ConfigInfo {
-    let text = String::from_utf8_lossy(bytes);
-    let kind = boot::detect_kind(location.rsplit(':').next().unwrap_or(location))
-        .unwrap_or(boot::ConfigKind::Grub);
+fn config_info(config: &BootConfig) -> ConfigInfo {
     ConfigInfo {
-        location: location.to_string(),
-        entries: boot::parse_entries(kind, &text),
-        referenced_labels: boot::referenced_volume_labels(kind, &text),
+        location: config.location.clone(),
+        entries: boot::parse_entries(config.kind, &config.text),
+        referenced_labels: boot::referenced_volume_labels(config.kind, &config.text),
     }
 }

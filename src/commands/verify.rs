@@ -225,7 +225,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         let duds: Vec<String> = l
             .entries
             .keys()
-            .filter(|p| is_dud_name(p))
+            .filter(|p| crate::remaster::is_dud_file_name(p))
             .cloned()
             .collect();
         check(
@@ -263,7 +263,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         if index == 0 {
             dud_names = duds;
             let reader = media.initrd_reader(0)?;
-            let files = initrd::read_files(reader, is_dud_name, 2 << 30)
+            let files = initrd::read_files(reader, crate::remaster::is_dud_file_name, 2 << 30)
                 .map_err(|e| Error::input(path, e))?;
             for (name, bytes) in files {
                 let tmp = tempfile::Builder::new()
@@ -372,11 +372,4 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         ok,
         checks,
     })
-}
-
-fn is_dud_name(p: &str) -> bool {
-    p == "dd.iso"
-        || p.strip_prefix("dd-")
-            .and_then(|r| r.strip_suffix(".iso"))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -118,9 +118,15 @@ impl Media {
                 Error::input(path, "no installer kernel (isolinux/vmlinuz or images/pxeboot/vmlinuz): not a RHEL-family boot ISO")
             })?
             .to_string();
-        let vmlinuz = image
-            .read_file(&mut file, &kernel_path, KERNEL_CAP)
-            .map_err(|e| e.into_input(path))?;
+        // Plain edits need only the release: read the setup header, not the whole kernel.
+        let vmlinuz = match (deep, image.find(&kernel_path)) {
+            (false, Some(node)) => {
+                sparse_kernel(&image, &mut file, node).map_err(|e| input_err(&e))?
+            }
+            _ => image
+                .read_file(&mut file, &kernel_path, KERNEL_CAP)
+                .map_err(|e| e.into_input(path))?,
+        };
         let kernel_err =
             |e: crate::kmod::KmodError| Error::input(path, format!("{kernel_path}: {e}"));
         let kernel_header = read_header(&vmlinuz).map_err(kernel_err)?;
@@ -200,21 +206,7 @@ impl Media {
             }
         };
 
-        let mut configs = Vec::new();
-        for p in CONFIG_PATHS {
-            if image.find(p).is_none() {
-                continue;
-            }
-            let bytes = image
-                .read_file(&mut file, p, CONFIG_CAP)
-                .map_err(|e| e.into_input(path))?;
-            let kind = boot::detect_kind(p).unwrap_or(ConfigKind::Grub);
-            configs.push(BootConfig {
-                location: p.to_string(),
-                kind,
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-            });
-        }
+        let mut configs = iso_configs(&image, &mut file, path)?;
         let efiboot = match image.find(EFIBOOT_PATH) {
             Some(_) => Some(
                 image
@@ -224,18 +216,10 @@ impl Media {
             None => None,
         };
         if let Some(fat) = &efiboot {
-            match boot::efiboot::read_file(
-                std::io::Cursor::new(fat.as_slice()),
-                EFIBOOT_GRUB_CFG,
-                CONFIG_CAP as usize,
-            ) {
-                Ok(bytes) => configs.push(BootConfig {
-                    location: format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"),
-                    kind: ConfigKind::Grub,
-                    text: String::from_utf8_lossy(&bytes).into_owned(),
-                }),
-                Err(e) => return Err(Error::input(path, format!("{EFIBOOT_PATH}: {e}"))),
-            }
+            configs.push(
+                efiboot_config(fat)
+                    .map_err(|e| Error::input(path, format!("{EFIBOOT_PATH}: {e}")))?,
+            );
         }
 
         let os_release = discinfo_release(&image, &mut file)
@@ -336,6 +320,80 @@ impl Media {
         let (start, end) = (i.offset, i.offset + i.len);
         StreamSlice::new(&mut self.file, start, end).map_err(|e| Error::input(&self.path, e))
     }
+}
+
+/// The ISO 9660 boot configs present (isolinux.cfg, EFI/BOOT/grub.cfg).
+pub fn iso_configs<R: Read + Seek>(
+    image: &Image,
+    r: &mut R,
+    path: &Path,
+) -> Result<Vec<BootConfig>> {
+    let mut configs = Vec::new();
+    for p in CONFIG_PATHS {
+        if image.find(p).is_none() {
+            continue;
+        }
+        let bytes = image
+            .read_file(r, p, CONFIG_CAP)
+            .map_err(|e| e.into_input(path))?;
+        configs.push(BootConfig {
+            location: p.to_string(),
+            kind: boot::detect_kind(p).unwrap_or(ConfigKind::Grub),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+    }
+    Ok(configs)
+}
+
+/// The grub.cfg inside efiboot.img (read by firmware booting a dd'd stick's ESP).
+pub fn efiboot_config(fat: &[u8]) -> std::result::Result<BootConfig, boot::efiboot::EfibootError> {
+    let bytes = boot::efiboot::read_file(
+        std::io::Cursor::new(fat),
+        EFIBOOT_GRUB_CFG,
+        CONFIG_CAP as usize,
+    )?;
+    Ok(BootConfig {
+        location: format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"),
+        kind: ConfigKind::Grub,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// Bytes of a bzImage read for its setup header, and of its payload for the magic.
+pub const SETUP_READ: u64 = 64 * 1024;
+pub const PAYLOAD_MAGIC_READ: u64 = 64;
+
+/// `read_header` checks that the payload lies inside the image and sniffs its magic. Give it
+/// a sparse copy (zeros except the setup sectors and the payload's first bytes) so that
+/// reading a release costs a few KiB of a 10 MiB kernel, not all of it.
+pub fn sparse_kernel(image: &Image, file: &mut File, node: &Node) -> std::io::Result<Vec<u8>> {
+    let size = usize::try_from(node.size.min(KERNEL_CAP)).unwrap_or(0);
+    let mut buf = vec![0u8; size];
+    let mut head = Vec::new();
+    image
+        .file_reader(file, node)
+        .take(SETUP_READ)
+        .read_to_end(&mut head)?;
+    buf[..head.len().min(size)].copy_from_slice(&head[..head.len().min(size)]);
+    let le32 = |o: usize| {
+        head.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let setup_sects = match head.get(0x1f1) {
+        Some(0) | None => 4,
+        Some(n) => usize::from(*n),
+    };
+    if let Some(offset) = le32(0x248).map(|o| (setup_sects + 1) * 512 + o as usize) {
+        if offset < size {
+            let mut reader = image.file_reader(file, node);
+            std::io::copy(&mut (&mut reader).take(offset as u64), &mut std::io::sink())?;
+            let mut magic = Vec::new();
+            reader.take(PAYLOAD_MAGIC_READ).read_to_end(&mut magic)?;
+            let end = (offset + magic.len()).min(size);
+            buf[offset..end].copy_from_slice(&magic[..end - offset]);
+        }
+    }
+    Ok(buf)
 }
 
 /// The byte range of a file stored in one extent (initrds always are; a multi-extent

@@ -314,11 +314,7 @@ fn plan_drivers(
     for d in &drivers {
         let embedded_as = d.dud_image.as_ref().map(|image| {
             dud_index += 1;
-            let name = if dud_count == 1 {
-                "dd.iso".to_string()
-            } else {
-                format!("dd-{dud_index}.iso")
-            };
+            let name = dud_file_name(dud_index, dud_count);
             overlay_entries.push(OverlayEntry::file(name.clone(), image.clone(), 0o644));
             dud_paths.push(format!("/{name}"));
             format!("/{name}")
@@ -762,6 +758,24 @@ impl Report for PlanReport {
         }
         Ok(())
     }
+}
+
+/// The name of the `index`-th (1-based) of `count` DUDs in the initrd root: `dd.iso` for
+/// one, `dd-1.iso`, `dd-2.iso`... for several. `verify` recognises them by [`is_dud_file_name`].
+pub fn dud_file_name(index: usize, count: usize) -> String {
+    if count == 1 {
+        "dd.iso".to_string()
+    } else {
+        format!("dd-{index}.iso")
+    }
+}
+
+/// Whether an initrd path is one of the names [`dud_file_name`] gives.
+pub fn is_dud_file_name(p: &str) -> bool {
+    p == "dd.iso"
+        || p.strip_prefix("dd-")
+            .and_then(|r| r.strip_suffix(".iso"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Default output path: `<stem>-remastered.iso` beside the input.
