@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli::file_sha256;
 use common::fixtures::{fixture_iso, fixture_iso_sized, scratch_dir};
-use sha2::{Digest, Sha256};
 
 fn remaster(input: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_remaster"));
@@ -34,21 +34,6 @@ fn remaster(input: &Path, out: &Path) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
-}
-
-fn sha256_of(path: &Path) -> Vec<u8> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    h.finalize().to_vec()
 }
 
 /// (len, mtime) of a file: enough to see that a multi-GiB input was not touched.
@@ -134,7 +119,7 @@ fn wait_for_temp(child: &mut Child, dir: &Path) -> PathBuf {
 #[test]
 fn file_size_limit_fails_cleanly() {
     let iso = fixture_iso();
-    let before = sha256_of(&iso);
+    let before = file_sha256(&iso);
     let dir = scratch_dir();
     let out = dir.path().join("out.iso");
     let plain = remaster(&iso, &out);
@@ -167,7 +152,7 @@ fn file_size_limit_fails_cleanly() {
         errors[0]
     );
     assert_eq!(names_in(dir.path()), Vec::<String>::new(), "nothing left");
-    assert_eq!(sha256_of(&iso), before, "the input must never change");
+    assert_eq!(file_sha256(&iso), before, "the input must never change");
 }
 
 /// A full disk behaves the same through the preallocation: a tiny tmpfs (when this test

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::cli::file_sha256 as sha256;
 use common::fixtures::*;
 
 fn tool(program: &str, args: &[&str]) -> String {
@@ -30,14 +31,6 @@ fn xorriso_copy(dir: &Path, name: &str, edits: &[&str]) -> PathBuf {
     args.extend_from_slice(edits);
     tool("xorriso", &args);
     out
-}
-
-fn sha256(path: &Path) -> String {
-    tool("sha256sum", &[path.to_str().unwrap()])
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn assert_refused(input: &Path, extra: &[&str], needle: &str) {

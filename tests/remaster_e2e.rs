@@ -14,6 +14,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::boot::*;
+use common::cli::{file_sha256 as sha256, output_text as text, remaster_bin};
 use common::fixtures::*;
 
 /// A marker argument added with --cmdline, so every boot shows which config it read.
@@ -21,38 +22,14 @@ const MARKER: &str = "remaster.e2e=1";
 /// The driver carried by the fixture DUDs and the device it drives.
 const DRIVER: &str = "megaraid_sas";
 
-fn remaster_bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_remaster"));
-    cmd.env("SOURCE_DATE_EPOCH", "1700000000");
-    cmd
-}
-
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run remaster")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn work_dir() -> PathBuf {
     let dir = fixtures_dir().join("e2e");
     fs::create_dir_all(&dir).expect("e2e dir");
     dir
-}
-
-fn sha256(path: &Path) -> String {
-    let (ok, out) = run_tool("sha256sum", &[path.to_str().unwrap()]);
-    assert!(ok, "{out}");
-    out.split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// The remastered fixture (built once per test binary): DUD + marker argument.

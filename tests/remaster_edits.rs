@@ -7,30 +7,15 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::boot::*;
+use common::cli::{output_text as text, remaster_bin};
 use common::fixtures::*;
 
 const NEW_LABEL: &str = "ROCKY-9-2-EDITED";
 const MARKER: &str = "remaster.edit=yes";
 const KICKSTART: &str = "# kickstart from the remaster_edits test\ntext\nreboot\n";
-
-fn remaster_bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_remaster"));
-    cmd.env("SOURCE_DATE_EPOCH", "1700000000");
-    cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The fixture with every mkksiso-style edit applied once.
 fn edited() -> &'static PathBuf {

@@ -6,5 +6,6 @@
 #![allow(dead_code)] // every test binary uses a different subset
 
 pub mod boot;
+pub mod cli;
 pub mod direct_boot;
 pub mod fixtures;
