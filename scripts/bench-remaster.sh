@@ -4,7 +4,8 @@
 #   floor    = md5sum of the output + `xz -dc` of the original initrd (the reading and
 #              decompressing no tool can avoid)
 #   pipeline = what one would script by hand: xorriso -boot_image any replay -update of both
-#              initrd names, both configs and a mtools-edited efiboot.img, then implantisomd5
+#              initrd names, both configs, .treeinfo and a mtools-edited efiboot.img, then
+#              implantisomd5
 #              (the new initrd/configs are prepared beforehand and not timed)
 # Prints seconds, peak RSS and the ratios. Not part of the test suite.
 #   scripts/bench-remaster.sh            (REPEAT=3 runs each, best time counts)
@@ -21,19 +22,6 @@ ISO=$(FIXTURE_INSTALL_IMG_MB=900 bash scripts/build-fixture-iso.sh)
 DUD=$(bash scripts/build-rpm-fixtures.sh)/dd-good.iso
 log "input $ISO ($(stat -c %s "$ISO") bytes), DUD $DUD"
 
-measure() { # LABEL CMD... → "LABEL best_seconds max_rss_kib"
-    local label=$1; shift
-    local best="" maxrss=0 i wall rss
-    for ((i = 0; i < REPEAT; i++)); do
-        /usr/bin/time -v "$@" >/dev/null 2>"$WORK/time.txt" || { cat "$WORK/time.txt" >&2; exit 1; }
-        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$WORK/time.txt")
-        rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-        if [ -z "$best" ] || awk -v a="$wall" -v b="$best" 'BEGIN {exit !(a < b)}'; then best=$wall; fi
-        [ "$rss" -gt "$maxrss" ] && maxrss=$rss
-    done
-    printf '%s %s %s\n' "$label" "$best" "$maxrss"
-}
-
 # Preparation for the anchors (not timed): our output gives the new initrd and configs.
 "$BIN" -q "$ISO" --add-dud "$DUD" -o "$WORK/ours.iso" --force >/dev/null 2>&1
 x() { xorriso -osirrox on -indev "$1" -extract "$2" "$3" >/dev/null 2>&1; chmod u+w "$3"; }
@@ -41,12 +29,13 @@ x "$ISO" /isolinux/initrd.img "$WORK/initrd.orig"
 x "$WORK/ours.iso" /isolinux/initrd.img "$WORK/initrd.new"
 x "$WORK/ours.iso" /isolinux/isolinux.cfg "$WORK/isolinux.cfg"
 x "$WORK/ours.iso" /EFI/BOOT/grub.cfg "$WORK/grub.cfg"
+x "$WORK/ours.iso" /.treeinfo "$WORK/treeinfo"
 x "$ISO" /images/efiboot.img "$WORK/efiboot.img"
 
-R_OURS=$(measure remaster "$BIN" -q "$ISO" --add-dud "$DUD" -o "$WORK/ours.iso" --force)
-R_FLOOR_MD5=$(measure floor-md5sum md5sum "$WORK/ours.iso")
-R_FLOOR_XZ=$(measure floor-xz-dc sh -c 'xz -dc "$0" >/dev/null' "$WORK/initrd.orig")
-R_PIPE=$(measure pipeline sh -c '
+R_OURS=$(bench_measure remaster "$BIN" -q "$ISO" --add-dud "$DUD" -o "$WORK/ours.iso" --force)
+R_FLOOR_MD5=$(bench_measure floor-md5sum md5sum "$WORK/ours.iso")
+R_FLOOR_XZ=$(bench_measure floor-xz-dc sh -c 'xz -dc "$0" >/dev/null' "$WORK/initrd.orig")
+R_PIPE=$(bench_measure pipeline sh -c '
     set -e; w=$0; iso=$1
     cp "$w/efiboot.img" "$w/efiboot.new"
     mcopy -o -i "$w/efiboot.new" "$w/grub.cfg" ::EFI/BOOT/grub.cfg
@@ -54,7 +43,7 @@ R_PIPE=$(measure pipeline sh -c '
     xorriso -indev "$iso" -outdev "$w/pipe.iso" -boot_image any replay \
         -update "$w/initrd.new" /isolinux/initrd.img -update "$w/initrd.new" /images/pxeboot/initrd.img \
         -update "$w/isolinux.cfg" /isolinux/isolinux.cfg -update "$w/grub.cfg" /EFI/BOOT/grub.cfg \
-        -update "$w/efiboot.new" /images/efiboot.img 2>/dev/null
+        -update "$w/efiboot.new" /images/efiboot.img -update "$w/treeinfo" /.treeinfo 2>/dev/null
     implantisomd5 --force "$w/pipe.iso"' "$WORK" "$ISO")
 checkisomd5 "$WORK/ours.iso" >/dev/null && checkisomd5 "$WORK/pipe.iso" >/dev/null
 
@@ -65,5 +54,5 @@ read -r _ t_xz _ <<<"$R_FLOOR_XZ"; read -r _ t_pipe m_pipe <<<"$R_PIPE"
 awk -v o="$t_ours" -v m="$t_md5" -v x="$t_xz" -v p="$t_pipe" -v mo="$m_ours" -v mp="$m_pipe" 'BEGIN {
     f = m + x
     printf "remaster / floor    = %.2f  (goal <= 1.3)\n", (f > 0 ? o / f : 0)
-    printf "pipeline / remaster = %.2f  (goal >= 3)\n", (o > 0 ? p / o : 0)
+    printf "pipeline / remaster = %.2f  (goal >= 3; at most pipeline / md5sum = %.2f for any tool that implants the isomd5sum)\n", (o > 0 ? p / o : 0), (m > 0 ? p / m : 0)
     printf "peak RSS: remaster %d KiB, pipeline %d KiB\n", mo, mp }'

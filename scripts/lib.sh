@@ -36,3 +36,21 @@ extract_deb() {
         touch "$dir/.extracted-$pkg"
     fi
 }
+
+# bench_measure LABEL CMD...: runs CMD $REPEAT times (default 3) and prints
+# "LABEL best_wall_seconds max_rss_kib". For the benchmark scripts; timings are printed,
+# never asserted.
+bench_measure() {
+    local label=$1; shift
+    local best="" maxrss=0 i wall rss t
+    t=$(mktemp)
+    for ((i = 0; i < ${REPEAT:-3}; i++)); do
+        /usr/bin/time -v "$@" >/dev/null 2>"$t" || { cat "$t" >&2; rm -f "$t"; return 1; }
+        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$t")
+        rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$t")
+        if [ -z "$best" ] || awk -v a="$wall" -v b="$best" 'BEGIN {exit !(a < b)}'; then best=$wall; fi
+        [ "$rss" -gt "$maxrss" ] && maxrss=$rss
+    done
+    rm -f "$t"
+    printf '%s %s %s\n' "$label" "$best" "$maxrss"
+}

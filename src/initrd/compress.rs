@@ -240,7 +240,7 @@ impl Compression {
         match self {
             Compression::None | Compression::AsBase => Ok(data.to_vec()),
             Compression::Xz => {
-                let mut opts = liblzma::stream::LzmaOptions::new_preset(6)
+                let mut opts = liblzma::stream::LzmaOptions::new_preset(XZ_PRESET)
                     .map_err(|e| InitrdError::new(format!("xz options: {e:?}")))?;
                 opts.dict_size(1 << 20);
                 let mut filters = liblzma::stream::Filters::new();
@@ -272,6 +272,12 @@ impl Compression {
         }
     }
 }
+
+/// xz preset for what remaster compresses (overlays, modules). Preset 1 (fast match
+/// finder) compresses a module 5× faster than the default preset 6 and costs ~7% size; the
+/// overlay mostly carries already-compressed RPMs and modules, where presets barely differ.
+/// The dictionary stays 1 MiB (as dracut and the kernel's `modules_install` use).
+const XZ_PRESET: u32 = 1;
 
 /// Decompresses a whole small file (a `.ko.xz`, `.ko.zst`, `.ko.gz`) by its magic, refusing
 /// more than `cap` output bytes. Data without a known magic is returned as is.

@@ -9,10 +9,12 @@
 //! one mounted namespace through its own block-device stack (hadris-storage/hadris-fs, not
 //! dependencies here); an own walker gives all of the above in one place.
 
+mod digest;
 pub mod dir;
 pub mod eltorito;
 pub mod inspect;
 pub mod md5;
+mod sink;
 pub mod sysarea;
 pub mod volume;
 pub mod write;

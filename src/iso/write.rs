@@ -32,12 +32,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 
 use super::dir::{split_records, NodeKind, Tree, TreeKind};
 use super::md5::Md5Stream;
+use super::sink::Sink;
 use super::volume::{le32, DescriptorKind};
 use super::{read_at, Extent, Image, IsoError, SECTOR};
 use crate::Error;
@@ -1505,210 +1506,20 @@ fn merge_patches(mut patches: Vec<Patch>) -> Vec<Patch> {
     out
 }
 
-/// Largest piece copied between two progress reports.
-const PIECE: u64 = 64 << 20;
-
-/// Size of one hashing buffer and how many circulate between the writer and the hasher
-/// thread (bounded memory: `HASH_BUFFERS × HASH_BUFFER` bytes).
-const HASH_BUFFER: usize = 1 << 20;
-const HASH_BUFFERS: usize = 4;
-
-/// Computes the isomd5sum of the output on a second thread while the writer reads and
-/// writes, so hashing overlaps the I/O. Buffers travel writer → hasher (filled) and back
-/// (empty); a fixed number circulate.
-struct HashThread {
-    filled: Option<mpsc::SyncSender<(Vec<u8>, usize)>>,
-    empty: mpsc::Receiver<Vec<u8>>,
-    worker: Option<std::thread::JoinHandle<Md5Stream>>,
-}
-
-impl HashThread {
-    fn start(mut md5: Md5Stream) -> io::Result<Self> {
-        let (filled_tx, filled_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(HASH_BUFFERS);
-        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(HASH_BUFFERS);
-        for _ in 0..HASH_BUFFERS {
-            empty_tx
-                .send(vec![0u8; HASH_BUFFER])
-                .map_err(|_| io::Error::other("hash buffer pool closed"))?;
-        }
-        let worker = std::thread::Builder::new()
-            .name("isomd5sum".into())
-            .spawn(move || {
-                for (buf, n) in filled_rx {
-                    md5.update(buf.get(..n).unwrap_or(&buf));
-                    if empty_tx.send(buf).is_err() {
-                        break;
-                    }
-                }
-                md5
-            })?;
-        Ok(HashThread {
-            filled: Some(filled_tx),
-            empty: empty_rx,
-            worker: Some(worker),
-        })
-    }
-
-    fn buffer(&self) -> io::Result<Vec<u8>> {
-        self.empty
-            .recv()
-            .map_err(|_| io::Error::other("the isomd5sum thread stopped"))
-    }
-
-    fn submit(&self, buf: Vec<u8>, len: usize) -> io::Result<()> {
-        self.filled
-            .as_ref()
-            .ok_or_else(|| io::Error::other("the isomd5sum thread stopped"))?
-            .send((buf, len))
-            .map_err(|_| io::Error::other("the isomd5sum thread stopped"))
-    }
-
-    fn finish(mut self) -> io::Result<Md5Stream> {
-        drop(self.filled.take());
-        self.worker
-            .take()
-            .ok_or_else(|| io::Error::other("the isomd5sum thread stopped"))?
-            .join()
-            .map_err(|_| io::Error::other("the isomd5sum thread failed"))
-    }
-}
-
-/// Where the output bytes go, in order: the file, the isomd5sum (when implanting) and the
-/// progress callback.
-struct Sink<'a, 'p> {
-    out: &'a mut File,
-    hasher: Option<HashThread>,
-    meter: Meter<'a, 'p>,
-}
-
-/// Counts the bytes written and reports progress every [`PIECE`] bytes and at the end.
-struct Meter<'a, 'p> {
-    done: u64,
-    total: u64,
-    reported: u64,
-    progress: &'a mut Option<&'p mut dyn FnMut(u64, u64)>,
-}
-
-impl Meter<'_, '_> {
-    fn advance(&mut self, n: u64) {
-        self.done += n;
-        if self.done - self.reported >= PIECE || self.done == self.total {
-            self.reported = self.done;
-            if let Some(p) = self.progress.as_mut() {
-                p(self.done, self.total);
-            }
-        }
-    }
-}
-
-impl Sink<'_, '_> {
-    /// Writes `data` (copied through the hash buffers when hashing).
-    fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
-        let Some(hasher) = &self.hasher else {
-            self.out.write_all(data)?;
-            self.meter.advance(data.len() as u64);
-            return Ok(());
-        };
-        while !data.is_empty() {
-            let mut buf = hasher.buffer()?;
-            let n = data.len().min(buf.len());
-            let (piece, rest) = data.split_at(n);
-            buf.get_mut(..n)
-                .ok_or_else(|| io::Error::other("hash buffer too small"))?
-                .copy_from_slice(piece);
-            self.out.write_all(piece)?;
-            hasher.submit(buf, n)?;
-            self.meter.advance(n as u64);
-            data = rest;
-        }
-        Ok(())
-    }
-
-    fn zeros(&mut self, len: u64) -> io::Result<()> {
-        let zeros = [0u8; 64 << 10];
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(zeros.len() as u64) as usize;
-            self.write(zeros.get(..n).unwrap_or(&zeros))?;
-            left -= n as u64;
-        }
-        Ok(())
-    }
-
-    /// Copies exactly `len` bytes of `from` at `offset`. Without hashing, `std::io::copy`
-    /// between files uses copy_file_range on Linux (no pass through user space); with
-    /// hashing each buffer is read once, written and handed to the hasher.
-    fn copy(&mut self, from: &mut File, offset: u64, len: u64) -> io::Result<()> {
-        from.seek(SeekFrom::Start(offset))?;
-        let early = |left: u64| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("source ended {left} bytes early (did it change while being read?)"),
-            )
-        };
-        let mut left = len;
-        while left > 0 {
-            match &self.hasher {
-                None => {
-                    let n = left.min(PIECE);
-                    let copied = io::copy(&mut Read::by_ref(from).take(n), self.out)?;
-                    if copied != n {
-                        return Err(early(left - copied));
-                    }
-                    left -= n;
-                    self.meter.advance(n);
-                }
-                Some(hasher) => {
-                    let mut buf = hasher.buffer()?;
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let piece = buf
-                        .get_mut(..n)
-                        .ok_or_else(|| io::Error::other("hash buffer too small"))?;
-                    from.read_exact(piece).map_err(|e| {
-                        if e.kind() == io::ErrorKind::UnexpectedEof {
-                            early(left)
-                        } else {
-                            e
-                        }
-                    })?;
-                    self.out.write_all(piece)?;
-                    hasher.submit(buf, n)?;
-                    left -= n as u64;
-                    self.meter.advance(n as u64);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Streams the output of `layout` into `out` from `input`, feeding every byte in order to
 /// `md5` when given. Returns the bytes written and the finished checksum stream.
 fn stream(
-    input: &mut File,
-    out: &mut File,
+    input: &File,
+    out: &File,
     layout: &Layout,
     md5: Option<Md5Stream>,
     progress: &mut Option<&mut dyn FnMut(u64, u64)>,
 ) -> io::Result<(u64, Option<Md5Stream>)> {
-    let hasher = md5.map(HashThread::start).transpose()?;
-    let mut sink = Sink {
-        out,
-        hasher,
-        meter: Meter {
-            done: 0,
-            total: layout.output_bytes,
-            reported: 0,
-            progress,
-        },
-    };
-    if let Some(p) = sink.meter.progress.as_mut() {
-        p(0, layout.output_bytes);
-    }
+    let mut sink = Sink::new(out, layout.output_bytes, md5, progress)?;
     // 1. The input, patched: copy the gaps, write the patches.
     let old_end = layout.copy_end.div_ceil(SECTOR) * SECTOR;
     let mut pos = 0u64;
-    let copy_gap = |sink: &mut Sink, input: &mut File, from: u64, to: u64| -> io::Result<()> {
+    let copy_gap = |sink: &mut Sink, from: u64, to: u64| -> io::Result<()> {
         let real_end = to.min(layout.copy_end);
         if real_end > from {
             sink.copy(input, from, real_end - from)?;
@@ -1719,37 +1530,32 @@ fn stream(
         if *off >= old_end {
             break;
         }
-        copy_gap(&mut sink, input, pos, *off)?;
+        copy_gap(&mut sink, pos, *off)?;
         let end = (off + data.len() as u64).min(old_end);
         sink.write(data.get(..(end - off) as usize).unwrap_or(data))?;
         pos = end;
     }
-    copy_gap(&mut sink, input, pos, old_end)?;
+    copy_gap(&mut sink, pos, old_end)?;
     // 2. Appended extents.
     for (lba, src) in &layout.segments {
         let at = u64::from(*lba) * SECTOR;
-        sink.zeros(at.saturating_sub(sink.meter.done))?;
+        sink.zeros(at.saturating_sub(sink.position()))?;
         match src {
             Source::Bytes(b) => sink.write(b)?,
             Source::OriginalPlus { offset, len, tail } => {
                 sink.copy(input, *offset, *len)?;
                 sink.write(tail)?;
             }
-            Source::File { path, len, .. } => {
-                let mut f = File::open(path)?;
-                sink.copy(&mut f, 0, *len)?;
-            }
+            Source::File { path, len, .. } => sink.copy(&File::open(path)?, 0, *len)?,
         }
-        let pad = (SECTOR - sink.meter.done % SECTOR) % SECTOR;
+        let pad = (SECTOR - sink.position() % SECTOR) % SECTOR;
         sink.zeros(pad)?;
     }
     // 3. Padding and the backup GPT.
     let tail_at = layout.output_bytes.saturating_sub(layout.tail.len() as u64);
-    sink.zeros(tail_at.saturating_sub(sink.meter.done))?;
+    sink.zeros(tail_at.saturating_sub(sink.position()))?;
     sink.write(&layout.tail)?;
-    let done = sink.meter.done;
-    let md5 = sink.hasher.take().map(HashThread::finish).transpose()?;
-    Ok((done, md5))
+    sink.finish()
 }
 
 /// True if `a` and `b` name the same existing file (also through symlinks/hard links).
@@ -2054,7 +1860,7 @@ pub fn write(
         _ => PathBuf::from("."),
     };
     let oerr = |e: &dyn std::fmt::Display| Error::output(output, e);
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".remaster-")
         .suffix(".tmp")
         .tempfile_in(&dir)
@@ -2083,14 +1889,8 @@ pub fn write(
     {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
-    let (written, md5) = stream(
-        &mut file,
-        tmp.as_file_mut(),
-        &layout,
-        md5,
-        &mut opts.progress,
-    )
-    .map_err(|e| oerr(&e))?;
+    let (written, md5) =
+        stream(&file, tmp.as_file(), &layout, md5, &mut opts.progress).map_err(|e| oerr(&e))?;
     if written != layout.output_bytes {
         return Err(oerr(&format!(
             "internal error: wrote {written} bytes, planned {}",

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::module::Export;
 use super::signature::{scan_certificates, TrustedCert};
-use super::{decompress, Compression, KmodError, MAX_KERNEL_SIZE};
+use super::{decompress_sized, Compression, KmodError, MAX_KERNEL_SIZE};
 
 /// The parts of the bzImage setup header we use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,9 +78,11 @@ impl Kernel {
                     header.compression.name()
                 )))
             }
-            _ => decompress(payload, MAX_KERNEL_SIZE).map_err(|e| {
-                KmodError::Kernel(format!("kernel {}: payload: {e}", header.release))
-            })?,
+            // The payload ends with the decompressed size (little-endian u32), as the
+            // kernel's own decompressor expects.
+            _ => decompress_sized(payload, MAX_KERNEL_SIZE, bzimage_output_size(payload)).map_err(
+                |e| KmodError::Kernel(format!("kernel {}: payload: {e}", header.release)),
+            )?,
         };
         Kernel::from_vmlinux(header, &vmlinux)
     }
@@ -286,6 +288,16 @@ fn find_vermagic(vmlinux: &[u8], release: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The decompressed size a bzImage payload ends with (a hint: 0 when absent).
+fn bzimage_output_size(payload: &[u8]) -> u64 {
+    payload
+        .len()
+        .checked_sub(4)
+        .and_then(|at| payload.get(at..))
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, |b: [u8; 4]| u64::from(u32::from_le_bytes(b)))
 }
 
 #[cfg(test)]

@@ -92,6 +92,17 @@ impl Compression {
 /// ignoring anything after it (bzImage payloads end with a 4-byte size), refusing output
 /// larger than `cap`. `Compression::None` returns the bytes unchanged.
 pub fn decompress(data: &[u8], cap: u64) -> Result<(Compression, Vec<u8>), KmodError> {
+    decompress_sized(data, cap, 0)
+}
+
+/// [`decompress`] with the expected output size (a hint, e.g. the size a bzImage payload
+/// ends with): the output buffer is reserved once instead of growing by doubling, which
+/// saves copying and page faults on a 60 MiB kernel. The hint is capped at `cap`.
+pub fn decompress_sized(
+    data: &[u8],
+    cap: u64,
+    expected: u64,
+) -> Result<(Compression, Vec<u8>), KmodError> {
     let kind = Compression::detect(data);
     let reader: Box<dyn Read + '_> = match kind {
         Compression::None => return Ok((kind, data.to_vec())),
@@ -123,7 +134,7 @@ pub fn decompress(data: &[u8], cap: u64) -> Result<(Compression, Vec<u8>), KmodE
             )))
         }
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(usize::try_from(expected.min(cap)).unwrap_or(0));
     reader
         .take(cap.saturating_add(1))
         .read_to_end(&mut out)
@@ -148,17 +159,10 @@ pub(crate) fn c_str_at(data: &[u8], offset: usize) -> Option<String> {
 
 /// Finds the first occurrence of `needle` in `hay` at or after `from`.
 pub(crate) fn find_bytes(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut pos = from;
-    while let Some(rest) = hay.get(pos..) {
-        let i = rest.iter().position(|&b| b == first)?;
-        let at = pos + i;
-        if hay.get(at..at + needle.len())? == needle {
-            return Some(at);
-        }
-        pos = at + 1;
+    if needle.is_empty() {
+        return None;
     }
-    None
+    memchr::memmem::find(hay.get(from..)?, needle).map(|i| from + i)
 }
 
 #[cfg(test)]

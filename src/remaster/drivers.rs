@@ -43,6 +43,8 @@ pub struct Driver {
     pub findings: Vec<Finding>,
     pub modules: Vec<AddedModule>,
     pub warnings: Vec<String>,
+    /// The kmod RPMs carried (their kABI requirements are judged once the kernel is read).
+    rpms: Vec<KmodRpm>,
 }
 
 impl Driver {
@@ -54,16 +56,30 @@ impl Driver {
             DriverKind::Module => load_module(source),
         }
     }
+
+    /// Adds what the kernel's exported symbol CRCs say of the RPMs' kABI requirements.
+    /// Kept apart from [`Driver::load`] so that everything else runs while the kernel is
+    /// still being read.
+    pub fn judge_kabi(&mut self, exports: &std::collections::HashMap<String, u32>) {
+        for rpm in &self.rpms {
+            self.findings.extend(dud::kabi_findings(rpm, exports));
+        }
+        if self.kind == DriverKind::Dud
+            && !self.rpms.is_empty()
+            && !self.findings.iter().any(|f| f.severity == Severity::Ok)
+        {
+            self.warnings.push(format!(
+                "{}: the installer alone would take nothing from this DUD (see findings); the overlay still carries its modules",
+                self.source.display()
+            ));
+        }
+    }
 }
 
 fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
     let dud = dud::open_dud(source)?;
     let ctx = media.installer_context();
-    let mut findings = dud::installer_findings(&dud, &ctx);
-    let exports = media.export_crcs()?;
-    for rpm in &dud.rpms {
-        findings.extend(dud::kabi_findings(rpm, &exports));
-    }
+    let findings = dud::installer_findings(&dud, &ctx);
     let dud_image = if source.is_dir() {
         // A directory DUD is embedded as the same DDv3 image `dud create` writes.
         let rpm_paths: Vec<PathBuf> = dud
@@ -77,17 +93,11 @@ fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
     };
     let label = source.display().to_string();
     let modules = modules_of_rpms(&label, &dud.rpms, media)?;
-    let mut warnings = Vec::new();
     if modules.is_empty() {
         return Err(Error::Refused(format!(
             "{label}: no kernel module in any of its RPMs for this ISO's kernel {}; the installer would load nothing",
             media.kver()
         )));
-    }
-    if !findings.iter().any(|f| f.severity == Severity::Ok) && !dud.rpms.is_empty() {
-        warnings.push(format!(
-            "{label}: the installer alone would take nothing from this DUD (see findings); the overlay still carries its modules"
-        ));
     }
     Ok(Driver {
         source: source.to_path_buf(),
@@ -95,7 +105,8 @@ fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
         dud_image: Some(dud_image),
         findings,
         modules,
-        warnings,
+        warnings: Vec::new(),
+        rpms: dud.rpms,
     })
 }
 
@@ -106,8 +117,7 @@ fn load_rpm(source: &Path, media: &Media) -> Result<Driver> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let ctx = media.installer_context();
-    let mut findings = dud::ddv3::rpm_findings(&rpm, &ctx);
-    findings.extend(dud::kabi_findings(&rpm, &media.export_crcs()?));
+    let findings = dud::ddv3::rpm_findings(&rpm, &ctx);
     let (image, created) =
         dud::dud_image_bytes(&[source.to_path_buf()], &dud::CreateOptions::default())?;
     let label = source.display().to_string();
@@ -125,6 +135,7 @@ fn load_rpm(source: &Path, media: &Media) -> Result<Driver> {
         findings,
         modules,
         warnings: created.warnings,
+        rpms: vec![rpm],
     })
 }
 
@@ -155,6 +166,7 @@ fn load_module(source: &Path) -> Result<Driver> {
             module,
         }],
         warnings: vec![warning],
+        rpms: Vec::new(),
     })
 }
 

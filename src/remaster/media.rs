@@ -77,7 +77,7 @@ pub struct Media {
     /// The kernel's setup header (release), always read.
     pub kernel_header: KernelHeader,
     /// The kernel with its exports (read by `open_deep`: only drivers need it).
-    pub kernel: Option<Kernel>,
+    kernel: PendingKernel,
     /// Release from `.discinfo` (line 2, e.g. `9.2`) or the initrd's `.buildstamp`.
     pub os_release: Option<String>,
     /// Distinct initrd extents (normally one, named twice).
@@ -130,19 +130,25 @@ impl Media {
         let kernel_err =
             |e: crate::kmod::KmodError| Error::input(path, format!("{kernel_path}: {e}"));
         let kernel_header = read_header(&vmlinuz).map_err(kernel_err)?;
-        // Decompressing the kernel (~0.5 s) runs beside the initrd walk.
-        std::thread::scope(|scope| {
-            let kernel_job = deep.then(|| scope.spawn(|| Kernel::parse(&vmlinuz)));
-            let mut media =
-                Media::open_rest(path, file, image, deep, &kernel_path, &kernel_header)?;
-            if let Some(job) = kernel_job {
-                let parsed = job.join().map_err(|_| {
-                    Error::input(path, format!("{kernel_path}: the kernel reader failed"))
-                })?;
-                media.kernel = Some(parsed.map_err(kernel_err)?);
-            }
-            Ok(media)
-        })
+        // Decompressing the kernel (~0.5 s) runs beside the initrd walk, the drivers and
+        // the overlay: only the verdicts wait for it.
+        let kernel = if deep {
+            let label = kernel_path.clone();
+            PendingKernel::spawn(move || {
+                Kernel::parse(&vmlinuz).map_err(|e| format!("{label}: {e}"))
+            })
+        } else {
+            PendingKernel::none()
+        };
+        Media::open_rest(
+            path,
+            file,
+            image,
+            deep,
+            &kernel_path,
+            &kernel_header,
+            kernel,
+        )
     }
 
     /// Everything but the kernel: initrds, module tree, configs, efiboot.img, release.
@@ -153,11 +159,21 @@ impl Media {
         deep: bool,
         kernel_path: &str,
         kernel_header: &KernelHeader,
+        kernel: PendingKernel,
     ) -> Result<Media> {
         let input_err = |e: &dyn std::fmt::Display| Error::input(path, e);
         let kver = kernel_header.release.clone();
 
+        // One walk of the first initrd gives both its listing and the files of the module
+        // tree of this kernel (under either spelling of the usr-merged path; the tree is
+        // picked from the listing afterwards).
+        let tree_prefixes = [
+            format!("usr/lib/modules/{kver}/"),
+            format!("lib/modules/{kver}/"),
+        ];
+        let in_a_tree = |p: &str| tree_prefixes.iter().any(|t| p.starts_with(t.as_str()));
         let mut initrds: Vec<InitrdImage> = Vec::new();
+        let mut tree_files: Vec<(String, Vec<u8>)> = Vec::new();
         for p in INITRD_PATHS {
             let Some(node) = image.find(p) else { continue };
             let (offset, len) =
@@ -168,7 +184,15 @@ impl Media {
             let listing = if deep {
                 let slice =
                     StreamSlice::new(&mut file, offset, offset + len).map_err(|e| input_err(&e))?;
-                Some(initrd::list(slice).map_err(|e| Error::input(path, format!("{p}: {e}")))?)
+                let first = initrds.is_empty();
+                let want = |p: &str| first && in_a_tree(p);
+                let (listing, files) =
+                    initrd::walk::walk(slice, &Default::default(), &want, MODULE_TREE_CAP)
+                        .map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+                if first {
+                    tree_files = files;
+                }
+                Some(listing)
             } else {
                 None
             };
@@ -186,24 +210,20 @@ impl Media {
             ));
         }
 
-        let (module_dir, module_files) = {
-            let first = &initrds[0];
-            match first
-                .listing
-                .as_ref()
-                .and_then(|l| l.module_trees().into_iter().find(|(v, _)| *v == kver))
-            {
-                Some((_, dir)) => {
-                    let prefix = format!("{dir}/");
-                    let slice = StreamSlice::new(&mut file, first.offset, first.offset + first.len)
-                        .map_err(|e| input_err(&e))?;
-                    let files =
-                        initrd::read_files(slice, |p| p.starts_with(&prefix), MODULE_TREE_CAP)
-                            .map_err(|e| Error::input(path, format!("{}: {e}", first.paths[0])))?;
-                    (Some(dir), files)
-                }
-                None => (None, Vec::new()),
+        let module_dir = initrds[0]
+            .listing
+            .as_ref()
+            .and_then(|l| l.module_trees().into_iter().find(|(v, _)| *v == kver))
+            .map(|(_, dir)| dir);
+        let module_files: Vec<(String, Vec<u8>)> = match &module_dir {
+            Some(dir) => {
+                let prefix = format!("{dir}/");
+                tree_files
+                    .into_iter()
+                    .filter(|(p, _)| p.starts_with(&prefix))
+                    .collect()
             }
+            None => Vec::new(),
         };
 
         let mut configs = iso_configs(&image, &mut file, path)?;
@@ -231,7 +251,7 @@ impl Media {
             image,
             kernel_path: kernel_path.to_string(),
             kernel_header: kernel_header.clone(),
-            kernel: None,
+            kernel,
             os_release,
             initrds,
             module_dir,
@@ -258,14 +278,10 @@ impl Media {
         Ok(Target::new(self.kernel()?.clone(), modules))
     }
 
-    /// The kernel with its exports (media opened with [`Media::open_deep`]).
+    /// The kernel with its exports (media opened with [`Media::open_deep`]); waits for
+    /// the reader when it has not finished yet.
     pub fn kernel(&self) -> Result<&Kernel> {
-        self.kernel.as_ref().ok_or_else(|| {
-            Error::input(
-                &self.path,
-                "the kernel's exports were not read (internal: open the media deep)",
-            )
-        })
+        self.kernel.get().map_err(|e| Error::input(&self.path, e))
     }
 
     /// Exported symbol CRCs of the kernel and the initrd's modules (for RPM kABI checks:
@@ -319,6 +335,56 @@ impl Media {
             .ok_or_else(|| Error::input(&self.path, "no such initrd"))?;
         let (start, end) = (i.offset, i.offset + i.len);
         StreamSlice::new(&mut self.file, start, end).map_err(|e| Error::input(&self.path, e))
+    }
+}
+
+/// The kernel, being read on its own thread: the first caller of [`PendingKernel::get`]
+/// waits for it; later callers get the same result.
+struct PendingKernel {
+    job: std::sync::Mutex<Option<std::thread::JoinHandle<std::result::Result<Kernel, String>>>>,
+    parsed: std::sync::OnceLock<std::result::Result<Kernel, String>>,
+}
+
+impl PendingKernel {
+    fn spawn(read: impl FnOnce() -> std::result::Result<Kernel, String> + Send + 'static) -> Self {
+        let job = std::thread::Builder::new()
+            .name("kernel".into())
+            .spawn(read)
+            .map_err(|e| format!("cannot start the kernel reader: {e}"));
+        match job {
+            Ok(handle) => PendingKernel {
+                job: std::sync::Mutex::new(Some(handle)),
+                parsed: std::sync::OnceLock::new(),
+            },
+            Err(e) => PendingKernel {
+                job: std::sync::Mutex::new(None),
+                parsed: std::sync::OnceLock::from(Err(e)),
+            },
+        }
+    }
+
+    fn none() -> Self {
+        PendingKernel {
+            job: std::sync::Mutex::new(None),
+            parsed: std::sync::OnceLock::from(Err(
+                "the kernel's exports were not read (internal: open the media deep)".to_string(),
+            )),
+        }
+    }
+
+    fn get(&self) -> std::result::Result<&Kernel, String> {
+        self.parsed
+            .get_or_init(|| {
+                let job = self.job.lock().ok().and_then(|mut j| j.take());
+                match job {
+                    Some(handle) => handle
+                        .join()
+                        .unwrap_or_else(|_| Err("the kernel reader failed".to_string())),
+                    None => Err("the kernel reader failed".to_string()),
+                }
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 

@@ -146,12 +146,10 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
 
     check_boot_paths(&media)?;
 
-    let DriverStep {
-        driver_plans,
-        overlay_entries,
-        dud_paths,
-        driver_pre,
-    } = plan_drivers(&media, opts, &mut warnings, &mut refusals)?;
+    let mut step = prepare_drivers(&media, opts, &mut warnings)?;
+    let overlay_entries = std::mem::take(&mut step.overlay_entries);
+    let dud_paths = std::mem::take(&mut step.dud_paths);
+    let driver_pre = std::mem::take(&mut step.driver_pre);
 
     let mut edit = EditPlan {
         implant_md5: opts.implant_md5,
@@ -224,6 +222,8 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     edit.volume_id = opts.volid.clone();
 
     let layout = isowrite::plan_layout(&media.image, &mut media.file, &edit)?;
+    // Last: the verdicts wait for the kernel, read on its own thread meanwhile.
+    let driver_plans = judge_drivers(&media, opts, step, &mut warnings, &mut refusals)?;
     let report = PlanReport {
         verbose: false,
         input: opts.input.clone(),
@@ -248,24 +248,26 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
 
 /// What the drivers put into the overlay and onto the command lines.
 struct DriverStep {
-    driver_plans: Vec<DriverPlan>,
+    drivers: Vec<Driver>,
+    /// Per driver: the `/dd*.iso` it is embedded as (DUDs and RPMs).
+    embedded_as: Vec<Option<String>>,
+    /// Per driver, per module: its path in the overlay.
+    destinations: Vec<Vec<String>>,
     overlay_entries: Vec<OverlayEntry>,
     dud_paths: Vec<String>,
     driver_pre: Vec<String>,
 }
 
-/// Reads every driver argument, judges each module against the ISO's kernel, the initrd's
-/// modules and the other added modules (a driver may depend on another one added with it),
-/// and lays out the overlay: the DUDs as `/dd*.iso`, the modules under `updates/`
-/// (compressed like the in-box ones), regenerated indexes and modules-load.d entries.
-fn plan_drivers(
+/// Reads every driver argument and lays out the overlay: the DUDs as `/dd*.iso`, the
+/// modules under `updates/` (compressed like the in-box ones), regenerated indexes and
+/// modules-load.d entries. Needs no kernel exports: the kernel is still being read while
+/// this runs, and [`judge_drivers`] gives the verdicts afterwards.
+fn prepare_drivers(
     media: &Media,
     opts: &Options,
     warnings: &mut Vec<String>,
-    refusals: &mut Vec<String>,
 ) -> Result<DriverStep> {
     let kver = media.kver().to_string();
-    // Drivers.
     let mut drivers: Vec<Driver> = Vec::new();
     for (kind, list) in [
         (DriverKind::Dud, &opts.duds),
@@ -282,12 +284,8 @@ fn plan_drivers(
             "{dud_count} driver update disks; at most {OVERLAY_DUD_CAP} are supported"
         )));
     }
-
-    // Verdicts: every added module against the ISO kernel, the initrd's modules and the
-    // other added modules (a driver may depend on another one added with it).
-    let added: Vec<&AddedModule> = drivers.iter().flat_map(|d| d.modules.iter()).collect();
     let mut seen = std::collections::BTreeSet::new();
-    for m in &added {
+    for m in drivers.iter().flat_map(|d| d.modules.iter()) {
         if !seen.insert(m.name.clone()) {
             return Err(Error::Usage(format!(
                 "module {} is added twice ({}); keep one",
@@ -295,64 +293,50 @@ fn plan_drivers(
             )));
         }
     }
-    let target = if added.is_empty() {
-        None
-    } else {
-        Some(media.target(&added.iter().map(|m| m.module.clone()).collect::<Vec<_>>())?)
-    };
     let suffix = media.module_suffix();
     let module_dir = media
         .module_dir
         .clone()
         .unwrap_or_else(|| format!("usr/lib/modules/{kver}"));
-    let mut driver_plans = Vec::new();
+    let mut step = DriverStep {
+        drivers: Vec::new(),
+        embedded_as: Vec::new(),
+        destinations: Vec::new(),
+        overlay_entries: Vec::new(),
+        dud_paths: Vec::new(),
+        driver_pre: Vec::new(),
+    };
     let mut dud_index = 0usize;
-    let mut overlay_entries: Vec<OverlayEntry> = Vec::new();
     let mut added_for_depmod: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut driver_pre: Vec<String> = Vec::new();
-    let mut dud_paths: Vec<String> = Vec::new();
     for d in &drivers {
-        let embedded_as = d.dud_image.as_ref().map(|image| {
+        step.embedded_as.push(d.dud_image.as_ref().map(|image| {
             dud_index += 1;
             let name = dud_file_name(dud_index, dud_count);
-            overlay_entries.push(OverlayEntry::file(name.clone(), image.clone(), 0o644));
-            dud_paths.push(format!("/{name}"));
+            step.overlay_entries
+                .push(OverlayEntry::file(name.clone(), image.clone(), 0o644));
+            step.dud_paths.push(format!("/{name}"));
             format!("/{name}")
-        });
-        let mut modules = Vec::new();
+        }));
+        let mut destinations = Vec::new();
         for m in &d.modules {
-            let Some(target) = &target else { continue }; // set whenever a module is added
-            let v = verdict::check(&m.module, target, opts.secure_boot);
-            match &v.outcome {
-                Outcome::Loads => {}
-                Outcome::Refused { .. } => refusals.push(format!("{}: {}", m.origin, v.summary)),
-                Outcome::LoadsOnlyWithoutSecureBoot { message, .. } => warnings.push(format!(
-                    "{}: loads only with Secure Boot off; under Secure Boot the kernel prints \"{message}\". Either disable Secure Boot for the installation, or enrol the signer's key with `mokutil --import` before booting this ISO",
-                    m.name
-                )),
-            }
             let (file_name, bytes) = module_file(m, suffix)?;
             let rel = format!("updates/{file_name}");
             let destination = format!("{module_dir}/{rel}");
-            overlay_entries.push(OverlayEntry::file(
+            step.overlay_entries.push(OverlayEntry::file(
                 destination.clone(),
                 bytes.clone(),
                 0o644,
             ));
             added_for_depmod.push((rel, bytes));
-            overlay_entries.push(OverlayEntry::file(
+            step.overlay_entries.push(OverlayEntry::file(
                 format!("etc/modules-load.d/remaster-{}.conf", m.name),
                 format!("{}\n", m.name).into_bytes(),
                 0o644,
             ));
-            driver_pre.push(m.name.clone());
-            modules.push(ModulePlan {
-                name: m.name.clone(),
-                origin: m.origin.clone(),
-                destination: format!("/{destination}"),
-                verdict: v,
-            });
+            step.driver_pre.push(m.name.clone());
+            destinations.push(format!("/{destination}"));
         }
+        step.destinations.push(destinations);
         if d.kind == DriverKind::Dud && !d.modules.iter().any(|m| m.bytes.starts_with(b"\x7fELF")) {
             // Compressed modules in a DUD RPM: the installer's own extraction skips them on
             // old releases; the overlay does not depend on that.
@@ -366,15 +350,6 @@ fn plan_drivers(
                 ));
             }
         }
-        warnings.extend(d.warnings.iter().cloned());
-        driver_plans.push(DriverPlan {
-            source: d.source.clone(),
-            kind: d.kind,
-            embedded_as,
-            installer_findings: d.findings.clone(),
-            modules,
-            warnings: d.warnings.clone(),
-        });
     }
     if !added_for_depmod.is_empty() {
         let indexes = initrd::generate_for_tree(&media.module_files, &kver, &added_for_depmod)
@@ -385,7 +360,7 @@ fn plan_drivers(
                 )
             })?;
         for (name, bytes) in indexes {
-            overlay_entries.push(OverlayEntry::file(
+            step.overlay_entries.push(OverlayEntry::file(
                 format!("{module_dir}/{name}"),
                 bytes,
                 0o644,
@@ -397,12 +372,66 @@ fn plan_drivers(
             ));
         }
     }
-    Ok(DriverStep {
-        driver_plans,
-        overlay_entries,
-        dud_paths,
-        driver_pre,
-    })
+    step.drivers = drivers;
+    Ok(step)
+}
+
+/// Judges each added module against the ISO's kernel, the initrd's modules and the other
+/// added modules (a driver may depend on another one added with it), and each RPM's kABI
+/// requirements against the kernel's exports. The first step that needs the kernel read.
+fn judge_drivers(
+    media: &Media,
+    opts: &Options,
+    step: DriverStep,
+    warnings: &mut Vec<String>,
+    refusals: &mut Vec<String>,
+) -> Result<Vec<DriverPlan>> {
+    let mut drivers = step.drivers;
+    if drivers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let exports = media.export_crcs()?;
+    let added: Vec<crate::kmod::module::Module> = drivers
+        .iter()
+        .flat_map(|d| d.modules.iter().map(|m| m.module.clone()))
+        .collect();
+    let target = media.target(&added)?;
+    let mut driver_plans = Vec::new();
+    for ((d, embedded_as), destinations) in drivers
+        .iter_mut()
+        .zip(step.embedded_as)
+        .zip(step.destinations)
+    {
+        d.judge_kabi(&exports);
+        let mut modules = Vec::new();
+        for (m, destination) in d.modules.iter().zip(destinations) {
+            let v = verdict::check(&m.module, &target, opts.secure_boot);
+            match &v.outcome {
+                Outcome::Loads => {}
+                Outcome::Refused { .. } => refusals.push(format!("{}: {}", m.origin, v.summary)),
+                Outcome::LoadsOnlyWithoutSecureBoot { message, .. } => warnings.push(format!(
+                    "{}: loads only with Secure Boot off; under Secure Boot the kernel prints \"{message}\". Either disable Secure Boot for the installation, or enrol the signer's key with `mokutil --import` before booting this ISO",
+                    m.name
+                )),
+            }
+            modules.push(ModulePlan {
+                name: m.name.clone(),
+                origin: m.origin.clone(),
+                destination,
+                verdict: v,
+            });
+        }
+        warnings.extend(d.warnings.iter().cloned());
+        driver_plans.push(DriverPlan {
+            source: d.source.clone(),
+            kind: d.kind,
+            embedded_as,
+            installer_findings: d.findings.clone(),
+            modules,
+            warnings: d.warnings.clone(),
+        });
+    }
+    Ok(driver_plans)
 }
 
 /// The overlay appended to each initrd (one per distinct extent; every name sharing it gets
