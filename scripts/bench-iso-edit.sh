@@ -40,7 +40,7 @@ R_PIPE=$(bench_measure pipeline sh -c '
         -update "$w/efiboot.new" /images/efiboot.img -update "$w/treeinfo" /.treeinfo 2>/dev/null
     implantisomd5 --force "$w/pipe.iso"' "$WORK" "$ISO")
 R_MD5=$(bench_measure md5-floor md5sum "$WORK/ours.iso")
-checkisomd5 "$WORK/ours.iso" >/dev/null && checkisomd5 "$WORK/pipe.iso" >/dev/null
+checkisomd5 "$WORK/ours.iso" >/dev/null 2>&1 && checkisomd5 "$WORK/pipe.iso" >/dev/null 2>&1
 
 printf '%-12s %10s %12s\n' step seconds peak_rss_kib
 printf '%-12s %10s %12s\n' $R_OURS $R_PIPE $R_MD5

@@ -45,7 +45,7 @@ R_PIPE=$(bench_measure pipeline sh -c '
         -update "$w/isolinux.cfg" /isolinux/isolinux.cfg -update "$w/grub.cfg" /EFI/BOOT/grub.cfg \
         -update "$w/efiboot.new" /images/efiboot.img -update "$w/treeinfo" /.treeinfo 2>/dev/null
     implantisomd5 --force "$w/pipe.iso"' "$WORK" "$ISO")
-checkisomd5 "$WORK/ours.iso" >/dev/null && checkisomd5 "$WORK/pipe.iso" >/dev/null
+checkisomd5 "$WORK/ours.iso" >/dev/null 2>&1 && checkisomd5 "$WORK/pipe.iso" >/dev/null 2>&1
 
 printf '%-14s %10s %12s\n' step seconds peak_rss_kib
 printf '%-14s %10s %12s\n' $R_OURS $R_FLOOR_MD5 $R_FLOOR_XZ $R_PIPE
