@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use iso_support::*;
-use remaster::iso::write::{plan_layout, write, EditPlan, NewContent, RegionEdit, WriteOptions};
+use remaster::iso::write::{
+    plan_layout, prepare, write, write_prepared, EditPlan, NewContent, RegionEdit, WriteOptions,
+};
 use remaster::iso::Image;
 
 fn opts(force: bool) -> WriteOptions<'static> {
@@ -890,4 +892,25 @@ fn implanted_md5_passes_checkisomd5() {
         "the on-the-fly isomd5sum must equal implantisomd5 --force"
     );
     run(Command::new("checkisomd5").arg(&ours));
+
+    // The same through a separate hashing pass started before the write (what `remaster`
+    // does while the verdicts run): same bytes.
+    let early = t.dir.path().join("early.iso");
+    let mut prepared = prepare(&t.iso, plan(true)).unwrap();
+    prepared.start_checksum().unwrap();
+    write_prepared(prepared, &early, opts(false)).unwrap();
+    assert!(
+        std::fs::read(&early).unwrap() == b,
+        "the early isomd5sum pass must equal implantisomd5 --force"
+    );
+    // A pass started and then abandoned (a refused plan) stops; nothing is written.
+    let mut abandoned = prepare(&t.iso, plan(true)).unwrap();
+    abandoned.start_checksum().unwrap();
+    drop(abandoned);
+    let leftovers: Vec<_> = std::fs::read_dir(t.dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".remaster-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -382,7 +382,7 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         compression: compression(args.overlay_compression),
     };
     let json = args.out.json;
-    let (_media, mut plan) = crate::remaster::plan(&opts)?;
+    let (_media, mut plan) = crate::remaster::plan(&opts, !args.dry_run)?;
     plan.report.verbose = args.out.verbose > 0;
     if !json {
         let stderr = std::io::stderr();

@@ -15,6 +15,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use super::md5::Md5Stream;
@@ -106,6 +107,40 @@ impl HashThread {
     }
 }
 
+/// Couples a hashing-only pass and a writing-only pass over the same output bytes (the
+/// isomd5sum computed while the plan's checks still run, the file written once they pass).
+/// The hashing pass stays at most [`LEAD`] bytes ahead of the writing pass once that has
+/// started, so both read the input while it is still in the page cache.
+#[derive(Debug, Default)]
+pub(crate) struct Pace {
+    written: AtomicU64,
+    cancelled: AtomicBool,
+}
+
+/// How far the hashing pass may run ahead of the writing pass.
+const LEAD: u64 = 256 << 20;
+
+impl Pace {
+    /// Stops the hashing pass at its next buffer.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Called by the hashing pass before it reads bytes from `position` on.
+    fn hold(&self, position: u64) -> io::Result<()> {
+        loop {
+            if self.cancelled.load(Ordering::Relaxed) {
+                return Err(io::Error::other("checksum pass cancelled"));
+            }
+            let written = self.written.load(Ordering::Relaxed);
+            if written == 0 || position <= written + LEAD {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
 /// Switches `O_DIRECT` on or off for `file`; false when the filesystem refuses it.
 fn set_direct(file: &File, on: bool) -> bool {
     use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
@@ -147,8 +182,10 @@ impl Meter<'_, '_> {
 /// [`Sink::zeros`] and [`Sink::copy`], then [`Sink::finish`] flushes the last buffer and
 /// returns the finished checksum stream.
 pub(crate) struct Sink<'a, 'p> {
-    out: &'a File,
+    /// None: a hashing-only pass.
+    out: Option<&'a File>,
     direct: bool,
+    pace: Option<&'a Pace>,
     hasher: Option<HashThread>,
     /// Buffers in use when not hashing (the hasher owns the pool otherwise).
     spare: Option<AlignedBuf>,
@@ -160,12 +197,14 @@ pub(crate) struct Sink<'a, 'p> {
 }
 
 impl<'a, 'p> Sink<'a, 'p> {
-    /// Starts writing `total` bytes into `out` (from offset 0), hashing them with `md5`
-    /// when given and reporting to `progress`.
+    /// Starts writing `total` bytes into `out` (from offset 0; nowhere for a hashing-only
+    /// pass), hashing them with `md5` when given and reporting to `progress`. With `pace`,
+    /// a writing pass publishes how far it got and a hashing-only pass keeps close to it.
     pub(crate) fn new(
-        out: &'a File,
+        out: Option<&'a File>,
         total: u64,
         md5: Option<Md5Stream>,
+        pace: Option<&'a Pace>,
         progress: &'a mut Option<&'p mut dyn FnMut(u64, u64)>,
     ) -> io::Result<Self> {
         let hasher = md5.map(HashThread::start).transpose()?;
@@ -175,7 +214,8 @@ impl<'a, 'p> Sink<'a, 'p> {
         }
         Ok(Sink {
             out,
-            direct: set_direct(out, true),
+            direct: out.is_some_and(|f| set_direct(f, true)),
+            pace,
             hasher,
             spare,
             current: None,
@@ -198,6 +238,9 @@ impl<'a, 'p> Sink<'a, 'p> {
     /// The unfilled part of the current buffer (taking a buffer when none is current).
     fn space(&mut self) -> io::Result<&mut [u8]> {
         if self.current.is_none() {
+            if let (None, Some(pace)) = (self.out, self.pace) {
+                pace.hold(self.flushed)?;
+            }
             let buf = match (&self.hasher, self.spare.take()) {
                 (_, Some(buf)) => buf,
                 (Some(h), None) => h.empty.recv().map_err(|_| hasher_stopped())?,
@@ -230,22 +273,28 @@ impl<'a, 'p> Sink<'a, 'p> {
             return Ok(());
         };
         let n = self.filled;
-        let data = buf.bytes().get(..n).unwrap_or_default();
-        match self.out.write_all_at(data, self.flushed) {
-            // A direct write the filesystem will not take (alignment of the last, partial
-            // buffer, or no direct I/O after all): write it, and the rest, through the
-            // page cache.
-            Err(e)
-                if self.direct
-                    && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
-            {
-                self.direct = !set_direct(self.out, false);
-                if self.direct {
-                    return Err(e);
+        if let Some(out) = self.out {
+            let data = buf.bytes().get(..n).unwrap_or_default();
+            match out.write_all_at(data, self.flushed) {
+                // A direct write the filesystem will not take (alignment of the last,
+                // partial buffer, or no direct I/O after all): write it, and the rest,
+                // through the page cache.
+                Err(e)
+                    if self.direct
+                        && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+                {
+                    self.direct = !set_direct(out, false);
+                    if self.direct {
+                        return Err(e);
+                    }
+                    out.write_all_at(data, self.flushed)?;
                 }
-                self.out.write_all_at(data, self.flushed)?;
+                other => other?,
             }
-            other => other?,
+            if let Some(pace) = self.pace {
+                pace.written
+                    .store(self.flushed + n as u64, Ordering::Relaxed);
+            }
         }
         self.flushed += n as u64;
         self.filled = 0;
@@ -324,8 +373,8 @@ impl<'a, 'p> Sink<'a, 'p> {
     /// checksum stream.
     pub(crate) fn finish(mut self) -> io::Result<(u64, Option<Md5Stream>)> {
         self.flush()?;
-        if self.direct {
-            set_direct(self.out, false);
+        if let (Some(out), true) = (self.out, self.direct) {
+            set_direct(out, false);
         }
         let md5 = self.hasher.take().map(HashThread::finish).transpose()?;
         Ok((self.flushed, md5))
@@ -364,7 +413,7 @@ mod tests {
             // EINVAL and must fall back to an ordinary write.
             let total = (BUFFER * 3 + 1000) as u64;
             let md5 = hash.then(|| Md5Stream::new(total).unwrap());
-            let mut sink = Sink::new(&out, total, md5, &mut progress).unwrap();
+            let mut sink = Sink::new(Some(&out), total, md5, None, &mut progress).unwrap();
             sink.write(b"head").unwrap();
             expected.extend_from_slice(b"head");
             sink.copy(&from, 3, src.len() as u64 - 3).unwrap();
@@ -397,7 +446,7 @@ mod tests {
         let from = File::open(&src_path).unwrap();
         let out = File::create(dir.path().join("out")).unwrap();
         let mut progress = None;
-        let mut sink = Sink::new(&out, 100, None, &mut progress).unwrap();
+        let mut sink = Sink::new(Some(&out), 100, None, None, &mut progress).unwrap();
         let err = sink.copy(&from, 0, 100).unwrap_err();
         assert!(err.to_string().contains("ended 100 bytes early"), "{err}");
     }

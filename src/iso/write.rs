@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use super::dir::{split_records, NodeKind, Tree, TreeKind};
 use super::md5::Md5Stream;
-use super::sink::Sink;
+use super::sink::{Pace, Sink};
 use super::volume::{le32, DescriptorKind};
 use super::{read_at, Extent, Image, IsoError, SECTOR};
 use crate::Error;
@@ -1506,16 +1506,18 @@ fn merge_patches(mut patches: Vec<Patch>) -> Vec<Patch> {
     out
 }
 
-/// Streams the output of `layout` into `out` from `input`, feeding every byte in order to
-/// `md5` when given. Returns the bytes written and the finished checksum stream.
+/// Streams the output of `layout` from `input` into `out` (nowhere for a hashing-only
+/// pass), feeding every byte in order to `md5` when given. Returns the bytes streamed and
+/// the finished checksum stream.
 fn stream(
     input: &File,
-    out: &File,
+    out: Option<&File>,
     layout: &Layout,
     md5: Option<Md5Stream>,
+    pace: Option<&Pace>,
     progress: &mut Option<&mut dyn FnMut(u64, u64)>,
 ) -> io::Result<(u64, Option<Md5Stream>)> {
-    let mut sink = Sink::new(out, layout.output_bytes, md5, progress)?;
+    let mut sink = Sink::new(out, layout.output_bytes, md5, pace, progress)?;
     // 1. The input, patched: copy the gaps, write the patches.
     let old_end = layout.copy_end.div_ceil(SECTOR) * SECTOR;
     let mut pos = 0u64;
@@ -1809,21 +1811,46 @@ fn apply_region_edits(
 pub fn write(
     input: &Path,
     output: &Path,
-    mut plan: EditPlan,
-    mut opts: WriteOptions<'_>,
+    plan: EditPlan,
+    opts: WriteOptions<'_>,
 ) -> crate::Result<WriteSummary> {
+    check_output(input, output, opts.force)?;
+    write_prepared(prepare(input, plan)?, output, opts)
+}
+
+/// Refuses an output that is the input, and an existing output without `force`.
+fn check_output(input: &Path, output: &Path, force: bool) -> crate::Result<()> {
     if same_file(input, output) || input == output {
         return Err(usage(format!(
             "the output {} is the input; choose another output file",
             output.display()
         )));
     }
-    if output.symlink_metadata().is_ok() && !opts.force {
+    if output.symlink_metadata().is_ok() && !force {
         return Err(Error::output(
             output,
             "already exists (use --force to overwrite)",
         ));
     }
+    Ok(())
+}
+
+/// An edit laid out against its input, ready to stream: [`prepare`] it, optionally
+/// [`Prepared::start_checksum`], then [`write_prepared`].
+pub struct Prepared {
+    input: PathBuf,
+    file: File,
+    input_stamp: InputStamp,
+    layout: Arc<Layout>,
+    /// The isomd5sum to compute while writing (when implanting and no checksum pass runs).
+    md5: Option<Md5Stream>,
+    implant_md5: bool,
+    checksum: Option<ChecksumPass>,
+}
+
+/// Opens `input` and lays `plan` out against it (region edits applied): everything the
+/// write needs, nothing written.
+pub fn prepare(input: &Path, mut plan: EditPlan) -> crate::Result<Prepared> {
     let mut file = File::open(input).map_err(|e| Error::input(input, e))?;
     let input_stamp = InputStamp::of_file(&file).map_err(|e| Error::input(input, e))?;
     if plan.input_stamp.is_some_and(|s| s != input_stamp) {
@@ -1842,8 +1869,6 @@ pub fn write(
         std::mem::take(&mut plan.region_edits),
     )?;
     let implant_md5 = plan.implant_md5;
-    // The layout holds its own copy of new contents: free the plan's before streaming.
-    drop(plan);
     let md5 = if implant_md5 {
         if image.pvd().offset() != crate::iso::md5::PVD_OFFSET {
             return Err(Error::input(
@@ -1855,6 +1880,97 @@ pub fn write(
     } else {
         None
     };
+    Ok(Prepared {
+        input: input.to_path_buf(),
+        file,
+        input_stamp,
+        layout: Arc::new(layout),
+        md5,
+        implant_md5,
+        checksum: None,
+    })
+}
+
+impl Prepared {
+    /// Size of the output file in bytes.
+    pub fn output_bytes(&self) -> u64 {
+        self.layout.output_bytes
+    }
+
+    /// Starts computing the isomd5sum of the planned output on its own thread now: a pass
+    /// that reads and hashes but writes nothing, so it may run while the plan's checks
+    /// (the module verdicts) still do. [`write_prepared`] then only writes, and implants
+    /// the result. Hashing is the floor of every write (one sequential MD5 over the whole
+    /// output), so starting it early is what shortens the run. No-op without `implant_md5`.
+    pub fn start_checksum(&mut self) -> crate::Result<()> {
+        let Some(md5) = self.md5.take() else {
+            return Ok(());
+        };
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::input(&self.input, e))?;
+        let layout = Arc::clone(&self.layout);
+        let pace = Arc::new(Pace::default());
+        let pass_pace = Arc::clone(&pace);
+        let job = std::thread::Builder::new()
+            .name("isomd5sum-pass".into())
+            .spawn(move || {
+                stream(&file, None, &layout, Some(md5), Some(&pass_pace), &mut None)
+                    .map(|(_, md5)| md5)
+            })
+            .map_err(|e| Error::input(&self.input, e))?;
+        self.checksum = Some(ChecksumPass {
+            pace,
+            job: Some(job),
+        });
+        Ok(())
+    }
+}
+
+/// A running hashing-only pass (see [`Prepared::start_checksum`]). Dropping it stops it.
+struct ChecksumPass {
+    pace: Arc<Pace>,
+    job: Option<std::thread::JoinHandle<io::Result<Option<Md5Stream>>>>,
+}
+
+impl ChecksumPass {
+    fn finish(mut self) -> io::Result<Md5Stream> {
+        self.job
+            .take()
+            .ok_or_else(|| io::Error::other("the isomd5sum pass stopped"))?
+            .join()
+            .map_err(|_| io::Error::other("the isomd5sum pass failed"))??
+            .ok_or_else(|| io::Error::other("the isomd5sum pass computed nothing"))
+    }
+}
+
+impl Drop for ChecksumPass {
+    fn drop(&mut self) {
+        self.pace.cancel();
+        if let Some(job) = self.job.take() {
+            let _ = job.join();
+        }
+    }
+}
+
+/// Writes a [`prepare`]d edit to `output` (see [`write`]).
+pub fn write_prepared(
+    prepared: Prepared,
+    output: &Path,
+    mut opts: WriteOptions<'_>,
+) -> crate::Result<WriteSummary> {
+    let Prepared {
+        input,
+        file,
+        input_stamp,
+        layout,
+        md5,
+        implant_md5,
+        checksum,
+    } = prepared;
+    let input = input.as_path();
+    check_output(input, output, opts.force)?;
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -1889,8 +2005,29 @@ pub fn write(
     {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
-    let (written, md5) =
-        stream(&file, tmp.as_file(), &layout, md5, &mut opts.progress).map_err(|e| oerr(&e))?;
+    let (written, md5) = match checksum {
+        Some(pass) => {
+            let (written, _) = stream(
+                &file,
+                Some(tmp.as_file()),
+                &layout,
+                None,
+                Some(&pass.pace),
+                &mut opts.progress,
+            )
+            .map_err(|e| oerr(&e))?;
+            (written, Some(pass.finish().map_err(|e| oerr(&e))?))
+        }
+        None => stream(
+            &file,
+            Some(tmp.as_file()),
+            &layout,
+            md5,
+            None,
+            &mut opts.progress,
+        )
+        .map_err(|e| oerr(&e))?,
+    };
     if written != layout.output_bytes {
         return Err(oerr(&format!(
             "internal error: wrote {written} bytes, planned {}",
@@ -1936,7 +2073,7 @@ pub fn write(
         output: output.to_path_buf(),
         input_bytes: layout.input_bytes,
         output_bytes: layout.output_bytes,
-        placements: layout.placements,
+        placements: layout.placements.clone(),
         md5_implanted: implant_md5,
     })
 }

@@ -117,7 +117,7 @@ pub struct PlanReport {
 /// A plan ready to write.
 pub struct Plan {
     pub report: PlanReport,
-    edit: EditPlan,
+    prepared: isowrite::Prepared,
 }
 
 impl std::fmt::Debug for Plan {
@@ -130,8 +130,11 @@ impl std::fmt::Debug for Plan {
 
 const OVERLAY_DUD_CAP: usize = 16;
 
-/// Reads everything, judges the drivers and plans every change. Writes nothing.
-pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
+/// Reads everything, judges the drivers and plans every change. Writes nothing. With
+/// `early_checksum` and drivers to judge, the isomd5sum of the planned output is computed
+/// from the moment the layout is known, while the verdicts wait for the kernel (see
+/// [`isowrite::Prepared::start_checksum`]); pass false when the plan will not be written.
+pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     // Only drivers need the kernel's exports and the initrd's walk; plain edits stay light.
     let has_drivers = !(opts.duds.is_empty() && opts.rpms.is_empty() && opts.modules.is_empty());
     let mut media = if has_drivers {
@@ -221,7 +224,12 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
     let treeinfo_updated = plan_treeinfo(&mut media, opts, &changed_digests, &mut edit)?;
     edit.volume_id = opts.volid.clone();
 
-    let layout = isowrite::plan_layout(&media.image, &mut media.file, &edit)?;
+    let mut prepared = isowrite::prepare(&opts.input, edit)?;
+    // Only the verdicts are worth overlapping: without drivers the write hashes as it goes
+    // (one read of the input instead of two).
+    if early_checksum && has_drivers {
+        prepared.start_checksum()?;
+    }
     // Last: the verdicts wait for the kernel, read on its own thread meanwhile.
     let driver_plans = judge_drivers(&media, opts, step, &mut warnings, &mut refusals)?;
     let report = PlanReport {
@@ -239,11 +247,11 @@ pub fn plan(opts: &Options) -> Result<(Media, Plan)> {
         added_files,
         treeinfo_updated,
         implant_md5: opts.implant_md5,
-        output_bytes: layout.output_bytes,
+        output_bytes: prepared.output_bytes(),
         refusals,
         warnings,
     };
-    Ok((media, Plan { report, edit }))
+    Ok((media, Plan { report, prepared }))
 }
 
 /// What the drivers put into the overlay and onto the command lines.
@@ -642,10 +650,9 @@ pub fn execute(
     if !plan.report.refusals.is_empty() && !opts.force {
         return Err(Error::Refused(refusal_line(&plan.report)));
     }
-    isowrite::write(
-        &opts.input,
+    isowrite::write_prepared(
+        plan.prepared,
         &opts.output,
-        plan.edit,
         WriteOptions {
             force: opts.force,
             progress,
