@@ -1,7 +1,7 @@
 //! isomd5sum: the media checksum implanted in the primary volume descriptor.
 //!
 //! Hand-written because no crate implements isomd5sum's implanted format; the MD5 itself
-//! is [`super::digest`]. The byte layout and the fragment rule reproduce
+//! is `iso::digest` (a latency-ordered MD5). The byte layout and the fragment rule reproduce
 //! isomd5sum 1.2.3 (`implantisomd5` / `checkisomd5`) exactly, so `checkisomd5` accepts what
 //! we implant and the 512-byte field is byte-identical to `implantisomd5 --force`:
 //!

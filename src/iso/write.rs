@@ -23,9 +23,11 @@
 //!   then up to a 1 MiB boundary when the input was 1 MiB aligned; the backup GPT is in the
 //!   last 512-byte sectors, inside the volume. The stale old backup header is zeroed.
 //! - Region edits (efiboot.img) run before writing, on an in-memory copy of their file,
-//!   and become patches. The output is then written once, sequentially; with
-//!   `implant_md5` every byte also goes through [`Md5Stream`] (on a second thread) and the
-//!   field is written last, so nothing of the output is read back. When anything changes,
+//!   and become patches. The output is then written once, sequentially (through
+//!   `sink`: direct I/O from aligned buffers); with `implant_md5` every byte also goes
+//!   through [`Md5Stream`] (on a second thread, or in a read-only pass started earlier by
+//!   [`Prepared::start_checksum`]) and the field is written last, so nothing of the output
+//!   is read back. When anything changes,
 //!   the PVD application-use field (the old isomd5sum) is blanked, so an output written
 //!   without `implant_md5` carries no checksum rather than a stale one.
 //! - Faults: see [`write`] (temporary file, preallocation, fsync, rename, input stamps).
