@@ -22,7 +22,7 @@
 
 OUT=$REMASTER_FIXTURES/kmod
 mkdir -p "$OUT"
-STAMP=$OUT/.built-v1
+STAMP=$OUT/.built-v2
 if [ -e "$STAMP" ]; then
     log "cached: $OUT"
     exit 0
@@ -147,6 +147,17 @@ tmod() { echo "$OUT/kernel/$1/lib/modules/$1/kernel/$2"; }
 cp "$(tmod "$FIXTURE_KVER" drivers/scsi/mpt3sas/mpt3sas.ko)" "$CASES/mpt3sas_same.ko"
 cp "$(tmod "$OTHER_KVER" drivers/scsi/mpt3sas/mpt3sas.ko)" "$CASES/mpt3sas_other.ko"
 cp "$(tmod "$FIXTURE_KVER" drivers/message/fusion/mptsas.ko)" "$CASES/mptsas_nodeps.ko"
+# A Debian-signed module changed after signing: one letter of its description flipped.
+# The signature (by a key the kernel trusts) no longer verifies: refused even without
+# Secure Boot.
+python3 - "$(tmod "$FIXTURE_KVER" drivers/scsi/megaraid/megaraid_sas.ko)" "$CASES/megaraid_sas_tampered.ko" <<'EOF'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+assert d.endswith(b'~Module signature appended~\n')
+at = d.index(b'description=') + len(b'description=')
+d[at] ^= 0x20
+open(sys.argv[2], 'wb').write(bytes(d))
+EOF
 
 # Wrong architecture: an i386 relocatable object.
 printf 'not a module' >"$SRC/blob"

@@ -27,7 +27,7 @@ fn fixtures() -> PathBuf {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("fixtures/build"));
         let kmod = base.join("kmod");
-        if !kmod.join(".built-v1").exists() {
+        if !kmod.join(".built-v2").exists() {
             let status = Command::new("bash")
                 .arg(root.join("scripts/build-kmod-fixtures.sh"))
                 .env("REMASTER_FIXTURES", &base)
@@ -256,6 +256,58 @@ fn kernel_exports_agree_with_module_symvers() {
         k.trusted_certs
     );
 }
+
+/// Every in-tree module's signature verifies with the built-in key it names; the same
+/// module changed after signing, or with a changed signature, does not (the kernel's answer
+/// to those is in kmod_truth.rs).
+#[test]
+fn signatures_verify_with_the_built_in_key() {
+    use remaster::kmod::signature::Cryptography;
+    let k = kernel();
+    let mut verified = 0;
+    for path in sample_modules()
+        .into_iter()
+        .filter(|p| p.starts_with(tree()))
+    {
+        let m = module(&path);
+        let sig = m.signature.as_ref().expect("in-tree modules are signed");
+        let cert = k
+            .trusted_certs
+            .iter()
+            .find(|c| c.matches(sig))
+            .expect("signed by a built-in key");
+        assert_eq!(sig.digest_mismatch(), None, "{}", path.display());
+        assert_eq!(
+            sig.verify_with(cert),
+            Cryptography::Valid,
+            "{}",
+            path.display()
+        );
+        verified += 1;
+    }
+    assert!(verified >= 5, "{verified}");
+
+    let tampered = module(&fixtures().join("cases/megaraid_sas_tampered.ko"));
+    let sig = tampered.signature.as_ref().unwrap();
+    let cert = k.trusted_certs.iter().find(|c| c.matches(sig)).unwrap();
+    assert!(
+        matches!(sig.verify_with(cert), Cryptography::Invalid(_)),
+        "a changed module must not verify"
+    );
+
+    // The signature bytes changed instead: the PKCS#7 blob sits right before the 12-byte
+    // struct module_signature and the marker; its last byte is the signature's.
+    let mut bytes = std::fs::read(tree().join("drivers/scsi/megaraid/megaraid_sas.ko")).unwrap();
+    let last_sig_byte = bytes.len() - MODULE_SIG_TRAILER - 1;
+    bytes[last_sig_byte] ^= 1;
+    let changed = Module::parse(&bytes).unwrap();
+    let sig = changed.signature.as_ref().unwrap();
+    let cert = k.trusted_certs.iter().find(|c| c.matches(sig)).unwrap();
+    assert!(matches!(sig.verify_with(cert), Cryptography::Invalid(_)));
+}
+
+/// `struct module_signature` (12 bytes) plus `~Module signature appended~\n`.
+const MODULE_SIG_TRAILER: usize = 12 + 28;
 
 #[test]
 fn module_exports_agree_with_module_symvers() {

@@ -4,8 +4,10 @@
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
-use der::Decode;
+use der::{Decode, Encode};
+use rsa::pkcs1::DecodeRsaPublicKey;
 use serde::Serialize;
+use sha2::Digest;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::Certificate;
 
@@ -35,6 +37,125 @@ pub struct ModuleSignature {
     pub signature_algorithm: String,
     /// Length of the PKCS#7 blob.
     pub length: usize,
+    /// The signature value (for [`ModuleSignature::verify_with`]).
+    #[serde(skip)]
+    signature_value: Vec<u8>,
+    /// DER of the authenticated attributes (a SET OF), when present: then they are what
+    /// was signed, and their messageDigest must equal the content's digest.
+    #[serde(skip)]
+    signed_attrs: Option<Vec<u8>>,
+    #[serde(skip)]
+    message_digest: Option<Vec<u8>>,
+    /// Digest of the signed content (the module without its signature), with
+    /// `hash_algorithm`; None for an algorithm remaster does not compute.
+    #[serde(skip)]
+    content_digest: Option<Vec<u8>>,
+}
+
+/// What checking a signature's cryptography gives, as the kernel's `pkcs7_verify()` and
+/// `verify_signature()` would decide it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cryptography {
+    Valid,
+    /// The kernel would return -EKEYREJECTED: the module was changed after signing (or
+    /// signed with another key than the one named).
+    Invalid(String),
+    /// An algorithm remaster does not verify (ECDSA, SHA-1, SHA-3): the key match alone
+    /// is reported.
+    Unchecked(String),
+}
+
+impl ModuleSignature {
+    /// `pkcs7_digest()`: with authenticated attributes, their messageDigest must equal the
+    /// digest of the module. The kernel checks this before it looks for the key, so a
+    /// mismatch is refused (-EKEYREJECTED) whoever signed.
+    pub fn digest_mismatch(&self) -> Option<String> {
+        match (&self.message_digest, &self.content_digest) {
+            (Some(signed), Some(actual)) if signed != actual => Some(format!(
+                "the signed {} digest of the module does not match its contents",
+                self.hash_algorithm
+            )),
+            _ => None,
+        }
+    }
+
+    /// Verifies the signature with `cert`'s public key (RSA PKCS#1 v1.5, the scheme
+    /// `sign-file` uses with RSA keys).
+    pub fn verify_with(&self, cert: &TrustedCert) -> Cryptography {
+        let Some(content_digest) = &self.content_digest else {
+            return Cryptography::Unchecked(format!(
+                "{} digests are not verified by remaster",
+                self.hash_algorithm
+            ));
+        };
+        let Some((prefix, hash)) = digest_info(&self.hash_algorithm) else {
+            return Cryptography::Unchecked(format!(
+                "{} digests are not verified by remaster",
+                self.hash_algorithm
+            ));
+        };
+        let rsa_signature = matches!(
+            self.signature_algorithm.as_str(),
+            "rsaEncryption" | "sha256WithRSAEncryption" | "sha512WithRSAEncryption"
+        ) || self.signature_algorithm.ends_with("WithRSAEncryption");
+        let Some(key_bits) = cert.rsa_key.as_deref().filter(|_| rsa_signature) else {
+            return Cryptography::Unchecked(format!(
+                "{} signatures are not verified by remaster",
+                self.signature_algorithm
+            ));
+        };
+        let Ok(key) = rsa::RsaPublicKey::from_pkcs1_der(key_bits) else {
+            return Cryptography::Invalid(format!(
+                "the RSA key of \"{}\" cannot be read",
+                cert.subject
+            ));
+        };
+        let signed = match &self.signed_attrs {
+            Some(attrs) => hash(attrs),
+            None => content_digest.clone(),
+        };
+        let scheme = rsa::Pkcs1v15Sign {
+            hash_len: Some(signed.len()),
+            prefix: prefix.into(),
+        };
+        match key.verify(scheme, &signed, &self.signature_value) {
+            Ok(()) => Cryptography::Valid,
+            Err(_) => Cryptography::Invalid(format!(
+                "the signature does not verify with the key of \"{}\"",
+                cert.subject
+            )),
+        }
+    }
+}
+
+type HashFn = fn(&[u8]) -> Vec<u8>;
+
+/// The DER DigestInfo prefix (RFC 8017 9.2, note 1) and the hash function for a digest
+/// algorithm name; None for those remaster does not verify.
+fn digest_info(algorithm: &str) -> Option<(&'static [u8], HashFn)> {
+    const SHA224: &[u8] = &[
+        0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04,
+        0x05, 0x00, 0x04, 0x1c,
+    ];
+    const SHA256: &[u8] = &[
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+    const SHA384: &[u8] = &[
+        0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
+        0x05, 0x00, 0x04, 0x30,
+    ];
+    const SHA512: &[u8] = &[
+        0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03,
+        0x05, 0x00, 0x04, 0x40,
+    ];
+    match algorithm {
+        "sha224" => Some((SHA224, |d| sha2::Sha224::digest(d).to_vec())),
+        "sha256" => Some((SHA256, |d| sha2::Sha256::digest(d).to_vec())),
+        "sha384" => Some((SHA384, |d| sha2::Sha384::digest(d).to_vec())),
+        "sha512" => Some((SHA512, |d| sha2::Sha512::digest(d).to_vec())),
+        _ => None,
+    }
 }
 
 /// Splits a module file into (ELF bytes, signature if present). A file without the marker
@@ -66,7 +187,9 @@ pub fn split_signature(data: &[u8]) -> Result<(&[u8], Option<ModuleSignature>), 
         .get(sig_start..info_start)
         .ok_or_else(|| bad("truncated"))?;
     let elf = data.get(..sig_start).ok_or_else(|| bad("truncated"))?;
-    Ok((elf, Some(parse_pkcs7(pkcs7)?)))
+    let mut signature = parse_pkcs7(pkcs7)?;
+    signature.content_digest = digest_info(&signature.hash_algorithm).map(|(_, hash)| hash(elf));
+    Ok((elf, Some(signature)))
 }
 
 /// Parses the detached PKCS#7 SignedData of a module signature.
@@ -89,6 +212,22 @@ pub fn parse_pkcs7(der_bytes: &[u8]) -> Result<ModuleSignature, KmodError> {
             (None, None, None, Some(hex(skid.0.as_bytes())))
         }
     };
+    const MESSAGE_DIGEST: der::asn1::ObjectIdentifier =
+        der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+    let signed_attrs = signer
+        .signed_attrs
+        .as_ref()
+        .map(|attrs| attrs.to_der())
+        .transpose()
+        .map_err(bad)?;
+    let message_digest = signer
+        .signed_attrs
+        .iter()
+        .flat_map(|attrs| attrs.iter())
+        .find(|a| a.oid == MESSAGE_DIGEST)
+        .and_then(|a| a.values.iter().next())
+        .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
+        .map(|o| o.as_bytes().to_vec());
     Ok(ModuleSignature {
         issuer,
         issuer_cn,
@@ -97,6 +236,10 @@ pub fn parse_pkcs7(der_bytes: &[u8]) -> Result<ModuleSignature, KmodError> {
         hash_algorithm: oid_name(&signer.digest_alg.oid),
         signature_algorithm: oid_name(&signer.signature_algorithm.oid),
         length: der_bytes.len(),
+        signature_value: signer.signature.as_bytes().to_vec(),
+        signed_attrs,
+        message_digest,
+        content_digest: None,
     })
 }
 
@@ -109,6 +252,9 @@ pub struct TrustedCert {
     pub serial: String,
     /// Subject key identifier extension, hex, if present.
     pub subject_key_id: Option<String>,
+    /// The RSAPublicKey DER of an RSA certificate (for [`ModuleSignature::verify_with`]).
+    #[serde(skip)]
+    rsa_key: Option<Vec<u8>>,
 }
 
 impl TrustedCert {
@@ -122,11 +268,18 @@ impl TrustedCert {
             .ok()
             .flatten()
             .map(|(_, skid)| hex(skid.0.as_bytes()));
+        const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
+            der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+        let spki = &tbs.subject_public_key_info;
+        let rsa_key = (spki.algorithm.oid == RSA_ENCRYPTION)
+            .then(|| spki.subject_public_key.as_bytes().map(<[u8]>::to_vec))
+            .flatten();
         Ok(TrustedCert {
             subject: tbs.subject.to_string(),
             issuer: tbs.issuer.to_string(),
             serial: hex(tbs.serial_number.as_bytes()),
             subject_key_id,
+            rsa_key,
         })
     }
 

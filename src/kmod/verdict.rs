@@ -32,9 +32,14 @@
 //! `Loading of ... is rejected` lines, verified in QEMU with `module.sig_enforce=1`); a RHEL
 //! kernel may word the same refusal as the lockdown line above.
 //!
-//! Not modelled: the cryptographic validity of a signature by a trusted key (a tampered
-//! module signed by a trusted key is refused with -EKEYREJECTED even without Secure Boot),
-//! blacklists, MOK/db keys (only the kernel's built-in certificates count as trusted).
+//! The signature is verified as `mod_verify_sig()` does: the authenticated attributes'
+//! digest, then RSA PKCS#1 v1.5 with the trusted key it names (SHA-2 digests). A signature
+//! that does not verify is refused with -EKEYREJECTED even without Secure Boot (checked
+//! against the real kernel in tests/kmod_truth.rs). ECDSA, SHA-1 and SHA-3 signatures by a
+//! trusted key are reported as not verified.
+//!
+//! Not modelled: blacklists, MOK/db keys (only the kernel's built-in certificates count as
+//! trusted).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -43,6 +48,7 @@ use serde::Serialize;
 
 use super::kernel::Kernel;
 use super::module::{Export, Module, EM_X86_64};
+use super::signature::Cryptography;
 use crate::report::Report;
 
 /// Whether the machine that will boot the ISO enforces module signatures.
@@ -114,6 +120,8 @@ fn normalize(name: &str) -> String {
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
     Signature,
+    /// A signature that does not verify: fatal whatever the Secure Boot state.
+    SignatureMismatch,
     ElfHeader,
     ModuleStruct,
     ModuleLayout,
@@ -198,6 +206,9 @@ impl Verdict {
         let Outcome::Refused { message, .. } = &self.outcome else {
             return Vec::new();
         };
+        if message.is_empty() {
+            return Vec::new(); // refused without a log line (a signature that does not verify)
+        }
         let Some(first) = self
             .problems
             .iter()
@@ -247,11 +258,35 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
     // (problem index, errno) of the first fatal problem after the signature step.
     let mut refusal: Option<(usize, i32)> = None;
 
-    // 1. Signature.
-    let sig_reason = match &module.signature {
-        None => Some("unsigned module"),
-        Some(sig) if kernel.trusted_certs.iter().any(|c| c.matches(sig)) => None,
-        Some(_) => Some("module with unavailable key"),
+    // 1. Signature. `mod_verify_sig()` first checks the authenticated-attributes digest,
+    // then looks for the key and verifies with it. A signature that does not verify is
+    // fatal even without enforcement (only "unsigned", "unsupported crypto" and
+    // "unavailable key" are forgiven then).
+    let trusted = module
+        .signature
+        .as_ref()
+        .and_then(|sig| kernel.trusted_certs.iter().find(|c| c.matches(sig)));
+    let mismatch = match (&module.signature, trusted) {
+        (Some(sig), cert) => sig.digest_mismatch().or_else(|| match cert {
+            Some(cert) => match sig.verify_with(cert) {
+                Cryptography::Valid => None,
+                Cryptography::Invalid(why) => Some(why),
+                Cryptography::Unchecked(why) => {
+                    warnings.push(format!(
+                        "{name}: signed by a key this kernel trusts; the signature itself was not verified ({why})"
+                    ));
+                    None
+                }
+            },
+            None => None,
+        }),
+        (None, _) => None,
+    };
+    let sig_reason = match (&module.signature, trusted) {
+        (None, _) => Some("unsigned module"),
+        (Some(_), Some(_)) => None,
+        (Some(_), None) if mismatch.is_some() => None,
+        (Some(_), None) => Some("module with unavailable key"),
     };
     let signer = module
         .signature
@@ -290,6 +325,18 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
             *refusal = Some((problems.len() - 1, errno));
         }
     };
+
+    if let Some(why) = mismatch {
+        // The kernel logs nothing for it (pr_devel); insmod reports the errno.
+        fatal(
+            &mut problems,
+            &mut refusal,
+            Check::SignatureMismatch,
+            Vec::new(),
+            format!("{why}: the module was changed after it was signed"),
+            EKEYREJECTED,
+        );
+    }
 
     // 2. ELF header.
     let elf = &module.elf;
@@ -654,6 +701,9 @@ fn summarize(v: &Verdict) -> String {
             let advice = match first {
                 Some(Check::Signature) => " Disable Secure Boot for the install or sign it with \
                                            a key enrolled in MOK/db."
+                    .to_string(),
+                Some(Check::SignatureMismatch) => " Use the module exactly as its vendor \
+                                                   signed it (or sign it again)."
                     .to_string(),
                 Some(Check::Symbol) | Some(Check::Dependency) => {
                     " Add the modules it depends on, or use a build for this kernel.".to_string()
