@@ -5,6 +5,8 @@
 //!
 //! Needs `scripts/build-kmod-fixtures.sh` (run automatically, cached).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,27 +22,7 @@ use remaster::report::Report;
 const KVER: &str = "6.1.0-50-amd64";
 
 fn fixtures() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let base = std::env::var_os("REMASTER_FIXTURES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("fixtures/build"));
-        let kmod = base.join("kmod");
-        if !kmod.join(".built-v2").exists() {
-            let status = Command::new("bash")
-                .arg(root.join("scripts/build-kmod-fixtures.sh"))
-                .env("REMASTER_FIXTURES", &base)
-                .status()
-                .expect("run scripts/build-kmod-fixtures.sh");
-            assert!(
-                status.success(),
-                "scripts/build-kmod-fixtures.sh failed; run it by hand"
-            );
-        }
-        kmod
-    })
-    .clone()
+    common::fixtures::kmod_fixtures()
 }
 
 fn tree() -> PathBuf {

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::direct_boot::{boot, BootCase, CaseResult};
 use remaster::kmod::kernel::Kernel;
@@ -19,23 +18,7 @@ use remaster::kmod::verdict::{check, Outcome, SecureBoot, Target};
 const KVER: &str = "6.1.0-50-amd64";
 
 fn fixtures() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let base = std::env::var_os("REMASTER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("fixtures/build"));
-    let kmod = base.join("kmod");
-    if !kmod.join(".built-v2").exists() {
-        let status = Command::new("bash")
-            .arg(root.join("scripts/build-kmod-fixtures.sh"))
-            .env("REMASTER_FIXTURES", &base)
-            .status()
-            .expect("run scripts/build-kmod-fixtures.sh");
-        assert!(
-            status.success(),
-            "scripts/build-kmod-fixtures.sh failed; run it by hand (see scripts/test-deps.txt)"
-        );
-    }
-    kmod
+    common::fixtures::kmod_fixtures()
 }
 
 struct Case {

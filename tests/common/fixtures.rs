@@ -62,6 +62,28 @@ pub fn fixture_kernel_dir() -> PathBuf {
     fixtures_dir().join("kernel").join(fixture_kver())
 }
 
+/// The module fixtures of scripts/build-kmod-fixtures.sh (`kernel/`, `headers/`, `cases/`,
+/// `initrd-base/`), built once per cache (the script's stamp names its version).
+pub fn kmod_fixtures() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let kmod = fixtures_dir().join("kmod");
+        if !kmod.join(".built-v2").exists() {
+            let status = Command::new("bash")
+                .arg(repo_root().join("scripts/build-kmod-fixtures.sh"))
+                .env("REMASTER_FIXTURES", fixtures_dir())
+                .status()
+                .expect("run scripts/build-kmod-fixtures.sh");
+            assert!(
+                status.success(),
+                "scripts/build-kmod-fixtures.sh failed; run it by hand (see scripts/test-deps.txt)"
+            );
+        }
+        kmod
+    })
+    .clone()
+}
+
 /// The small fixture ISO (`$REMASTER_FIXTURES/iso/boot.iso`), built or refreshed through
 /// scripts/build-fixture-iso.sh. Panics with the script's output if it cannot be built.
 pub fn fixture_iso() -> PathBuf {
