@@ -1,6 +1,8 @@
 //! isomd5sum against the real tools: xorriso builds the images, `implantisomd5` and
 //! `checkisomd5` (isomd5sum 1.2.3) are the oracles.
 
+mod iso_support;
+
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -71,23 +73,7 @@ fn build_iso(dir: &Path, name: &str, sizes: &[usize], hybrid: bool) -> PathBuf {
             .args(["-C", "-n", "ANACONDA"])
             .arg(&efi)
             .arg("1440"));
-        cmd.args([
-            "-isohybrid-mbr",
-            "/usr/lib/ISOLINUX/isohdpfx.bin",
-            "-b",
-            "isolinux/isolinux.bin",
-            "-c",
-            "isolinux/boot.cat",
-            "-boot-load-size",
-            "4",
-            "-boot-info-table",
-            "-no-emul-boot",
-            "-eltorito-alt-boot",
-            "-e",
-            "images/efiboot.img",
-            "-no-emul-boot",
-            "-isohybrid-gpt-basdat",
-        ]);
+        cmd.args(iso_support::HYBRID_BOOT_ARGS);
     }
     cmd.args(["-R", "-J", "-V", "Rocky-9-2-x86_64-dvd"])
         .arg(&tree);

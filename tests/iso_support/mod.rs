@@ -8,6 +8,26 @@ use std::process::Command;
 pub const GRUB_CFG: &str = "set timeout=1\nsearch --no-floppy --set=root -l 'Test-9-x86_64'\nmenuentry 'Install' {\n  linuxefi /images/pxeboot/vmlinuz inst.stage2=hd:LABEL=Test-9-x86_64 quiet\n  initrdefi /images/pxeboot/initrd.img\n}\n";
 pub const ISOLINUX_CFG: &str = "default linux\ntimeout 10\nlabel linux\n  kernel vmlinuz\n  append initrd=initrd.img inst.stage2=hd:LABEL=Test-9-x86_64 quiet\n";
 
+/// The El Torito and isohybrid flags of lorax's xorrisofs call (BIOS isolinux with a
+/// boot-info table, EFI efiboot.img, MBR + GPT hybrid).
+pub const HYBRID_BOOT_ARGS: &[&str] = &[
+    "-isohybrid-mbr",
+    "/usr/lib/ISOLINUX/isohdpfx.bin",
+    "-b",
+    "isolinux/isolinux.bin",
+    "-c",
+    "isolinux/boot.cat",
+    "-boot-load-size",
+    "4",
+    "-boot-info-table",
+    "-no-emul-boot",
+    "-eltorito-alt-boot",
+    "-e",
+    "images/efiboot.img",
+    "-no-emul-boot",
+    "-isohybrid-gpt-basdat",
+];
+
 /// Runs a command; panics with its output when it fails (tests only).
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| {
@@ -112,27 +132,8 @@ pub fn build_iso(install_img_bytes: u64) -> TestIso {
     run(Command::new("xorriso")
         .args(["-as", "mkisofs", "-o"])
         .arg(&iso)
-        .args([
-            "-isohybrid-mbr",
-            "/usr/lib/ISOLINUX/isohdpfx.bin",
-            "-b",
-            "isolinux/isolinux.bin",
-            "-c",
-            "isolinux/boot.cat",
-            "-boot-load-size",
-            "4",
-            "-boot-info-table",
-            "-no-emul-boot",
-            "-eltorito-alt-boot",
-            "-e",
-            "images/efiboot.img",
-            "-no-emul-boot",
-            "-isohybrid-gpt-basdat",
-            "-R",
-            "-J",
-            "-V",
-            "Test-9-x86_64",
-        ])
+        .args(HYBRID_BOOT_ARGS)
+        .args(["-R", "-J", "-V", "Test-9-x86_64"])
         .arg(&tree));
     TestIso { dir, tree, iso }
 }
