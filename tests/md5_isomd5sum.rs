@@ -34,28 +34,17 @@ fn run(cmd: &mut Command) -> std::process::Output {
     out
 }
 
-/// Deterministic pseudo-random bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u8
-        })
-        .collect()
-}
-
 /// Build an ISO holding files of the given sizes; `hybrid` adds the lorax isohybrid
 /// MBR/GPT and El Torito BIOS + EFI entries.
 fn build_iso(dir: &Path, name: &str, sizes: &[usize], hybrid: bool) -> PathBuf {
     let tree = dir.join(format!("{name}.tree"));
     fs::create_dir_all(tree.join("data")).unwrap();
     for (i, &s) in sizes.iter().enumerate() {
-        fs::write(tree.join(format!("data/f{i}.bin")), noise(s, i as u64 + 7)).unwrap();
+        fs::write(
+            tree.join(format!("data/f{i}.bin")),
+            iso_support::noise(s, i as u64 + 7),
+        )
+        .unwrap();
     }
     let iso = dir.join(format!("{name}.iso"));
     let mut cmd = tool("xorriso");
@@ -248,7 +237,7 @@ fn tiny_iso_matches_isomd5sum_quirk() {
 fn garbage_and_truncated_files_error_or_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk");
-    fs::write(&junk, noise(100_000, 3)).unwrap();
+    fs::write(&junk, iso_support::noise(100_000, 3)).unwrap();
     assert!(md5::compute(&mut fs::File::open(&junk).unwrap()).is_err());
     assert!(md5::check(&mut fs::File::open(&junk).unwrap()).is_err());
     fs::write(&junk, b"tiny").unwrap();
