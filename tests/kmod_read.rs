@@ -744,3 +744,93 @@ __ksymtab_bar:
         );
     }
 }
+
+/// `--trust-key`: a key the user says is enrolled in MOK/db makes the modules it signs load
+/// under Secure Boot (with a warning that this depends on the enrolment), in PEM or DER;
+/// the signature is still verified, so a module changed after signing is refused.
+#[test]
+fn trusted_key_counts_as_enrolled_and_is_still_verified() {
+    use remaster::kmod::signature::TrustedCert;
+    use remaster::kmod::verdict::Check;
+    let signed_path = fixtures().join("cases/tiny_signed.ko");
+    let signed = module(&signed_path);
+    let pem = std::fs::read(fixtures().join("throwaway.crt")).unwrap();
+    let scratch = common::fixtures::scratch_dir();
+    let der_path = scratch.path().join("throwaway.der");
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            fixtures().join("throwaway.crt").to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            der_path.to_str().unwrap(),
+        ],
+    );
+    let der = std::fs::read(&der_path).unwrap();
+    let target = |enrolled: Option<&[u8]>| {
+        let mut k = kernel().clone();
+        if let Some(bytes) = enrolled {
+            k.trusted_certs
+                .push(TrustedCert::enrolled_from_file_bytes(bytes).unwrap());
+        }
+        Target::new(k, Vec::new())
+    };
+    let without = check(&signed, &target(None), SecureBoot::On);
+    assert!(
+        matches!(without.outcome, Outcome::Refused { .. }),
+        "{without:?}"
+    );
+    for cert in [&pem, &der] {
+        let with = check(&signed, &target(Some(cert)), SecureBoot::On);
+        assert_eq!(with.outcome, Outcome::Loads, "{}", with.summary);
+        assert!(
+            with.warnings.iter().any(|w| w.contains("--trust-key")),
+            "{:?}",
+            with.warnings
+        );
+    }
+    // Changed after signing: refused with or without Secure Boot, whatever the user trusts.
+    let mut bytes = std::fs::read(&signed_path).unwrap();
+    let at = bytes
+        .windows(12)
+        .position(|w| w == b"description=")
+        .expect("tiny has a description")
+        + 12;
+    bytes[at] ^= 0x20;
+    let changed = Module::parse(&bytes).unwrap();
+    for sb in [SecureBoot::On, SecureBoot::Off] {
+        let v = check(&changed, &target(Some(&pem)), sb);
+        assert!(
+            matches!(v.outcome, Outcome::Refused { errno: -129, .. }),
+            "{v:?}"
+        );
+        assert_eq!(v.problems[0].check, Check::SignatureMismatch);
+    }
+    // A file that is no certificate: one-line error.
+    let err = TrustedCert::enrolled_from_file_bytes(b"not a certificate").unwrap_err();
+    assert!(
+        err.to_string().contains("not an X.509 certificate"),
+        "{err}"
+    );
+
+    // The CLI: exit 1 (refused) without the key, 0 with it.
+    let iso = common::fixtures::fixture_iso();
+    let status = |extra: &[&str]| {
+        let out = common::cli::remaster_bin()
+            .arg("check")
+            .arg(&iso)
+            .arg(&signed_path)
+            .args(["--secure-boot", "on"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), common::cli::output_text(&out))
+    };
+    assert_eq!(status(&[]).0, Some(1));
+    let (code, text) = status(&["--trust-key", der_path.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("verdict: LOADS"), "{text}");
+}

@@ -119,6 +119,7 @@ impl Report for CheckReport {
 pub fn run(args: CheckArgs) -> Result<i32> {
     let media = Media::open_deep(&args.iso)?;
     let sb = secure_boot(args.secure_boot);
+    let enrolled = super::trusted_keys(&args.trust_key)?;
     let ctx = media.installer_context();
     let exports = media.export_crcs()?;
     let mut items: Vec<(PathBuf, &'static str, Vec<Finding>, Vec<Module>)> = Vec::new();
@@ -167,7 +168,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         items.push((item.clone(), kind, findings, modules));
     }
     let added: Vec<Module> = items.iter().flat_map(|i| i.3.iter().cloned()).collect();
-    let target = media.target(&added)?;
+    let target = media.target(&added, &enrolled)?;
     let mut refused = false;
     let mut sb_only = false;
     let mut reports = Vec::new();

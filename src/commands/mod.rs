@@ -145,6 +145,10 @@ pub struct RemasterArgs {
     /// Secure Boot on the target machine, for the verdict.
     #[arg(long = "secure-boot", value_enum, default_value = "unknown")]
     pub secure_boot: SecureBootArg,
+    /// A certificate (DER or PEM) enrolled in MOK/db on the target machine, e.g. ELRepo's
+    /// Secure Boot key: modules it signs count as trusted (and are verified). Repeatable.
+    #[arg(long = "trust-key", value_name = "CERT")]
+    pub trust_key: Vec<PathBuf>,
     /// Compression of the appended initrd overlay.
     #[arg(long = "overlay-compression", value_enum, default_value = "auto")]
     pub overlay_compression: CompressionArg,
@@ -172,6 +176,10 @@ pub struct CheckArgs {
     /// Secure Boot on the target machine.
     #[arg(long = "secure-boot", value_enum, default_value = "unknown")]
     pub secure_boot: SecureBootArg,
+    /// A certificate (DER or PEM) enrolled in MOK/db on the target machine: modules it
+    /// signs count as trusted (and are verified). Repeatable.
+    #[arg(long = "trust-key", value_name = "CERT")]
+    pub trust_key: Vec<PathBuf>,
     /// Which modules claim this PCI device (VVVV:DDDD)?
     #[arg(long, value_name = "VENDOR:DEVICE")]
     pub pci: Option<String>,
@@ -227,6 +235,18 @@ fn generate(what: GenerateCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Reads the `--trust-key` certificates.
+pub(crate) fn trusted_keys(files: &[PathBuf]) -> Result<Vec<crate::kmod::signature::TrustedCert>> {
+    files
+        .iter()
+        .map(|f| {
+            let bytes = crate::remaster::media::read_capped(f, 1 << 20)?;
+            crate::kmod::signature::TrustedCert::enrolled_from_file_bytes(&bytes)
+                .map_err(|e| Error::input(f, e))
+        })
+        .collect()
 }
 
 pub(crate) fn secure_boot(arg: SecureBootArg) -> SecureBoot {
@@ -379,6 +399,7 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         implant_md5: !args.no_md5,
         force: args.force,
         secure_boot: secure_boot(args.secure_boot),
+        trusted_keys: trusted_keys(&args.trust_key)?,
         compression: compression(args.overlay_compression),
     };
     let json = args.out.json;

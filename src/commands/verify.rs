@@ -346,7 +346,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
     }
 
     // Added modules.
-    let target = media.target(&[])?;
+    let target = media.target(&[], &[])?;
     let updates = media.module_dir.as_ref().map(|d| format!("{d}/updates/"));
     for (p, bytes) in &media.module_files {
         if !updates.as_ref().is_some_and(|u| p.starts_with(u.as_str()))

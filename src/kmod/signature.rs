@@ -252,6 +252,9 @@ pub struct TrustedCert {
     pub serial: String,
     /// Subject key identifier extension, hex, if present.
     pub subject_key_id: Option<String>,
+    /// Given by the user as enrolled in MOK/db (`--trust-key`), not built into the kernel.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enrolled: bool,
     /// The RSAPublicKey DER of an RSA certificate (for [`ModuleSignature::verify_with`]).
     #[serde(skip)]
     rsa_key: Option<Vec<u8>>,
@@ -262,6 +265,32 @@ impl TrustedCert {
     pub fn from_der(der_bytes: &[u8]) -> Result<TrustedCert, KmodError> {
         let cert = Certificate::from_der(der_bytes)
             .map_err(|e| KmodError::Signature(format!("malformed X.509 certificate: {e}")))?;
+        Ok(TrustedCert::from_certificate(&cert))
+    }
+
+    /// A certificate file (DER, as ELRepo publishes its key, or PEM) that the user says is
+    /// enrolled in MOK/db on the target machine (`--trust-key`).
+    pub fn enrolled_from_file_bytes(bytes: &[u8]) -> Result<TrustedCert, KmodError> {
+        use der::DecodePem;
+        let text_start = bytes
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        let cert = if bytes
+            .get(text_start..)
+            .is_some_and(|b| b.starts_with(b"-----BEGIN"))
+        {
+            Certificate::from_pem(bytes.get(text_start..).unwrap_or_default())
+        } else {
+            Certificate::from_der(bytes)
+        }
+        .map_err(|e| KmodError::Signature(format!("not an X.509 certificate (DER or PEM): {e}")))?;
+        let mut trusted = TrustedCert::from_certificate(&cert);
+        trusted.enrolled = true;
+        Ok(trusted)
+    }
+
+    fn from_certificate(cert: &Certificate) -> TrustedCert {
         let tbs = &cert.tbs_certificate;
         let subject_key_id = tbs
             .get::<SubjectKeyIdentifier>()
@@ -274,13 +303,14 @@ impl TrustedCert {
         let rsa_key = (spki.algorithm.oid == RSA_ENCRYPTION)
             .then(|| spki.subject_public_key.as_bytes().map(<[u8]>::to_vec))
             .flatten();
-        Ok(TrustedCert {
+        TrustedCert {
             subject: tbs.subject.to_string(),
             issuer: tbs.issuer.to_string(),
             serial: hex(tbs.serial_number.as_bytes()),
             subject_key_id,
+            enrolled: false,
             rsa_key,
-        })
+        }
     }
 
     /// Whether this certificate is the key a signature names. The kernel looks keys up

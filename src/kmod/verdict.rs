@@ -282,6 +282,12 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
         }),
         (None, _) => None,
     };
+    if let (Some(cert), None) = (trusted.filter(|c| c.enrolled), &mismatch) {
+        warnings.push(format!(
+            "{name}: signed by \"{}\", trusted because --trust-key says it is enrolled in MOK/db; under Secure Boot it loads only if that key really is enrolled on the machine",
+            cert.subject
+        ));
+    }
     let sig_reason = match (&module.signature, trusted) {
         (None, _) => Some("unsigned module"),
         (Some(_), Some(_)) => None,
@@ -678,7 +684,7 @@ fn summarize(v: &Verdict) -> String {
         Outcome::LoadsOnlyWithoutSecureBoot { message, reason } => format!(
             "{built}{boots}: loads only with Secure Boot off — {reason}; under Secure Boot the \
              kernel would refuse it ({message}). Disable Secure Boot for the install or enrol \
-             the signing key in MOK/db."
+             the signing key in MOK/db (and pass the certificate with --trust-key)."
         ),
         Outcome::Refused {
             reason,
@@ -699,8 +705,9 @@ fn summarize(v: &Verdict) -> String {
                 reason.clone()
             };
             let advice = match first {
-                Some(Check::Signature) => " Disable Secure Boot for the install or sign it with \
-                                           a key enrolled in MOK/db."
+                Some(Check::Signature) => " Disable Secure Boot for the install, or enrol its \
+                                           signing key in MOK/db (and pass the certificate \
+                                           with --trust-key)."
                     .to_string(),
                 Some(Check::SignatureMismatch) => " Use the module exactly as its vendor \
                                                    signed it (or sign it again)."

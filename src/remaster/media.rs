@@ -13,6 +13,7 @@ use crate::initrd::{self, Listing};
 use crate::iso::{Image, Node};
 use crate::kmod::kernel::{read_header, Kernel, KernelHeader};
 use crate::kmod::module::Module;
+use crate::kmod::signature::TrustedCert;
 use crate::kmod::verdict::Target;
 use crate::{Error, Result};
 
@@ -271,11 +272,14 @@ impl Media {
         &self.kernel_header.release
     }
 
-    /// The verdict target: the ISO kernel plus the initrd's modules plus `extra`.
-    pub fn target(&self, extra: &[Module]) -> Result<Target> {
+    /// The verdict target: the ISO kernel plus the initrd's modules plus `extra`; the
+    /// kernel also trusts `enrolled` keys (MOK/db keys the user says are enrolled).
+    pub fn target(&self, extra: &[Module], enrolled: &[TrustedCert]) -> Result<Target> {
         let mut modules = self.base_modules.clone();
         modules.extend(extra.iter().cloned());
-        Ok(Target::new(self.kernel()?.clone(), modules))
+        let mut kernel = self.kernel()?.clone();
+        kernel.trusted_certs.extend(enrolled.iter().cloned());
+        Ok(Target::new(kernel, modules))
     }
 
     /// The kernel with its exports (media opened with [`Media::open_deep`]); waits for

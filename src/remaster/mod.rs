@@ -44,6 +44,8 @@ pub struct Options {
     pub implant_md5: bool,
     pub force: bool,
     pub secure_boot: SecureBoot,
+    /// Keys the user says are enrolled in MOK/db on the target (`--trust-key`).
+    pub trusted_keys: Vec<crate::kmod::signature::TrustedCert>,
     pub compression: Compression,
 }
 
@@ -403,7 +405,7 @@ fn judge_drivers(
         .iter()
         .flat_map(|d| d.modules.iter().map(|m| m.module.clone()))
         .collect();
-    let target = media.target(&added)?;
+    let target = media.target(&added, &opts.trusted_keys)?;
     let mut driver_plans = Vec::new();
     for ((d, embedded_as), destinations) in drivers
         .iter_mut()
@@ -418,7 +420,7 @@ fn judge_drivers(
                 Outcome::Loads => {}
                 Outcome::Refused { .. } => refusals.push(format!("{}: {}", m.origin, v.summary)),
                 Outcome::LoadsOnlyWithoutSecureBoot { message, .. } => warnings.push(format!(
-                    "{}: loads only with Secure Boot off; under Secure Boot the kernel prints \"{message}\". Either disable Secure Boot for the installation, or enrol the signer's key with `mokutil --import` before booting this ISO",
+                    "{}: loads only with Secure Boot off; under Secure Boot the kernel prints \"{message}\". Either disable Secure Boot for the installation, or enrol the signer's key with `mokutil --import` before booting this ISO (then --trust-key CERT makes the verdict count it)",
                     m.name
                 )),
             }
