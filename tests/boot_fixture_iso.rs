@@ -3,32 +3,19 @@
 //! `StreamSlice` of the ISO, re-implant the MD5, and check with xorriso / mtools /
 //! fsck.fat / checkisomd5 that only the intended bytes changed.
 
+mod common;
+
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use common::fixtures::{extract_from_iso, fixture_iso, fixture_iso_sized};
 use remaster::boot::{
     edit_config, efiboot, parse_entries, referenced_volume_labels, CmdlineEdits, ConfigKind,
 };
 use remaster::iso::md5::{self, Md5Status, APPDATA_LEN, APPDATA_OFFSET};
-
-fn fixtures() -> PathBuf {
-    std::env::var_os("REMASTER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/build"))
-}
-
-fn fixture_iso(sub: &str) -> PathBuf {
-    let p = fixtures().join(sub).join("boot.iso");
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/build-fixture-iso.sh with REMASTER_FIXTURES set (e.g. /work/fixtures-cache)",
-        p.display()
-    );
-    p
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -76,11 +63,7 @@ fn extent(iso: &Path, path: &str) -> (u64, u64) {
 
 fn extract(iso: &Path, path: &str, dir: &Path) -> String {
     let dst = dir.join(path.trim_start_matches('/').replace('/', "_"));
-    run(Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(iso)
-        .args(["-extract", path])
-        .arg(&dst));
+    extract_from_iso(iso, path, &dst);
     fs::read_to_string(&dst).unwrap()
 }
 
@@ -116,7 +99,7 @@ fn checkisomd5(path: &Path) -> String {
 
 #[test]
 fn edit_efiboot_grub_cfg_inside_the_fixture_iso() {
-    let src = fixture_iso("iso");
+    let src = fixture_iso();
     let dir = tempfile::tempdir().unwrap();
     let iso = dir.path().join("out.iso");
     fs::copy(&src, &iso).unwrap();
@@ -248,7 +231,7 @@ fn edit_efiboot_grub_cfg_inside_the_fixture_iso() {
 #[test]
 #[ignore]
 fn md5_throughput_900mb() {
-    let iso = fixture_iso("iso-900mb");
+    let iso = fixture_iso_sized(900);
     let size = fs::metadata(&iso).unwrap().len();
     let t = Instant::now();
     let st = md5::check(&mut fs::File::open(&iso).unwrap()).unwrap();

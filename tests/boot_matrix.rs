@@ -447,19 +447,7 @@ fn remastered_copy(dir: &Path, overlay: &[u8], extra_args: &str) -> PathBuf {
         ("/isolinux/initrd.img", &initrd),
         ("/isolinux/isolinux.cfg", &cfg),
     ] {
-        let (ok, log) = run_tool(
-            "xorriso",
-            &[
-                "-osirrox",
-                "on",
-                "-indev",
-                iso.to_str().unwrap(),
-                "-extract",
-                from,
-                to.to_str().unwrap(),
-            ],
-        );
-        assert!(ok, "{log}");
+        extract_from_iso(&iso, from, to);
     }
     let mut bytes = fs::read(&initrd).unwrap();
     bytes.extend_from_slice(overlay);

@@ -38,19 +38,7 @@ fn rows(report: &str, prefix: &str) -> Vec<Vec<String>> {
 
 fn extract(iso: &Path, iso_path: &str, dir: &Path) -> PathBuf {
     let out = dir.join(iso_path.trim_start_matches('/').replace('/', "_"));
-    let (ok, log) = run_tool(
-        "xorriso",
-        &[
-            "-osirrox",
-            "on",
-            "-indev",
-            iso.to_str().unwrap(),
-            "-extract",
-            iso_path,
-            out.to_str().unwrap(),
-        ],
-    );
-    assert!(ok && out.exists(), "cannot extract {iso_path}:\n{log}");
+    extract_from_iso(iso, iso_path, &out);
     out
 }
 

@@ -4,7 +4,9 @@
 //! modules through ONLY our generated indexes.
 //!
 //! Needs the unpacked kernel: `scripts/make-test-initrds.sh kernel` (run automatically, cached in
-//! $REMASTER_FIXTURES, default /work/fixtures-cache when unset here).
+//! $REMASTER_FIXTURES, default <repo>/fixtures/build as in scripts/lib.sh).
+
+mod common;
 
 use remaster::initrd::depmod::{generate_indexes, DepmodInput};
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,9 +16,7 @@ use std::process::Command;
 const KVER: &str = "6.1.0-50-amd64";
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(
-        std::env::var("REMASTER_FIXTURES").unwrap_or_else(|_| "/work/fixtures-cache".into()),
-    )
+    common::fixtures::fixtures_dir()
 }
 
 fn kernel_modules() -> PathBuf {

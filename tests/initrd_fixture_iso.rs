@@ -2,38 +2,20 @@
 //! cached in $REMASTER_FIXTURES/iso/boot.iso): the walker lists exactly what `cpio -t` lists,
 //! and an overlay with a regenerated module index is appended, routed and verified.
 
+mod common;
+
+use common::fixtures::{extract_from_iso, fixture_iso};
 use remaster::initrd::depmod::generate_for_tree;
 use remaster::initrd::walk::{list, read_files};
 use remaster::initrd::{build_overlay, Compression, OverlayEntry, SegmentKind, XzCheck};
 use std::collections::BTreeSet;
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::process::Command;
 
 fn fixture_initrd() -> Vec<u8> {
-    let fx = PathBuf::from(
-        std::env::var("REMASTER_FIXTURES").unwrap_or_else(|_| "/work/fixtures-cache".into()),
-    );
-    let iso = fx.join("iso/boot.iso");
-    assert!(
-        iso.exists(),
-        "{} missing: run scripts/build-fixture-iso.sh",
-        iso.display()
-    );
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("initrd.img");
-    let st = Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(&iso)
-        .args(["-extract", "/images/pxeboot/initrd.img"])
-        .arg(&out)
-        .output()
-        .expect("xorriso");
-    assert!(
-        st.status.success(),
-        "xorriso: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    extract_from_iso(&fixture_iso(), "/images/pxeboot/initrd.img", &out);
     std::fs::read(out).unwrap()
 }
 

@@ -6,6 +6,8 @@
 //!
 //! Needs the unpacked kernel: `scripts/make-test-initrds.sh kernel` (run automatically).
 
+mod common;
+
 use remaster::initrd::depmod::generate_for_tree;
 use remaster::initrd::walk::{list, read_files, FileKind};
 use remaster::initrd::{build_overlay, Compression, OverlayEntry};
@@ -16,9 +18,7 @@ use std::process::{Command, Stdio};
 const KVER: &str = "6.1.0-50-amd64";
 
 fn kernel_modules() -> PathBuf {
-    let fx = PathBuf::from(
-        std::env::var("REMASTER_FIXTURES").unwrap_or_else(|_| "/work/fixtures-cache".into()),
-    );
+    let fx = common::fixtures::fixtures_dir();
     let dir = fx.join("kernel").join(KVER).join("lib/modules").join(KVER);
     if !dir.join("modules.order").exists() {
         let st = Command::new(concat!(

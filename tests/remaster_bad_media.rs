@@ -126,18 +126,7 @@ fn efiboot_img_too_full_for_the_edited_grub_cfg() {
     let dir = scratch_dir();
     let fat = dir.path().join("efiboot.img");
     let iso = fixture_iso();
-    tool(
-        "xorriso",
-        &[
-            "-osirrox",
-            "on",
-            "-indev",
-            iso.to_str().unwrap(),
-            "-extract",
-            "/images/efiboot.img",
-            fat.to_str().unwrap(),
-        ],
-    );
+    extract_from_iso(&iso, "/images/efiboot.img", &fat);
     tool("chmod", &["u+w", fat.to_str().unwrap()]);
     // Fill the FAT image up to its last free cluster (mdir's "N bytes free").
     let listing = tool("mdir", &["-i", fat.to_str().unwrap(), "::"]);

@@ -286,19 +286,7 @@ fn output_passes_the_oracles() {
     // efiboot.img still passes fsck.fat and carries the edited grub.cfg.
     let dir = scratch_dir();
     let fat = dir.path().join("efiboot.img");
-    let (ok, log) = run_tool(
-        "xorriso",
-        &[
-            "-osirrox",
-            "on",
-            "-indev",
-            out.to_str().unwrap(),
-            "-extract",
-            "/images/efiboot.img",
-            fat.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{log}");
+    extract_from_iso(out, "/images/efiboot.img", &fat);
     let (ok, log) = run_tool("fsck.fat", &["-n", fat.to_str().unwrap()]);
     assert!(ok, "fsck.fat: {log}");
     let (ok, cfg) = run_tool(

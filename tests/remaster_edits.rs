@@ -53,19 +53,7 @@ fn edited() -> &'static PathBuf {
 fn extract(iso: &Path, path: &str) -> Vec<u8> {
     let dir = scratch_dir();
     let dest = dir.path().join("f");
-    let (ok, log) = run_tool(
-        "xorriso",
-        &[
-            "-osirrox",
-            "on",
-            "-indev",
-            iso.to_str().unwrap(),
-            "-extract",
-            path,
-            dest.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{path}: {log}");
+    extract_from_iso(iso, path, &dest);
     fs::read(dest).unwrap()
 }
 

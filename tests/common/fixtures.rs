@@ -143,6 +143,28 @@ pub fn scratch_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(&base).unwrap_or_else(|e| panic!("{}: {e}", base.display()))
 }
 
+/// Extracts `iso_path` from `iso` into `dest` with `xorriso -osirrox` (the oracle's view
+/// of the file). Panics with xorriso's log when it cannot.
+pub fn extract_from_iso(iso: &Path, iso_path: &str, dest: &Path) {
+    let (ok, log) = run_tool(
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-indev",
+            iso.to_str().unwrap(),
+            "-extract",
+            iso_path,
+            dest.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ok && dest.exists(),
+        "cannot extract {iso_path} from {}:\n{log}",
+        iso.display()
+    );
+}
+
 /// Runs an external oracle and returns (success, stdout + stderr). Panics only if the program
 /// cannot be started (then the message names scripts/setup.sh).
 pub fn run_tool(program: &str, args: &[&str]) -> (bool, String) {

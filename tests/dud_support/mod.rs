@@ -19,7 +19,7 @@ pub fn fixtures() -> &'static Path {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(
             out.status.success(),
-            "fixture build failed; run `REMASTER_FIXTURES=/work/fixtures-cache scripts/build-rpm-fixtures.sh`:\n{}",
+            "fixture build failed; run `scripts/build-rpm-fixtures.sh` by hand:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
