@@ -1846,7 +1846,7 @@ pub struct Prepared {
     layout: Arc<Layout>,
     /// The isomd5sum to compute while writing (when implanting and no checksum pass runs).
     md5: Option<Md5Stream>,
-    implant_md5: bool,
+    /// The isomd5sum pass started by [`Prepared::start_checksum`] (when implanting).
     checksum: Option<ChecksumPass>,
 }
 
@@ -1870,8 +1870,7 @@ pub fn prepare(input: &Path, mut plan: EditPlan) -> crate::Result<Prepared> {
         &mut file,
         std::mem::take(&mut plan.region_edits),
     )?;
-    let implant_md5 = plan.implant_md5;
-    let md5 = if implant_md5 {
+    let md5 = if plan.implant_md5 {
         if image.pvd().offset() != crate::iso::md5::PVD_OFFSET {
             return Err(Error::input(
                 input,
@@ -1888,7 +1887,6 @@ pub fn prepare(input: &Path, mut plan: EditPlan) -> crate::Result<Prepared> {
         input_stamp,
         layout: Arc::new(layout),
         md5,
-        implant_md5,
         checksum: None,
     })
 }
@@ -1968,9 +1966,9 @@ pub fn write_prepared(
         input_stamp,
         layout,
         md5,
-        implant_md5,
         checksum,
     } = prepared;
+    let implant_md5 = md5.is_some() || checksum.is_some();
     let input = input.as_path();
     check_output(input, output, opts.force)?;
     let dir = match output.parent() {

@@ -82,22 +82,17 @@ impl ModuleSignature {
     /// Verifies the signature with `cert`'s public key (RSA PKCS#1 v1.5, the scheme
     /// `sign-file` uses with RSA keys).
     pub fn verify_with(&self, cert: &TrustedCert) -> Cryptography {
-        let Some(content_digest) = &self.content_digest else {
+        // `content_digest` is set exactly when `digest_info` knows the algorithm.
+        let (Some(content_digest), Some((prefix, hash))) =
+            (&self.content_digest, digest_info(&self.hash_algorithm))
+        else {
             return Cryptography::Unchecked(format!(
                 "{} digests are not verified by remaster",
                 self.hash_algorithm
             ));
         };
-        let Some((prefix, hash)) = digest_info(&self.hash_algorithm) else {
-            return Cryptography::Unchecked(format!(
-                "{} digests are not verified by remaster",
-                self.hash_algorithm
-            ));
-        };
-        let rsa_signature = matches!(
-            self.signature_algorithm.as_str(),
-            "rsaEncryption" | "sha256WithRSAEncryption" | "sha512WithRSAEncryption"
-        ) || self.signature_algorithm.ends_with("WithRSAEncryption");
+        let rsa_signature = self.signature_algorithm == "rsaEncryption"
+            || self.signature_algorithm.ends_with("WithRSAEncryption");
         let Some(key_bits) = cert.rsa_key.as_deref().filter(|_| rsa_signature) else {
             return Cryptography::Unchecked(format!(
                 "{} signatures are not verified by remaster",
