@@ -12,6 +12,11 @@ mkdir -p "$DEBS_DIR"
 # another ABI (its modules must be refused).
 FIXTURE_KVER=${FIXTURE_KVER:-6.1.0-50-amd64}
 OTHER_KVER=${OTHER_KVER:-6.1.0-47-amd64}
+# The 6.12 kernel that plays the part of an EL10 (6.12-based) kernel, from bookworm-security
+# (Debian's signed linux-image-6.12.*: modules signed with an ECDSA P-384 build key), and a
+# second 6.12 build with another ABI.
+EL10_KVER=${EL10_KVER:-6.12.118+deb12-amd64}
+EL10_OTHER_KVER=${EL10_OTHER_KVER:-6.12.117+deb12-amd64}
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 
