@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets -- --test-threads="${TEST_THREADS:-2}"
+# The full tier: every test, QEMU boots included (`cargo test` alone is the quick tier).
+cargo test --all-targets --features boot-tests -- --test-threads="${TEST_THREADS:-2}"
