@@ -1,12 +1,13 @@
 //! remaster: bake third-party kernel drivers into RHEL-family installer boot ISOs.
 //!
-//! The library follows the pipeline: `iso` (read and graft-write ISO 9660 images),
+//! The library follows the pipeline: `codec` (every compression format, once), `iso` (read and graft-write ISO 9660 images),
 //! `initrd` (kernel-exact initramfs walking, overlays, module indexes), `kmod` (modules,
 //! kernels and the load verdict), `dud` (driver update disks and kmod RPMs), `boot`
 //! (boot menu command lines, efiboot.img edits) and `remaster` (plan, check, write).
 //! Parsers take bytes or `Read + Seek`; only the pipeline and the CLI touch the filesystem.
 
 pub mod boot;
+pub mod codec;
 pub mod commands;
 pub mod dud;
 pub mod error;

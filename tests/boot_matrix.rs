@@ -90,44 +90,65 @@ fn boot_pristine(mode: BootMode) {
     assert_pristine_report(&report, mode);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_bios_cd() {
     boot_pristine(BootMode::BiosCd);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_uefi_cd() {
     boot_pristine(BootMode::UefiCd);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_bios_usb() {
     boot_pristine(BootMode::BiosUsb);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_uefi_usb() {
     boot_pristine(BootMode::UefiUsb);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_uefi_usb_esp() {
     boot_pristine(BootMode::UefiUsbEsp);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_usb_cd() {
     boot_pristine(BootMode::UsbCd);
 }
 
 /// Extra mode: the IODD-like USB CD-ROM under SeaBIOS (older PCs).
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_bios_usb_cd() {
     boot_pristine(BootMode::BiosUsbCd);
@@ -188,7 +209,10 @@ fn scratch_copy(dir: &Path, name: &str) -> PathBuf {
 
 /// A corrupted implanted MD5 makes the default (rd.live.check) entry's media check fail —
 /// also through the ESP path, whose scratch copy must not launder the original's MD5.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn corrupted_md5_field_fails_the_media_check() {
     let scratch = scratch_dir();
@@ -234,7 +258,10 @@ fn corrupted_md5_field_fails_the_media_check() {
 
 /// Without its El Torito EFI entry the ISO no longer boots as a UEFI CD (OVMF finds nothing
 /// and falls to its shell), while the BIOS entry still works.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn missing_el_torito_efi_entry_breaks_uefi_cd_only() {
     let scratch = scratch_dir();
@@ -317,7 +344,10 @@ fn missing_el_torito_efi_entry_breaks_uefi_cd_only() {
 /// UEFI-USB-ESP reads the grub.cfg inside images/efiboot.img, UEFI-USB the ISO 9660 one:
 /// a marker placed only in the efiboot.img copy reaches the kernel command line only in the
 /// ESP mode.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn esp_mode_reads_the_grub_cfg_inside_efiboot_img() {
     let scratch = scratch_dir();
@@ -380,7 +410,10 @@ fn esp_mode_reads_the_grub_cfg_inside_efiboot_img() {
 
 /// The shim → signed grub → signed kernel chain boots with Secure Boot enforced, and the
 /// kernel then enforces module signatures (what a later test of unsigned modules relies on).
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn secure_boot_chain_boots_and_enforces_module_signatures() {
     let opts = BootOptions {
@@ -505,7 +538,10 @@ fn remastered_copy(dir: &Path, overlay: &[u8], extra_args: &str) -> PathBuf {
 /// What later issues rely on: files an appended overlay adds are reported, its
 /// modules-load.d entry and rd.driver.pre are honoured with kmod, and the usr-merge
 /// symlinks survive an overlay that carries only etc/ and a root file.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn appended_overlay_is_honoured_and_reported() {
     let scratch = scratch_dir();
@@ -573,7 +609,10 @@ fn appended_overlay_is_honoured_and_reported() {
 
 /// The hazard the usr-merge layout creates: an overlay with a `lib` directory entry replaces
 /// the /lib symlink, and the report shows it.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn overlay_with_a_lib_directory_breaks_usr_merge_visibly() {
     let scratch = scratch_dir();
@@ -631,7 +670,10 @@ fn hba_disk_seen(report: &BootReport) -> bool {
 /// The premise of the driver-update tests: with an emulated LSI MegaRAID HBA and a disk behind
 /// it, the pristine fixture sees the HBA on PCI but no disk, because megaraid_sas is not in
 /// its initrd.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn hba_disk_is_invisible_without_its_driver() {
     let scratch = scratch_dir();
@@ -666,7 +708,10 @@ fn hba_disk_is_invisible_without_its_driver() {
 /// megaraid_sas put under updates/ (real depmod indexes) by an appended overlay and named in
 /// rd.driver.pre makes the HBA's disk appear. Hand-made here; the project's pipeline does it
 /// for real.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn hba_disk_appears_once_an_overlay_adds_its_driver() {
     let scratch = scratch_dir();

@@ -5,9 +5,10 @@
 mod common;
 
 use common::fixtures::{extract_from_iso, fixture_iso};
+use remaster::codec::{Codec, XzCheck};
 use remaster::initrd::depmod::generate_for_tree;
 use remaster::initrd::walk::{list, read_files};
-use remaster::initrd::{build_overlay, Compression, OverlayEntry, SegmentKind, XzCheck};
+use remaster::initrd::{build_overlay, Compression, OverlayEntry};
 use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::process::Command;
@@ -40,7 +41,7 @@ fn sh_pipe(cmd: &str, input: &[u8]) -> Vec<u8> {
 fn fixture_initrd_walks_like_cpio_and_takes_an_overlay() {
     let base = fixture_initrd();
     let l = list(Cursor::new(&base)).unwrap();
-    assert_eq!(l.segments[0].compression, SegmentKind::Xz);
+    assert_eq!(l.segments[0].compression, Codec::Xz);
     assert_eq!(l.segments[0].xz_check, Some(XzCheck::Crc32));
     let ours: BTreeSet<String> = l.entries.keys().cloned().collect();
     let theirs: BTreeSet<String> = String::from_utf8(sh_pipe("xz -dc | cpio -t --quiet", &base))

@@ -2,7 +2,8 @@
 //! the way dracut does (`find . | sort | cpio -o -H newc`, `xz --check=crc32`). The oracle for
 //! "what the kernel unpacks" is `cpio -t` run on each segment after manual decompression.
 
-use remaster::initrd::walk::{list, read_files, FileKind, SegmentKind, XzCheck};
+use remaster::codec::{Codec, XzCheck};
+use remaster::initrd::walk::{list, read_files, FileKind};
 use remaster::initrd::{build_overlay, Compression, OverlayEntry};
 use std::collections::BTreeSet;
 use std::io::{Cursor, Write};
@@ -131,7 +132,7 @@ fn single_xz_matches_cpio_t() {
     let img = xz(&newc);
     let l = list(Cursor::new(&img)).unwrap();
     assert_eq!(l.segments.len(), 1);
-    assert_eq!(l.segments[0].compression, SegmentKind::Xz);
+    assert_eq!(l.segments[0].compression, Codec::Xz);
     assert_eq!(l.segments[0].xz_check, Some(XzCheck::Crc32));
     assert_eq!(l.segments[0].size, img.len() as u64);
     assert_eq!(l.segments[0].uncompressed_size, Some(newc.len() as u64));
@@ -173,10 +174,7 @@ fn early_cpio_then_xz() {
         .iter()
         .map(|s| (s.compression, s.offset))
         .collect();
-    assert_eq!(
-        kinds,
-        vec![(SegmentKind::None, 0), (SegmentKind::Xz, off as u64)]
-    );
+    assert_eq!(kinds, vec![(Codec::None, 0), (Codec::Xz, off as u64)]);
     assert_eq!(
         walked_names(&img),
         cpio_names(&[("none", &early), ("xz", &main)])
@@ -223,7 +221,7 @@ fn xz_then_xz_overlay_then_zstd_overlay_all_seen_and_last_wins() {
     let l = list(Cursor::new(&img)).unwrap();
     assert_eq!(
         l.segments.iter().map(|s| s.compression).collect::<Vec<_>>(),
-        vec![SegmentKind::Xz, SegmentKind::Xz, SegmentKind::Zstd]
+        vec![Codec::Xz, Codec::Xz, Codec::Zstd]
     );
     assert_eq!(
         walked_names(&img),
@@ -479,7 +477,7 @@ fn overlay_over_usr_merged_base_round_trips() {
             "existing dirs are not re-emitted: {names:?}"
         );
         if comp == Compression::AsBase {
-            assert_eq!(l.segments[1].compression, SegmentKind::Xz);
+            assert_eq!(l.segments[1].compression, Codec::Xz);
             assert_eq!(l.segments[1].xz_check, Some(XzCheck::Crc32));
             let f = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(f.path(), seg).unwrap();
@@ -526,7 +524,7 @@ fn undecoded_compressor_is_recognised_and_listing_marked_incomplete() {
     ));
     let l = list(Cursor::new(&img)).unwrap();
     assert_eq!(l.segments.len(), 2);
-    assert_eq!(l.segments[1].compression, SegmentKind::Bzip2);
+    assert_eq!(l.segments[1].compression, Codec::Bzip2);
     assert_eq!(l.segments[1].offset, off);
     assert!(l.incomplete.as_deref().unwrap().contains("bzip2"));
     assert!(l.kernel_error.is_none());

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use remaster::codec::Codec;
 use remaster::kmod::inspect::ModuleReport;
 use remaster::kmod::kernel::Kernel;
 use remaster::kmod::module::Module;
 use remaster::kmod::verdict::{check, modules_for_pci, Outcome, SecureBoot, Target};
-use remaster::kmod::Compression;
 use remaster::report::Report;
 
 const KVER: &str = "6.1.0-50-amd64";
@@ -327,11 +327,7 @@ fn module_exports_agree_with_module_symvers() {
 #[test]
 fn compressed_modules_read_the_same() {
     let plain = module(&fixtures().join("cases/tiny_same.ko"));
-    for (ext, kind) in [
-        ("xz", Compression::Xz),
-        ("zst", Compression::Zstd),
-        ("gz", Compression::Gzip),
-    ] {
+    for (ext, kind) in [("xz", Codec::Xz), ("zst", Codec::Zstd), ("gz", Codec::Gzip)] {
         let m = module(&fixtures().join(format!("cases/tiny_same.ko.{ext}")));
         assert_eq!(m.compression, kind);
         assert_eq!(m.modinfo, plain.modinfo);
@@ -572,7 +568,7 @@ fn bad_modules_give_one_line_errors() {
 fn bad_kernels_give_one_line_errors() {
     let img = std::fs::read(vmlinuz_path()).unwrap();
     let header = remaster::kmod::kernel::read_header(&img).unwrap();
-    assert_eq!(header.compression, Compression::Xz);
+    assert_eq!(header.compression, Codec::Xz);
     // Unknown payload compression.
     let mut unknown = img.clone();
     unknown[header.payload_offset..header.payload_offset + 6].copy_from_slice(b"ABCDEF");
@@ -625,9 +621,9 @@ fn gzip_zstd_lzma_payloads_read_the_same() {
     assert!(st.success());
     let size = std::fs::metadata(&vmlinux).unwrap().len() as u32;
     for (kind, cmd) in [
-        (Compression::Gzip, "gzip -1 -n -c"),
-        (Compression::Zstd, "zstd -q -1 -c"),
-        (Compression::Lzma, "xz --format=lzma -0 -c"),
+        (Codec::Gzip, "gzip -1 -n -c"),
+        (Codec::Zstd, "zstd -q -1 -c"),
+        (Codec::Lzma, "xz --format=lzma -0 -c"),
     ] {
         let out = Command::new("sh")
             .arg("-c")

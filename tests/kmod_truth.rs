@@ -232,13 +232,19 @@ fn compare(predicted: &Outcome, r: &CaseResult) -> Result<(), String> {
     }
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn kernel_agrees_with_check_secure_boot_off() {
     run(SecureBoot::Off, "", "sb-off");
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn kernel_agrees_with_check_secure_boot_on() {
     run(SecureBoot::On, "module.sig_enforce=1", "sb-on");

@@ -119,39 +119,60 @@ fn boot_remastered(mode: BootMode) {
     );
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_bios_cd() {
     boot_remastered(BootMode::BiosCd);
 }
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_uefi_cd() {
     boot_remastered(BootMode::UefiCd);
 }
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_bios_usb() {
     boot_remastered(BootMode::BiosUsb);
 }
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_uefi_usb() {
     boot_remastered(BootMode::UefiUsb);
 }
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_uefi_usb_esp() {
     boot_remastered(BootMode::UefiUsbEsp);
 }
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_usb_cd() {
     boot_remastered(BootMode::UsbCd);
 }
 
 /// The user's goal, shown from the other side: without remaster the disk is invisible.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_fixture_sees_no_disk_behind_the_hba() {
     let dir = scratch_dir();
@@ -167,7 +188,10 @@ fn pristine_fixture_sees_no_disk_behind_the_hba() {
 
 /// The signed chain (shim → grub → Debian's kernel) is untouched, so Secure Boot still boots,
 /// and the Debian-signed module loads under signature enforcement.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn secure_boot_still_boots_and_loads_the_signed_module() {
     let dir = scratch_dir();

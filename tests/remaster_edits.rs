@@ -160,14 +160,20 @@ fn boot_edited(mode: BootMode) {
     );
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_bios_cd_with_the_new_label() {
     boot_edited(BootMode::BiosCd);
 }
 
 /// The grub.cfg inside efiboot.img (how real PCs boot a dd'd stick) got the edits too.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn boots_uefi_usb_esp_with_the_new_label() {
     boot_edited(BootMode::UefiUsbEsp);

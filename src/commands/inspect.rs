@@ -218,7 +218,7 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
             .take(16)
             .read_to_end(&mut head)
             .map_err(|e| Error::input(path, e))?;
-        let first_compression = initrd::compress::sniff(&head).map(|k| k.name().to_string());
+        let first_compression = crate::codec::Codec::sniff(&head).map(|k| k.name().to_string());
         let walk = if walk_initrds {
             let offset = node.extents.first().map_or(0, |e| e.offset());
             let slice = fscommon::StreamSlice::new(&mut file, offset, offset + node.size)

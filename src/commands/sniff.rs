@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use crate::codec::Codec;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +51,10 @@ pub fn sniff(path: &Path) -> Result<FileKind> {
     {
         return Ok(FileKind::Iso);
     }
-    let compressed = head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0])
-        || head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD])
-        || head.starts_with(&[0x1F, 0x8B]);
+    let compressed = matches!(
+        Codec::sniff(head),
+        Some(Codec::Xz | Codec::Zstd | Codec::Gzip)
+    );
     if compressed && module_name {
         return Ok(FileKind::Module);
     }

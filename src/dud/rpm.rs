@@ -11,6 +11,8 @@ use std::io::{self, Cursor, Read};
 
 use serde::Serialize;
 
+use crate::codec::{Codec, Streams};
+
 use super::rpmvercmp::sense_operator;
 
 /// Caps applied while reading an RPM (all from untrusted size fields).
@@ -432,26 +434,19 @@ pub fn read_kmod_rpm<R: Read + 'static>(
 /// capped: liblzma's default lets a hostile header ask for a 4 GiB dictionary.
 fn payload_decoder<'a>(mut r: impl io::BufRead + 'a) -> Result<Box<dyn Read + 'a>, RpmError> {
     let head = r.fill_buf()?;
-    let memlimit = crate::initrd::compress::XZ_MEMLIMIT;
-    Ok(if head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0]) {
-        let stream =
-            liblzma::stream::Stream::new_stream_decoder(memlimit, liblzma::stream::CONCATENATED)
-                .map_err(|e| RpmError::CorruptPayload(format!("xz decoder: {e}")))?;
-        Box::new(liblzma::bufread::XzDecoder::new_stream(r, stream))
-    } else if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
-        // zstd's default decoder window limit (128 MiB) bounds its memory.
-        Box::new(zstd::stream::read::Decoder::with_buffer(r)?)
-    } else if head.starts_with(&[0x1F, 0x8B]) {
-        Box::new(flate2::bufread::GzDecoder::new(r))
-    } else if head.starts_with(b"07070") || head.is_empty() {
-        Box::new(r)
-    } else {
-        let magic: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        return Err(RpmError::CorruptPayload(format!(
-            "unsupported payload compression (magic {}; supported: xz, zstd, gzip, none)",
-            magic.join(" ")
-        )));
-    })
+    match Codec::sniff(head) {
+        Some(codec @ (Codec::Xz | Codec::Zstd | Codec::Gzip)) => codec
+            .reader(r, Streams::All)
+            .map_err(|e| RpmError::CorruptPayload(e.0)),
+        None if head.starts_with(b"07070") || head.is_empty() => Ok(Box::new(r)),
+        _ => {
+            let magic: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            Err(RpmError::CorruptPayload(format!(
+                "unsupported payload compression (magic {}; supported: xz, zstd, gzip, none)",
+                magic.join(" ")
+            )))
+        }
+    }
 }
 
 /// Passes a newc cpio stream through unchanged, failing on an entry whose name size is

@@ -14,8 +14,8 @@
 //! The `.bin` writer is hand-written: no crate writes kmod's index format (a radix trie,
 //! magic 0xB007F457, version 0x00020001, big-endian offsets with flag bits; libkmod-index.c).
 
-use super::compress::decompress_capped;
 use super::{InitrdError, Result};
+use crate::codec::{decode_capped, Streams};
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest decompressed module accepted (the biggest in-tree modules are ~20 MiB).
@@ -83,7 +83,7 @@ fn search_rank(search: &[String], relpath: &str) -> usize {
 fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
     use object::{Object, ObjectSection, ObjectSymbol};
     let err = |m: String| InitrdError::new(format!("module {relpath}: {m}"));
-    let elf = decompress_capped(bytes, MODULE_CAP).map_err(|e| err(e.message))?;
+    let (_, elf) = decode_capped(bytes, MODULE_CAP, 0, Streams::All).map_err(|e| err(e.0))?;
     let file = object::File::parse(&*elf).map_err(|e| err(format!("not an ELF module: {e}")))?;
     let mut info = Vec::new();
     if let Some(s) = file.section_by_name(".modinfo") {

@@ -6,7 +6,7 @@
 //! - [`inspect`]: the `remaster inspect INITRD` report built on the walker.
 //! - [`overlay`]: a deterministic newc overlay routed through the base's usr-merge symlinks,
 //!   compressed and padded for appending.
-//! - [`compress`]: compressor detection, kernel-safe encoders (xz with CRC32), capped decoding.
+//! - [`compress`]: the overlay's compression option (the codecs themselves: [`crate::codec`]).
 //! - [`depmod`]: kmod's module indexes (modules.dep(.bin), alias, symbols, ...) regenerated for
 //!   a module tree plus added modules.
 
@@ -50,4 +50,4 @@ pub use depmod::{generate_for_tree, generate_indexes, DepmodInput};
 
 pub use inspect::{inspect, InitrdReport};
 pub use overlay::{build_overlay, OverlayEntry, OverlayKind};
-pub use walk::{list, read_files, EntryInfo, FileKind, Listing, Segment, SegmentKind, XzCheck};
+pub use walk::{list, read_files, EntryInfo, FileKind, Listing, Segment};

@@ -208,7 +208,9 @@ pub fn build_overlay(
     }
     let planned = plan_overlay(base, entries)?;
     let newc = write_newc(&planned, mtime)?;
-    let segment = compression.resolve(&base.segments).compress(&newc)?;
+    let segment = compression
+        .resolve(base.first_compression())
+        .compress(&newc)?;
     let pad = ((4 - base_len % 4) % 4) as usize;
     let mut out = vec![0u8; pad];
     out.extend_from_slice(&segment);

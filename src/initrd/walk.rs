@@ -20,9 +20,8 @@
 //! a fixed buffer and dropped, only requested files are kept (up to a cap), and the total
 //! decoded size is capped (decompression bombs).
 
-use super::compress::{sniff, StreamDecoder};
-pub use super::compress::{SegmentKind, XzCheck};
 use super::{InitrdError, Result};
+use crate::codec::{Codec, StreamDecoder, XzCheck};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom};
@@ -59,7 +58,7 @@ pub struct Segment {
     pub size: u64,
     /// Size of the newc data inside (None when remaster cannot decode the compressor).
     pub uncompressed_size: Option<u64>,
-    pub compression: SegmentKind,
+    pub compression: Codec,
     /// For xz: the integrity check from the stream header.
     pub xz_check: Option<XzCheck>,
     /// newc entries (TRAILER!!! excluded) and archives (TRAILER!!! seen) inside.
@@ -146,6 +145,15 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// The codec of the first compressed segment, if any (what an overlay "as the base"
+    /// is compressed with).
+    pub fn first_compression(&self) -> Option<Codec> {
+        self.segments
+            .iter()
+            .map(|s| s.compression)
+            .find(|c| *c != Codec::None)
+    }
+
     /// Resolves `path` through the tree's symlinks (all components, the last one too when
     /// `follow_last`). Returns the canonical path and the entry there, if any (missing parents
     /// are kept literally); `None` when a parent is not a directory or on a symlink loop.
@@ -264,7 +272,7 @@ pub fn walk<R: Read + Seek>(
                 offset: pos,
                 size: 0,
                 uncompressed_size: Some(0),
-                compression: SegmentKind::None,
+                compression: Codec::None,
                 xz_check: None,
                 entries: 0,
                 archives: 0,
@@ -299,7 +307,7 @@ pub fn walk<R: Read + Seek>(
             w.segments.push(seg);
         }
         let head = input.peek_n(12)?;
-        let Some(kind) = sniff(&head) else {
+        let Some(kind) = Codec::sniff(&head) else {
             return Err(InitrdError::at(
                 pos,
                 format!(
@@ -320,7 +328,7 @@ pub fn walk<R: Read + Seek>(
         };
         let mut apply = true;
         match kind {
-            SegmentKind::Xz => {
+            Codec::Xz => {
                 let check = XzCheck::from_header(&head);
                 seg.xz_check = check;
                 if let Some(c) = check.filter(|c| !c.kernel_accepts()) {
@@ -332,7 +340,7 @@ pub fn walk<R: Read + Seek>(
                     apply = false;
                 }
             }
-            SegmentKind::Gzip => {
+            Codec::Gzip => {
                 if head.get(1) == Some(&0x9e) || head.get(2) != Some(&8) {
                     return Err(InitrdError::at(
                         pos,
@@ -347,7 +355,7 @@ pub fn walk<R: Read + Seek>(
                     ));
                 }
             }
-            SegmentKind::Zstd => {}
+            Codec::Zstd => {}
             other => {
                 let why = format!(
                     "{} segment: recognised but not decoded by remaster; the listing stops here although the kernel (with CONFIG_RD_{}) would go on",
@@ -419,7 +427,7 @@ impl Walker<'_> {
             InitrdError::new(format!("{name} segment at offset {start}: {}", e.message))
         };
         let mut gzip_trailer = false;
-        if seg.compression == SegmentKind::Gzip {
+        if seg.compression == Codec::Gzip {
             // 10-byte header, then a NUL-terminated name if FNAME (as __gunzip does).
             let head = input.peek_n(10)?;
             let flags = head.get(3).copied().unwrap_or(0);
@@ -439,7 +447,8 @@ impl Walker<'_> {
             }
             gzip_trailer = true;
         }
-        let decoder = StreamDecoder::new(seg.compression).map_err(ctx)?;
+        let decoder =
+            StreamDecoder::new(seg.compression).map_err(|e| ctx(InitrdError::new(e.0)))?;
         let budget = self.decode_limit.saturating_sub(self.decoded_total);
         let mut dec = Decoded {
             input,

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::module::Export;
 use super::signature::{scan_certificates, TrustedCert};
-use super::{decompress_sized, Compression, KmodError, MAX_KERNEL_SIZE};
+use super::{decompress_sized, KmodError, MAX_KERNEL_SIZE};
+use crate::codec::Codec;
 
 /// The parts of the bzImage setup header we use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,7 +26,7 @@ pub struct KernelHeader {
     /// Boot protocol version, e.g. 0x020f.
     pub protocol: u16,
     /// Compression of the payload, from its magic bytes.
-    pub compression: Compression,
+    pub compression: Codec,
     /// File offset and length of the compressed payload.
     pub payload_offset: usize,
     pub payload_length: usize,
@@ -60,7 +61,7 @@ impl Kernel {
             .get(header.payload_offset..header.payload_offset + header.payload_length)
             .ok_or_else(|| KmodError::Kernel("bzImage payload lies outside the file".into()))?;
         let (_, vmlinux) = match header.compression {
-            Compression::None => {
+            Codec::None => {
                 return Err(KmodError::Kernel(format!(
                     "bzImage payload has an unknown compression (magic {})",
                     payload
@@ -70,7 +71,7 @@ impl Kernel {
                         .collect::<String>()
                 )))
             }
-            Compression::Bzip2 | Compression::Lzo | Compression::Lz4Legacy => {
+            Codec::Bzip2 | Codec::Lzo | Codec::Lz4Legacy => {
                 return Err(KmodError::Kernel(format!(
                     "kernel {}: bzImage payload is {}-compressed, which remaster cannot decode \
                      (supported: gzip, xz, zstd, lzma)",
@@ -259,7 +260,7 @@ pub fn read_header(data: &[u8]) -> Result<KernelHeader, KmodError> {
         release,
         version_string,
         protocol,
-        compression: Compression::detect(payload),
+        compression: Codec::detect(payload),
         payload_offset,
         payload_length,
     })

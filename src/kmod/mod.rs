@@ -13,7 +13,7 @@ pub mod module;
 pub mod signature;
 pub mod verdict;
 
-use std::io::Read;
+use crate::codec::{self, Codec, Streams};
 
 /// Why a module or kernel image could not be read. Always one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,61 +37,10 @@ pub const MAX_MODULE_SIZE: u64 = 256 << 20;
 /// Largest decompressed kernel ELF accepted (a distribution vmlinux is ~60–80 MiB).
 pub const MAX_KERNEL_SIZE: u64 = 1 << 30;
 
-/// Compression of a module file or a kernel payload, recognised by its magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Compression {
-    None,
-    Gzip,
-    Xz,
-    Zstd,
-    Lzma,
-    Bzip2,
-    Lzo,
-    Lz4Legacy,
-}
-
-impl Compression {
-    /// Identifies the compression from the first bytes.
-    pub fn detect(data: &[u8]) -> Compression {
-        if data.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            Compression::Xz
-        } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else if data.starts_with(b"BZh") {
-            Compression::Bzip2
-        } else if data.starts_with(&[0x89, b'L', b'Z', b'O']) {
-            Compression::Lzo
-        } else if data.starts_with(&[0x02, 0x21, 0x4c, 0x18]) {
-            Compression::Lz4Legacy
-        } else if data.starts_with(&[0x5d, 0x00, 0x00]) {
-            Compression::Lzma
-        } else {
-            Compression::None
-        }
-    }
-
-    /// Name as used in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Xz => "xz",
-            Compression::Zstd => "zstd",
-            Compression::Lzma => "lzma",
-            Compression::Bzip2 => "bzip2",
-            Compression::Lzo => "lzo",
-            Compression::Lz4Legacy => "lz4-legacy",
-        }
-    }
-}
-
 /// Decompresses one stream (gzip member, xz stream, zstd frame, lzma-alone) of `data`,
 /// ignoring anything after it (bzImage payloads end with a 4-byte size), refusing output
-/// larger than `cap`. `Compression::None` returns the bytes unchanged.
-pub fn decompress(data: &[u8], cap: u64) -> Result<(Compression, Vec<u8>), KmodError> {
+/// larger than `cap`. Data without a known magic is returned unchanged.
+pub fn decompress(data: &[u8], cap: u64) -> Result<(Codec, Vec<u8>), KmodError> {
     decompress_sized(data, cap, 0)
 }
 
@@ -102,51 +51,9 @@ pub fn decompress_sized(
     data: &[u8],
     cap: u64,
     expected: u64,
-) -> Result<(Compression, Vec<u8>), KmodError> {
-    let kind = Compression::detect(data);
-    let reader: Box<dyn Read + '_> = match kind {
-        Compression::None => return Ok((kind, data.to_vec())),
-        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
-        Compression::Xz => {
-            // A hostile header can ask for a multi-GiB dictionary: cap the decoder's memory.
-            let stream = liblzma::stream::Stream::new_stream_decoder(
-                crate::initrd::compress::XZ_MEMLIMIT,
-                0,
-            )
-            .map_err(|e| KmodError::Decompress(format!("xz decoder: {e}")))?;
-            Box::new(liblzma::bufread::XzDecoder::new_stream(data, stream))
-        }
-        Compression::Lzma => {
-            let stream =
-                liblzma::stream::Stream::new_lzma_decoder(crate::initrd::compress::XZ_MEMLIMIT)
-                    .map_err(|e| KmodError::Decompress(format!("lzma decoder: {e}")))?;
-            Box::new(liblzma::bufread::XzDecoder::new_stream(data, stream))
-        }
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(data)
-                .map_err(|e| KmodError::Decompress(format!("zstd decoder: {e}")))?
-                .single_frame(),
-        ),
-        Compression::Bzip2 | Compression::Lzo | Compression::Lz4Legacy => {
-            return Err(KmodError::Decompress(format!(
-                "{}-compressed data is not supported (supported: gzip, xz, zstd, lzma)",
-                kind.name()
-            )))
-        }
-    };
-    let mut out = Vec::with_capacity(usize::try_from(expected.min(cap)).unwrap_or(0));
-    reader
-        .take(cap.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| KmodError::Decompress(format!("corrupt {} data: {e}", kind.name())))?;
-    if out.len() as u64 > cap {
-        return Err(KmodError::Decompress(format!(
-            "{} data decompresses to more than {} MiB",
-            kind.name(),
-            cap >> 20
-        )));
-    }
-    Ok((kind, out))
+) -> Result<(Codec, Vec<u8>), KmodError> {
+    codec::decode_capped(data, cap, expected, Streams::First)
+        .map_err(|e| KmodError::Decompress(e.0))
 }
 
 /// Reads a NUL-terminated string starting at `offset` (lossy UTF-8); `None` if out of range

@@ -15,7 +15,8 @@ use object::{Endian, Endianness, FileKind, SectionIndex};
 use serde::Serialize;
 
 use super::signature::{split_signature, ModuleSignature};
-use super::{decompress, Compression, KmodError, MAX_MODULE_SIZE};
+use super::{decompress, KmodError, MAX_MODULE_SIZE};
+use crate::codec::Codec;
 
 /// One `__versions` entry: a symbol the module imports and the CRC it was built against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,7 +70,7 @@ impl ElfIdent {
 #[derive(Debug, Clone, Serialize)]
 pub struct Module {
     /// Compression of the file as given.
-    pub compression: Compression,
+    pub compression: Codec,
     /// Size of the ELF part (uncompressed, without the signature).
     pub elf_size: usize,
     pub elf: ElfIdent,
@@ -254,7 +255,7 @@ fn parse_elf_generic<Elf: FileHeader<Endian = Endianness>>(
     let (exports, undefined) = read_symbols::<Elf>(data, endian, &sections)?;
 
     Ok(Module {
-        compression: Compression::None,
+        compression: Codec::None,
         elf_size: data.len(),
         elf: ident,
         name: first("name"),

@@ -482,7 +482,7 @@ fn plan_overlays(
             overlays.push(OverlayPlan {
                 initrd_paths: initrd.paths.clone(),
                 base_bytes: initrd.len,
-                compression: opts.compression.resolve(&listing.segments),
+                compression: opts.compression.resolve(listing.first_compression()),
                 appended_bytes: appended.len() as u64,
                 entries: planned.keys().cloned().collect(),
             });
@@ -672,8 +672,8 @@ pub fn refusal_line(report: &PlanReport) -> String {
 
 /// The module file for the overlay, compressed like the in-box modules: `(file name, bytes)`.
 fn module_file(m: &AddedModule, suffix: &str) -> Result<(String, Vec<u8>)> {
-    let given = crate::kmod::Compression::detect(&m.bytes);
-    let plain = given == crate::kmod::Compression::None;
+    let given = crate::codec::Codec::detect(&m.bytes);
+    let plain = given == crate::codec::Codec::None;
     match (suffix, plain) {
         (".ko.xz", true) => {
             let xz = Compression::Xz
@@ -683,9 +683,9 @@ fn module_file(m: &AddedModule, suffix: &str) -> Result<(String, Vec<u8>)> {
         }
         _ => {
             let ext = match given {
-                crate::kmod::Compression::Xz => ".ko.xz",
-                crate::kmod::Compression::Zstd => ".ko.zst",
-                crate::kmod::Compression::Gzip => ".ko.gz",
+                crate::codec::Codec::Xz => ".ko.xz",
+                crate::codec::Codec::Zstd => ".ko.zst",
+                crate::codec::Codec::Gzip => ".ko.gz",
                 _ => ".ko",
             };
             Ok((format!("{}{ext}", m.name), m.bytes.clone()))
