@@ -14,6 +14,7 @@ pub mod error;
 pub mod initrd;
 pub mod iso;
 pub mod kmod;
+pub mod layout;
 pub mod remaster;
 pub mod report;
 

@@ -15,9 +15,10 @@ use crate::iso::Image;
 use crate::kmod::inspect::ModuleReport;
 use crate::kmod::kernel::{read_header, KernelHeader};
 use crate::kmod::module::Module;
+use crate::layout::{BootLayout, Firmware};
 use crate::remaster::media::{
-    efiboot_config, iso_configs, read_capped, sparse_kernel, BootConfig, EFIBOOT_PATH,
-    INITRD_PATHS, KERNEL_PATHS, PAYLOAD_MAGIC_READ, SETUP_READ,
+    read_capped, read_configs, sparse_kernel, BootConfig, INITRD_PATHS, KERNEL_PATHS,
+    PAYLOAD_MAGIC_READ, SETUP_READ,
 };
 use crate::report::{emit, Report};
 use crate::{Error, Result};
@@ -47,6 +48,8 @@ pub struct InitrdInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigInfo {
     pub location: String,
+    /// The firmware paths that read it (per the layout).
+    pub read_by: Vec<Firmware>,
     pub entries: Vec<BootEntry>,
     /// Labels the config refers to (`inst.stage2=hd:LABEL=`, `search -l`).
     pub referenced_labels: Vec<String>,
@@ -57,6 +60,12 @@ pub struct ConfigInfo {
 pub struct MediaInspect {
     #[serde(flatten)]
     pub iso: IsoReport,
+    /// The boot layout detected from the media.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<BootLayout>,
+    /// Why no known layout matched (then `layout` is absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout_error: Option<String>,
     pub kernels: Vec<KernelInfo>,
     pub initrds: Vec<InitrdInfo>,
     pub boot_configs: Vec<ConfigInfo>,
@@ -65,6 +74,22 @@ pub struct MediaInspect {
 impl Report for MediaInspect {
     fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
         self.iso.human(out)?;
+        match (&self.layout, &self.layout_error) {
+            (Some(l), _) => {
+                let writes = match &l.support {
+                    crate::layout::Support::Full => "remaster edits it".to_string(),
+                    crate::layout::Support::NoGrowth(why) => {
+                        format!("remaster edits it, but cannot grow it yet: {why}")
+                    }
+                    crate::layout::Support::ReadOnly(why) => {
+                        format!("remaster does not edit it yet: {why}")
+                    }
+                };
+                writeln!(out, "Layout:      {} ({writes})", l.name)?;
+            }
+            (None, Some(e)) => writeln!(out, "Layout:      {e}")?,
+            (None, None) => {}
+        }
         for k in &self.kernels {
             writeln!(
                 out,
@@ -87,10 +112,16 @@ impl Report for MediaInspect {
             }
         }
         for c in &self.boot_configs {
+            let read_by: Vec<&str> = c.read_by.iter().map(|f| f.name()).collect();
             writeln!(
                 out,
-                "Boot config: {} (labels: {})",
+                "Boot config: {} (read by: {}; labels: {})",
                 c.location,
+                if read_by.is_empty() {
+                    "no firmware path booted here".to_string()
+                } else {
+                    read_by.join(", ")
+                },
                 c.referenced_labels.join(", ")
             )?;
             for e in &c.entries {
@@ -234,23 +265,34 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
             walk,
         });
     }
-    let mut boot_configs: Vec<ConfigInfo> = iso_configs(&image, &mut file, path)?
-        .iter()
-        .map(config_info)
-        .collect();
-    if image.find(EFIBOOT_PATH).is_some() {
-        let fat = image
-            .read_file(&mut file, EFIBOOT_PATH, 64 << 20)
-            .map_err(|e| e.into_input(path))?;
-        // A damaged FAT image is shown by what is missing, not by refusing the report.
-        if let Ok(config) = efiboot_config(&fat) {
-            boot_configs.push(config_info(&config));
-        }
+    let layout = crate::layout::detect(&image);
+    let boot_configs: Vec<ConfigInfo> = match &layout {
+        Ok(l) => match read_configs(l, &image, &mut file, path) {
+            Ok((configs, _)) => configs,
+            // A damaged EFI image is shown by what is missing, not by refusing the report.
+            Err(_) => {
+                let tree_only = BootLayout {
+                    efi: None,
+                    ..l.clone()
+                };
+                read_configs(&tree_only, &image, &mut file, path)?.0
+            }
+        },
+        Err(_) => Vec::new(),
     }
+    .iter()
+    .map(config_info)
+    .collect();
     let mut iso = IsoReport::from_image(&image);
     iso.bytes_read = image.bytes_read + kernel_bytes;
+    let (layout, layout_error) = match layout {
+        Ok(l) => (Some(l), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     Ok(MediaInspect {
         iso,
+        layout,
+        layout_error,
         kernels,
         initrds,
         boot_configs,
@@ -260,6 +302,7 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
 fn config_info(config: &BootConfig) -> ConfigInfo {
     ConfigInfo {
         location: config.location.clone(),
+        read_by: config.read_by.clone(),
         entries: boot::parse_entries(config.kind, &config.text),
         referenced_labels: boot::referenced_volume_labels(config.kind, &config.text),
     }

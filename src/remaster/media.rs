@@ -15,16 +15,15 @@ use crate::kmod::kernel::{read_header, Kernel, KernelHeader};
 use crate::kmod::module::Module;
 use crate::kmod::signature::TrustedCert;
 use crate::kmod::verdict::Target;
+use crate::layout::{BootLayout, ConfigSite, EfiImage, Firmware, UnknownLayout};
 use crate::{Error, Result};
 
 /// Where lorax puts the installer kernel and initrd (both names share one extent).
 pub const KERNEL_PATHS: &[&str] = &["isolinux/vmlinuz", "images/pxeboot/vmlinuz"];
 pub const INITRD_PATHS: &[&str] = &["isolinux/initrd.img", "images/pxeboot/initrd.img"];
-/// Boot configs on the ISO 9660 tree.
-pub const CONFIG_PATHS: &[&str] = &["isolinux/isolinux.cfg", "EFI/BOOT/grub.cfg"];
-/// The El Torito EFI image of RHEL 9 media, and the config inside it.
+/// The El Torito EFI image of EL8/EL9/aarch64 media (a file of the tree); which configs
+/// exist and where the EFI image is come from the layout ([`crate::layout`]).
 pub const EFIBOOT_PATH: &str = "images/efiboot.img";
-pub const EFIBOOT_GRUB_CFG: &str = "EFI/BOOT/grub.cfg";
 
 const KERNEL_CAP: u64 = 128 << 20;
 const CONFIG_CAP: u64 = 1 << 20;
@@ -54,18 +53,23 @@ impl InitrdImage {
     }
 }
 
-/// A boot config found on the ISO (or inside efiboot.img).
+/// A boot config found on the ISO (or inside the EFI system image).
 #[derive(Debug, Clone)]
 pub struct BootConfig {
-    /// `isolinux/isolinux.cfg`, `EFI/BOOT/grub.cfg` or `images/efiboot.img:EFI/BOOT/grub.cfg`.
+    /// `isolinux/isolinux.cfg`, `EFI/BOOT/grub.cfg`, `images/efiboot.img:EFI/BOOT/grub.cfg`
+    /// or `partition 2:EFI/BOOT/grub.cfg`.
     pub location: String,
+    pub site: ConfigSite,
     pub kind: ConfigKind,
+    /// The firmware paths that read it (from the layout).
+    pub read_by: Vec<Firmware>,
     pub text: String,
 }
 
 impl BootConfig {
+    /// Inside the EFI system image (edited in that FAT image, not as a file of the tree).
     pub fn in_efiboot(&self) -> bool {
-        self.location.starts_with(EFIBOOT_PATH)
+        matches!(self.site, ConfigSite::EfiImage(_))
     }
 }
 
@@ -74,6 +78,9 @@ pub struct Media {
     pub path: PathBuf,
     pub file: File,
     pub image: Image,
+    /// The boot layout, detected from the media (an unknown one is refused by the main
+    /// command, shown by inspect and check).
+    pub layout: std::result::Result<BootLayout, UnknownLayout>,
     pub kernel_path: String,
     /// The kernel's setup header (release), always read.
     pub kernel_header: KernelHeader,
@@ -89,8 +96,10 @@ pub struct Media {
     /// Those of `module_files` that are modules, parsed once. Unparsable files are skipped:
     /// the kernel would never load them either.
     pub base_modules: Vec<Module>,
+    /// The layout's configs that are present on the media.
     pub configs: Vec<BootConfig>,
-    /// The efiboot.img bytes (small FAT image), when present.
+    /// The EFI system image's bytes (small FAT image: the efiboot.img file or the appended
+    /// ESP), when the layout has one.
     pub efiboot: Option<Vec<u8>>,
 }
 
@@ -98,19 +107,36 @@ impl Media {
     /// Opens `path` read-only for edits that need no driver verdict: metadata, the kernel's
     /// setup header, the configs and efiboot.img (memory stays small whatever the media).
     pub fn open(path: &Path) -> Result<Media> {
-        Media::open_with(path, false)
+        Media::open_with(path, false, None)
     }
 
     /// Opens `path` read-only and gathers the whole target: also the kernel's exports, the
     /// initrds' walks and the module tree of the first initrd. Never the rest of the ISO.
     pub fn open_deep(path: &Path) -> Result<Media> {
-        Media::open_with(path, true)
+        Media::open_with(path, true, None)
     }
 
-    fn open_with(path: &Path, deep: bool) -> Result<Media> {
+    /// Opens `path` to edit it ([`Media::open_deep`] when `deep`): refuses media without El
+    /// Torito and media whose layout remaster does not know or cannot edit (`growing`: the
+    /// edit grows the image) right after the metadata, before anything else is read.
+    pub fn open_for_edit(path: &Path, deep: bool, growing: bool) -> Result<Media> {
+        Media::open_with(path, deep, Some(growing))
+    }
+
+    fn open_with(path: &Path, deep: bool, edit: Option<bool>) -> Result<Media> {
         let input_err = |e: &dyn std::fmt::Display| Error::input(path, e);
         let mut file = File::open(path).map_err(|e| input_err(&e))?;
         let image = Image::open(&mut file).map_err(|e| e.into_input(path))?;
+        let layout = crate::layout::detect(&image);
+        if let Some(growing) = edit {
+            if image.boot_catalog.is_none() {
+                return Err(Error::input(path, "no El Torito boot catalog: not a bootable installer ISO (remaster keeps boot records, it does not create them)"));
+            }
+            let known = layout.as_ref().map_err(|e| Error::input(path, e))?;
+            known
+                .check_writable(growing)
+                .map_err(|e| Error::input(path, e))?;
+        }
 
         let kernel_path = KERNEL_PATHS
             .iter()
@@ -145,6 +171,7 @@ impl Media {
             path,
             file,
             image,
+            layout,
             deep,
             &kernel_path,
             &kernel_header,
@@ -153,10 +180,12 @@ impl Media {
     }
 
     /// Everything but the kernel: initrds, module tree, configs, efiboot.img, release.
+    #[allow(clippy::too_many_arguments)] // the pieces open_with read, handed over once
     fn open_rest(
         path: &Path,
         mut file: File,
         image: Image,
+        layout: std::result::Result<BootLayout, UnknownLayout>,
         deep: bool,
         kernel_path: &str,
         kernel_header: &KernelHeader,
@@ -227,21 +256,10 @@ impl Media {
             None => Vec::new(),
         };
 
-        let mut configs = iso_configs(&image, &mut file, path)?;
-        let efiboot = match image.find(EFIBOOT_PATH) {
-            Some(_) => Some(
-                image
-                    .read_file(&mut file, EFIBOOT_PATH, EFIBOOT_CAP)
-                    .map_err(|e| e.into_input(path))?,
-            ),
-            None => None,
+        let (configs, efiboot) = match &layout {
+            Ok(layout) => read_configs(layout, &image, &mut file, path)?,
+            Err(_) => (Vec::new(), None),
         };
-        if let Some(fat) = &efiboot {
-            configs.push(
-                efiboot_config(fat)
-                    .map_err(|e| Error::input(path, format!("{EFIBOOT_PATH}: {e}")))?,
-            );
-        }
 
         let os_release = discinfo_release(&image, &mut file)
             .or_else(|| buildstamp_release(&initrds[0], &mut file));
@@ -250,6 +268,7 @@ impl Media {
             path: path.to_path_buf(),
             file,
             image,
+            layout,
             kernel_path: kernel_path.to_string(),
             kernel_header: kernel_header.clone(),
             kernel,
@@ -392,14 +411,18 @@ impl PendingKernel {
     }
 }
 
-/// The ISO 9660 boot configs present (isolinux.cfg, EFI/BOOT/grub.cfg).
-pub fn iso_configs<R: Read + Seek>(
+/// The layout's configs that are present, and the EFI system image's bytes: tree configs
+/// from the ISO 9660 tree, the others from inside the EFI image (a file of the tree or an
+/// appended partition). A config missing from the media is left out here; the main command
+/// refuses media where a firmware path would read none.
+pub fn read_configs<R: Read + Seek>(
+    layout: &BootLayout,
     image: &Image,
     r: &mut R,
     path: &Path,
-) -> Result<Vec<BootConfig>> {
+) -> Result<(Vec<BootConfig>, Option<Vec<u8>>)> {
     let mut configs = Vec::new();
-    for p in CONFIG_PATHS {
+    for (p, role) in layout.tree_configs() {
         if image.find(p).is_none() {
             continue;
         }
@@ -408,25 +431,61 @@ pub fn iso_configs<R: Read + Seek>(
             .map_err(|e| e.into_input(path))?;
         configs.push(BootConfig {
             location: p.to_string(),
-            kind: boot::detect_kind(p).unwrap_or(ConfigKind::Grub),
+            site: role.site.clone(),
+            kind: role.kind,
+            read_by: role.read_by.clone(),
             text: String::from_utf8_lossy(&bytes).into_owned(),
         });
     }
-    Ok(configs)
+    let Some(efi) = &layout.efi else {
+        return Ok((configs, None));
+    };
+    let fat = read_efi_image(efi, image, r).map_err(|e| Error::input(path, e))?;
+    for (p, role) in layout.efi_configs() {
+        let bytes =
+            match boot::efiboot::read_file(std::io::Cursor::new(&fat), p, CONFIG_CAP as usize) {
+                Ok(bytes) => bytes,
+                Err(boot::efiboot::EfibootError::NotFound { .. }) => continue,
+                Err(e) => return Err(Error::input(path, format!("{}: {e}", efi.label()))),
+            };
+        configs.push(BootConfig {
+            location: format!("{}:{p}", efi.label()),
+            site: role.site.clone(),
+            kind: role.kind,
+            read_by: role.read_by.clone(),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+    }
+    Ok((configs, Some(fat)))
 }
 
-/// The grub.cfg inside efiboot.img (read by firmware booting a dd'd stick's ESP).
-pub fn efiboot_config(fat: &[u8]) -> std::result::Result<BootConfig, boot::efiboot::EfibootError> {
-    let bytes = boot::efiboot::read_file(
-        std::io::Cursor::new(fat),
-        EFIBOOT_GRUB_CFG,
-        CONFIG_CAP as usize,
-    )?;
-    Ok(BootConfig {
-        location: format!("{EFIBOOT_PATH}:{EFIBOOT_GRUB_CFG}"),
-        kind: ConfigKind::Grub,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    })
+/// The bytes of the EFI system image: the file of the tree, or the appended partition.
+pub fn read_efi_image<R: Read + Seek>(
+    efi: &EfiImage,
+    image: &Image,
+    r: &mut R,
+) -> std::result::Result<Vec<u8>, String> {
+    match efi {
+        EfiImage::File { path } => image
+            .read_file(r, path, EFIBOOT_CAP)
+            .map_err(|e| e.to_string()),
+        EfiImage::Partition { offset, len, .. } => {
+            if *len > EFIBOOT_CAP {
+                return Err(format!(
+                    "{}: the EFI system partition has {len} bytes, more than the {EFIBOOT_CAP} remaster reads",
+                    efi.label()
+                ));
+            }
+            crate::iso::read_at(
+                r,
+                *offset,
+                *len as usize,
+                image.file_len,
+                "EFI system partition",
+            )
+            .map_err(|e| format!("{}: {e}", efi.label()))
+        }
+    }
 }
 
 /// Bytes of a bzImage read for its setup header, and of its payload for the magic.

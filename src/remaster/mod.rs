@@ -139,11 +139,8 @@ const OVERLAY_DUD_CAP: usize = 16;
 pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     // Only drivers need the kernel's exports and the initrd's walk; plain edits stay light.
     let has_drivers = !(opts.duds.is_empty() && opts.rpms.is_empty() && opts.modules.is_empty());
-    let mut media = if has_drivers {
-        Media::open_deep(&opts.input)?
-    } else {
-        Media::open(&opts.input)?
-    };
+    let growing = has_drivers || !opts.add.is_empty() || opts.ks.is_some();
+    let mut media = Media::open_for_edit(&opts.input, has_drivers, growing)?;
     refuse_damaged_input(&media.image, &opts.input)?;
     let kver = media.kver().to_string();
     let mut warnings: Vec<String> = Vec::new();
@@ -503,14 +500,15 @@ fn plan_configs(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ConfigPlan>> {
     let mut configs = Vec::new();
-    let mut efiboot_cfg: Option<Vec<u8>> = None;
+    // Edited files inside the EFI system image: (path in the FAT, new bytes).
+    let mut efi_edits: Vec<(String, Vec<u8>)> = Vec::new();
     for config in &media.configs {
         let edited = boot::edit_config(config.kind, &config.text, edits)
             .map_err(|e| Error::input(&opts.input, format!("{}: {e}", config.location)))?;
         let changed = edited.text != config.text;
         if changed {
-            if config.in_efiboot() {
-                efiboot_cfg = Some(edited.text.clone().into_bytes());
+            if let crate::layout::ConfigSite::EfiImage(p) = &config.site {
+                efi_edits.push((p.clone(), edited.text.clone().into_bytes()));
             } else {
                 edit.replace.push((
                     config.location.clone(),
@@ -538,28 +536,49 @@ fn plan_configs(
             warnings: edited.warnings,
         });
     }
-    if let (Some(new_cfg), Some(fat)) = (efiboot_cfg, media.efiboot.clone()) {
-        // Edit a copy now: a FAT image too full fails here, before anything is written.
-        let mut image = std::io::Cursor::new(fat);
-        boot::efiboot::replace_file(&mut image, media::EFIBOOT_GRUB_CFG, &new_cfg)
-            .map_err(|e| Error::input(&opts.input, format!("{}: {e}", media::EFIBOOT_PATH)))?;
-        let edited = image.into_inner();
-        let digest = boot::treeinfo::sha256_hex(&mut edited.as_slice())
-            .map_err(|e| Error::input(&opts.input, e))?;
-        digests.push((media::EFIBOOT_PATH.to_string(), digest));
-        edit.region_edits.push(RegionEdit {
-            iso_path: media::EFIBOOT_PATH.to_string(),
-            edit: Box::new(move |region| {
-                region
-                    .seek(std::io::SeekFrom::Start(0))
-                    .and_then(|_| region.write_all(&edited))
-                    .map_err(|e| Error::Output {
-                        path: PathBuf::from(media::EFIBOOT_PATH),
-                        message: e.to_string(),
-                    })
-            }),
-        });
+    if efi_edits.is_empty() {
+        return Ok(configs);
     }
+    let efi_path = match media.layout.as_ref().ok().and_then(|l| l.efi.as_ref()) {
+        Some(crate::layout::EfiImage::File { path }) => path.clone(),
+        other => {
+            return Err(Error::input(
+                &opts.input,
+                format!(
+                "{}: editing an EFI system image that is no file of the tree is not supported yet",
+                other.map_or_else(|| "EFI image".to_string(), |e| e.label())
+            ),
+            ))
+        }
+    };
+    let fat = media.efiboot.clone().ok_or_else(|| {
+        Error::input(
+            &opts.input,
+            format!("{efi_path}: the EFI image was not read"),
+        )
+    })?;
+    // Edit a copy now: a FAT image too full fails here, before anything is written.
+    let mut image = std::io::Cursor::new(fat);
+    for (p, bytes) in &efi_edits {
+        boot::efiboot::replace_file(&mut image, p, bytes)
+            .map_err(|e| Error::input(&opts.input, format!("{efi_path}: {e}")))?;
+    }
+    let edited = image.into_inner();
+    let digest = boot::treeinfo::sha256_hex(&mut edited.as_slice())
+        .map_err(|e| Error::input(&opts.input, e))?;
+    digests.push((efi_path.clone(), digest));
+    let region = PathBuf::from(&efi_path);
+    edit.region_edits.push(RegionEdit {
+        iso_path: efi_path,
+        edit: Box::new(move |out| {
+            out.seek(std::io::SeekFrom::Start(0))
+                .and_then(|_| out.write_all(&edited))
+                .map_err(|e| Error::Output {
+                    path: region,
+                    message: e.to_string(),
+                })
+        }),
+    });
     Ok(configs)
 }
 
@@ -589,26 +608,32 @@ fn plan_treeinfo(
     Ok(treeinfo_updated)
 }
 
-/// Every boot path of the ISO must keep booting and must see the edits: refuse media without
-/// El Torito (remaster preserves boot records, it does not create them) and media whose
-/// BIOS or UEFI entry has no config to edit (that path would boot without the driver).
+/// Every boot path of the ISO must see the edits: refuse media where a firmware path of the
+/// layout would read no config (that path would boot without the edits). Media without El
+/// Torito and layouts remaster cannot edit were refused when the media was opened
+/// ([`Media::open_for_edit`]).
 fn check_boot_paths(media: &Media) -> Result<()> {
-    let catalog = media.image.boot_catalog.as_ref().ok_or_else(|| {
-        Error::input(&media.path, "no El Torito boot catalog: not a bootable installer ISO (remaster keeps boot records, it does not create them)")
-    })?;
-    let has = |location: &str| media.configs.iter().any(|c| c.location == location);
-    for entry in &catalog.entries {
-        let (needs, what) = match entry.platform_id {
-            0 => (media::CONFIG_PATHS[0], "BIOS"),
-            0xEF => (media::CONFIG_PATHS[1], "UEFI"),
-            _ => continue,
-        };
-        if !has(needs) {
-            return Err(Error::input(
-                &media.path,
-                format!("{needs} is missing: the {what} boot entry would start the installer without the edits; restore it from the original media"),
-            ));
+    let layout = media
+        .layout
+        .as_ref()
+        .map_err(|e| Error::input(&media.path, e))?;
+    for role in layout.configs.iter().filter(|r| !r.read_by.is_empty()) {
+        if media.configs.iter().any(|c| c.site == role.site) {
+            continue;
         }
+        let location = match (&role.site, &layout.efi) {
+            (crate::layout::ConfigSite::Tree(p), _) => p.clone(),
+            (crate::layout::ConfigSite::EfiImage(p), Some(efi)) => format!("{}:{p}", efi.label()),
+            (crate::layout::ConfigSite::EfiImage(p), None) => p.clone(),
+        };
+        let paths: Vec<&str> = role.read_by.iter().map(|f| f.name()).collect();
+        return Err(Error::input(
+            &media.path,
+            format!(
+                "{location} is missing: {} would start the installer without the edits; restore it from the original media",
+                paths.join(", ")
+            ),
+        ));
     }
     Ok(())
 }
