@@ -223,7 +223,11 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     let treeinfo_updated = plan_treeinfo(&mut media, opts, &changed_digests, &mut edit)?;
     edit.volume_id = opts.volid.clone();
 
-    let mut prepared = isowrite::prepare(&opts.input, edit)?;
+    let file = media
+        .file
+        .try_clone()
+        .map_err(|e| Error::input(&opts.input, e))?;
+    let mut prepared = isowrite::prepare_opened(&opts.input, file, &media.image, edit)?;
     // Only the verdicts are worth overlapping: without drivers the write hashes as it goes
     // (one read of the input instead of two).
     if early_checksum && has_drivers {

@@ -145,20 +145,31 @@ pub struct Prepared {
 
 /// Opens `input` and lays `plan` out against it (region edits applied): everything the
 /// write needs, nothing written.
-pub fn prepare(input: &Path, mut plan: EditPlan) -> crate::Result<Prepared> {
+pub fn prepare(input: &Path, plan: EditPlan) -> crate::Result<Prepared> {
     let mut file = File::open(input).map_err(|e| Error::input(input, e))?;
+    let image = Image::open(&mut file).map_err(|e| Error::input(input, e))?;
+    prepare_opened(input, file, &image, plan)
+}
+
+/// [`prepare`] for media the caller has already opened: `file` is `input` opened
+/// read-only and `image` was parsed from it, so the metadata is read once.
+pub fn prepare_opened(
+    input: &Path,
+    mut file: File,
+    image: &Image,
+    mut plan: EditPlan,
+) -> crate::Result<Prepared> {
     let input_stamp = InputStamp::of_file(&file).map_err(|e| Error::input(input, e))?;
     if plan.input_stamp.is_some_and(|s| s != input_stamp) {
         return Err(changed_input(input));
     }
-    let image = Image::open(&mut file).map_err(|e| Error::input(input, e))?;
-    let mut layout = plan_layout(&image, &mut file, &plan).map_err(|e| match e {
+    let mut layout = plan_layout(image, &mut file, &plan).map_err(|e| match e {
         Error::Usage(m) => Error::input(input, m),
         other => other,
     })?;
     apply_region_edits(
         &mut layout,
-        &image,
+        image,
         input,
         &mut file,
         std::mem::take(&mut plan.region_edits),
