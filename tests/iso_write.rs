@@ -10,7 +10,7 @@ use std::process::Command;
 
 use iso_support::*;
 use remaster::iso::write::{
-    plan_layout, prepare, write, write_prepared, EditPlan, NewContent, RegionEdit, WriteOptions,
+    plan_layout, prepare, write, write_prepared, EditPlan, NewContent, WriteOptions,
 };
 use remaster::iso::Image;
 
@@ -102,6 +102,10 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 }
 
 /// Reads a file from a FAT image on any Read+Write+Seek stream.
+fn image_of(iso: &Path) -> Image {
+    Image::open(File::open(iso).unwrap()).unwrap()
+}
+
 fn fat_read(stream: impl Read + Write + Seek, path: &str) -> Vec<u8> {
     let fs = fatfs::FileSystem::new(stream, fatfs::FsOptions::new()).unwrap();
     let mut out = Vec::new();
@@ -156,15 +160,38 @@ fn full_edit_and_check(input: &Path, work: &Path) {
         2,
         "the initrd names must share one extent: {initrds:?}"
     );
-    let grub_for_edit = edit.grub_cfg.clone();
+    // The FAT image edited beforehand, written over its own extent.
+    let efiboot = {
+        let mut region = input_bytes
+            [efi.offset() as usize..(efi.offset() + u64::from(efi.len)) as usize]
+            .to_vec();
+        let fs = fatfs::FileSystem::new(
+            std::io::Cursor::new(&mut region[..]),
+            fatfs::FsOptions::new(),
+        )
+        .unwrap();
+        {
+            let mut file = fs.root_dir().open_file("EFI/BOOT/grub.cfg").unwrap();
+            file.truncate().unwrap();
+            file.write_all(&edit.grub_cfg).unwrap();
+        }
+        fs.unmount().unwrap();
+        region
+    };
     let plan = EditPlan {
         replace: initrds
             .iter()
             .map(|p| (p.clone(), NewContent::OriginalPlus(edit.overlay.clone())))
-            .chain([(
-                "isolinux/isolinux.cfg".to_string(),
-                NewContent::Bytes(edit.isolinux_cfg.clone()),
-            )])
+            .chain([
+                (
+                    "isolinux/isolinux.cfg".to_string(),
+                    NewContent::Bytes(edit.isolinux_cfg.clone()),
+                ),
+                (
+                    "/images/efiboot.img".to_string(),
+                    NewContent::InPlace(efiboot),
+                ),
+            ])
             .collect(),
         add: vec![
             (
@@ -177,20 +204,6 @@ fn full_edit_and_check(input: &Path, work: &Path) {
             ),
         ],
         volume_id: Some("NEW-LABEL-9".into()),
-        region_edits: vec![RegionEdit {
-            iso_path: "/images/efiboot.img".into(),
-            edit: Box::new(move |stream| {
-                let fs = fatfs::FileSystem::new(stream, fatfs::FsOptions::new())
-                    .map_err(|e| remaster::Error::Usage(e.to_string()))?;
-                {
-                    let mut file = fs.root_dir().open_file("EFI/BOOT/grub.cfg").unwrap();
-                    file.truncate().unwrap();
-                    file.write_all(&grub_for_edit).unwrap();
-                }
-                fs.unmount()
-                    .map_err(|e| remaster::Error::Usage(e.to_string()))
-            }),
-        }],
         implant_md5: false,
         mtime: 1_700_000_000,
         input_stamp: None,
@@ -739,21 +752,18 @@ fn bad_inputs_and_outputs_fail_cleanly_leaving_nothing() {
     ] {
         one_line(write(&t.iso, &dir.join("o3.iso"), plan, opts(false)).unwrap_err());
     }
-    // A failing region edit leaves nothing behind.
+    // An in-place edit that changes the file's size is refused; nothing is left behind.
+    let efiboot_len = image_of(&t.iso).find("images/efiboot.img").unwrap().size as usize;
     let plan = EditPlan {
         add: vec![("big.bin".into(), NewContent::Bytes(vec![1; 3 << 20]))],
-        region_edits: vec![RegionEdit {
-            iso_path: "images/efiboot.img".into(),
-            edit: Box::new(|_| {
-                Err(remaster::Error::Refused(
-                    "region edit failed on purpose".into(),
-                ))
-            }),
-        }],
+        replace: vec![(
+            "images/efiboot.img".into(),
+            NewContent::InPlace(vec![0; efiboot_len - 1]),
+        )],
         ..Default::default()
     };
     let e = one_line(write(&t.iso, &dir.join("o4.iso"), plan, opts(false)).unwrap_err());
-    assert!(e.contains("on purpose"), "{e}");
+    assert!(e.contains("changed its size"), "{e}");
     assert_eq!(entries(&dir), 0, "nothing may be left behind");
     assert_eq!(
         std::fs::read(&t.iso).unwrap(),
@@ -858,18 +868,22 @@ fn implanted_md5_passes_checkisomd5() {
     run(Command::new("checkisomd5").arg(&out));
 
     // Computed on the fly (with a region edit and growth) = implantisomd5 --force afterwards.
+    // Deterministic bytes in the boot code area (a FAT edit would stamp the time).
+    let efiboot = {
+        let image = image_of(&t.iso);
+        let mut f = File::open(&t.iso).unwrap();
+        let mut bytes = image
+            .read_file(&mut f, "images/efiboot.img", 64 << 20)
+            .unwrap();
+        bytes[0x100..0x100 + 15].copy_from_slice(b"edited in place");
+        bytes
+    };
     let plan = |md5: bool| EditPlan {
         add: vec![("grown.bin".into(), NewContent::Bytes(vec![5; 300_000]))],
-        region_edits: vec![RegionEdit {
-            iso_path: "images/efiboot.img".into(),
-            // Deterministic bytes in the boot code area (a FAT edit would stamp the time).
-            edit: Box::new(|region| {
-                region
-                    .seek(SeekFrom::Start(0x100))
-                    .and_then(|_| region.write_all(b"edited in place"))
-                    .map_err(|e| remaster::Error::Usage(e.to_string()))
-            }),
-        }],
+        replace: vec![(
+            "images/efiboot.img".into(),
+            NewContent::InPlace(efiboot.clone()),
+        )],
         implant_md5: md5,
         mtime: 1_600_000_000,
         ..Default::default()

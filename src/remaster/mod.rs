@@ -15,9 +15,7 @@ use serde::Serialize;
 use crate::boot::{self, CmdlineEdits, EntryChange};
 use crate::dud::Finding;
 use crate::initrd::{self, Compression, OverlayEntry};
-use crate::iso::write::{
-    self as isowrite, EditPlan, NewContent, RegionEdit, WriteOptions, WriteSummary,
-};
+use crate::iso::write::{self as isowrite, EditPlan, NewContent, WriteOptions, WriteSummary};
 use crate::kmod::verdict::{self, Outcome, SecureBoot, Verdict};
 use crate::report::Report;
 use crate::{Error, Result};
@@ -571,18 +569,7 @@ fn plan_configs(
     let digest = boot::treeinfo::sha256_hex(&mut edited.as_slice())
         .map_err(|e| Error::input(&opts.input, e))?;
     digests.push((efi_path.clone(), digest));
-    let region = PathBuf::from(&efi_path);
-    edit.region_edits.push(RegionEdit {
-        iso_path: efi_path,
-        edit: Box::new(move |out| {
-            out.seek(std::io::SeekFrom::Start(0))
-                .and_then(|_| out.write_all(&edited))
-                .map_err(|e| Error::Output {
-                    path: region,
-                    message: e.to_string(),
-                })
-        }),
-    });
+    edit.replace.push((efi_path, NewContent::InPlace(edited)));
     Ok(configs)
 }
 

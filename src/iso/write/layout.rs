@@ -84,6 +84,8 @@ struct Builder<'i> {
     placements: Vec<Placement>,
     segments: Vec<(u32, Source)>,
     patches: Vec<Patch>,
+    /// In-place edits of files (efiboot.img): applied last, over everything else.
+    in_place: Vec<Patch>,
     /// Volume descriptor patches, applied after the system area's.
     descriptor_patches: Vec<Patch>,
     tail: Vec<u8>,
@@ -120,6 +122,7 @@ impl<'i> Builder<'i> {
             placements: Vec::new(),
             segments: Vec::new(),
             patches: Vec::new(),
+            in_place: Vec::new(),
             descriptor_patches: Vec::new(),
             tail: Vec::new(),
             grew: false,
@@ -156,6 +159,10 @@ impl<'i> Builder<'i> {
                     "cannot replace /{path}: multi-extent files (> 4 GiB) are not supported"
                 )));
             };
+            if let NewContent::InPlace(bytes) = content {
+                self.edit_in_place(&path, *old, bytes)?;
+                continue;
+            }
             if old.len > 0 && self.protected.contains(&old.lba) {
                 return Err(usage(format!(
                     "cannot replace /{path}: it is a boot image or partition (El Torito / MBR / GPT point at it); edit it in place"
@@ -171,7 +178,10 @@ impl<'i> Builder<'i> {
                 }
             }
             let source = match content {
-                NewContent::Bytes(b) => Source::Bytes(Arc::from(b.as_slice())),
+                // (in-place edits were taken above)
+                NewContent::Bytes(b) | NewContent::InPlace(b) => {
+                    Source::Bytes(Arc::from(b.as_slice()))
+                }
                 NewContent::OriginalPlus(tail) => Source::OriginalPlus {
                     offset: old.offset(),
                     len: u64::from(old.len),
@@ -189,6 +199,25 @@ impl<'i> Builder<'i> {
             });
         }
         self.replaced_groups = self.planner.groups.len();
+        Ok(())
+    }
+
+    /// An in-place edit: the same number of bytes over the file's own extent (it keeps its
+    /// place, size and directory records), written after every other patch.
+    fn edit_in_place(&mut self, path: &str, old: Extent, bytes: &[u8]) -> crate::Result<()> {
+        if bytes.len() as u64 != u64::from(old.len) {
+            return Err(usage(format!(
+                "the in-place edit of /{path} changed its size from {} to {} bytes",
+                old.len,
+                bytes.len()
+            )));
+        }
+        if old.offset() + u64::from(old.len) > self.image.file_len {
+            return Err(usage(format!(
+                "cannot edit /{path} in place: it extends past the end of the image"
+            )));
+        }
+        self.in_place.push((old.offset(), bytes.to_vec()));
         Ok(())
     }
 
@@ -228,9 +257,9 @@ impl<'i> Builder<'i> {
             }
             let source = match content {
                 NewContent::Bytes(b) => Source::Bytes(Arc::from(b.as_slice())),
-                NewContent::OriginalPlus(_) => {
+                NewContent::OriginalPlus(_) | NewContent::InPlace(_) => {
                     return Err(usage(format!(
-                        "cannot add /{path}: OriginalPlus needs an existing file"
+                        "cannot add /{path}: that kind of content edits an existing file"
                     )))
                 }
                 NewContent::File(p) => file_source(p)?,
@@ -642,15 +671,15 @@ impl<'i> Builder<'i> {
         // Any change makes an implanted isomd5sum stale: blank the field (implant_md5
         // writes a fresh one last; without it the output carries none rather than a wrong
         // one).
-        let changes = !self.patches.is_empty()
-            || !self.segments.is_empty()
-            || !self.plan.region_edits.is_empty();
+        let changes =
+            !self.patches.is_empty() || !self.segments.is_empty() || !self.in_place.is_empty();
         if changes && self.image.app_use.iter().any(|&b| b != b' ') {
             self.patches.push((
                 crate::iso::PVD_APP_USE_OFFSET,
                 vec![b' '; crate::iso::APP_USE_LEN],
             ));
         }
+        self.patches.append(&mut self.in_place);
         self.segments.sort_by_key(|s| s.0);
         let mut extents = HashMap::new();
         for g in &self.planner.groups {

@@ -4,8 +4,8 @@
 //! - Every byte of the input is copied unchanged except the patched ranges listed in the
 //!   [`Layout`]; new data goes to new extents after the old end of the volume.
 //! - Extents that need not change never move: El Torito boot images, the boot catalog and
-//!   files covered by an MBR/GPT partition (efiboot.img) cannot be replaced (edit them in
-//!   place with a [`RegionEdit`]).
+//!   files covered by an MBR/GPT partition (efiboot.img) cannot be replaced; they can be
+//!   rewritten in place ([`NewContent::InPlace`]: same size, same extent).
 //! - A replaced file whose new content is small [`NewContent::Bytes`] that fits the sectors
 //!   it had (and whose extent no other name shares) is rewritten in place; otherwise it gets
 //!   a new extent. Paths sharing one extent (hard links) that are replaced with equal
@@ -22,8 +22,8 @@
 //!   and header at the new end, CRCs) follow. The tail is padded as xorriso does: 300 KiB,
 //!   then up to a 1 MiB boundary when the input was 1 MiB aligned; the backup GPT is in the
 //!   last 512-byte sectors, inside the volume. The stale old backup header is zeroed.
-//! - Region edits (efiboot.img) run before writing, on an in-memory copy of their file,
-//!   and become patches. The output is then written once, sequentially (through
+//! - In-place edits become patches applied over everything else. The output is then
+//!   written once, sequentially (through
 //!   `sink`: direct I/O from aligned buffers); with `implant_md5` every byte also goes
 //!   through [`Md5Stream`] (on a second thread, or in a read-only pass started earlier by
 //!   [`Prepared::start_checksum`]) and the field is written last, so nothing of the output
@@ -31,6 +31,11 @@
 //!   the PVD application-use field (the old isomd5sum) is blanked, so an output written
 //!   without `implant_md5` carries no checksum rather than a stale one.
 //! - Faults: see [`write`] (temporary file, preallocation, fsync, rename, input stamps).
+//!
+//! The phases live in one file each: the data model (`model`), planning (`layout`, with
+//! directory generation in `dirgen`, path tables in `path_table` and the grown system area
+//! in `system_area`), patch merging (`patch`), the streaming pass (`stream`) and the atomic
+//! output (`output`).
 
 mod dirgen;
 mod layout;
@@ -47,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use layout::plan_layout;
-pub use model::{EditPlan, Layout, NewContent, Placement, ReadWriteSeek, RegionEdit, RegionEditFn};
+pub use model::{EditPlan, Layout, NewContent, Placement};
 pub use output::{abort_partial_outputs, InputStamp};
 
 use super::md5::Md5Stream;
@@ -59,7 +64,6 @@ use output::{
     changed_input, check_output, check_unchanged, partial_outputs, preallocate, Registered,
     TEST_PAUSE_ENV,
 };
-use patch::apply_region_edits;
 use stream::{stream, ChecksumPass};
 
 #[derive(Default)]
@@ -143,7 +147,7 @@ pub struct Prepared {
     checksum: Option<ChecksumPass>,
 }
 
-/// Opens `input` and lays `plan` out against it (region edits applied): everything the
+/// Opens `input` and lays `plan` out against it: everything the
 /// write needs, nothing written.
 pub fn prepare(input: &Path, plan: EditPlan) -> crate::Result<Prepared> {
     let mut file = File::open(input).map_err(|e| Error::input(input, e))?;
@@ -157,23 +161,16 @@ pub fn prepare_opened(
     input: &Path,
     mut file: File,
     image: &Image,
-    mut plan: EditPlan,
+    plan: EditPlan,
 ) -> crate::Result<Prepared> {
     let input_stamp = InputStamp::of_file(&file).map_err(|e| Error::input(input, e))?;
     if plan.input_stamp.is_some_and(|s| s != input_stamp) {
         return Err(changed_input(input));
     }
-    let mut layout = plan_layout(image, &mut file, &plan).map_err(|e| match e {
+    let layout = plan_layout(image, &mut file, &plan).map_err(|e| match e {
         Error::Usage(m) => Error::input(input, m),
         other => other,
     })?;
-    apply_region_edits(
-        &mut layout,
-        image,
-        input,
-        &mut file,
-        std::mem::take(&mut plan.region_edits),
-    )?;
     let md5 = if plan.implant_md5 {
         if image.pvd().offset() != crate::iso::md5::PVD_OFFSET {
             return Err(Error::input(

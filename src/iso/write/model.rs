@@ -1,9 +1,7 @@
-//! The writer's data model: what an edit asks for ([`EditPlan`], [`NewContent`],
-//! [`RegionEdit`]) and what planning computes from it ([`Layout`]: patches of the copied
+//! The writer's data model: what an edit asks for ([`EditPlan`], [`NewContent`]) and what planning computes from it ([`Layout`]: patches of the copied
 //! input, appended segments, the backup GPT tail). A leaf: every phase builds on it.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -21,32 +19,14 @@ pub enum NewContent {
     OriginalPlus(Vec<u8>),
     /// The bytes of a file on disk (streamed, never held in memory).
     File(PathBuf),
-}
-
-/// `Read + Write + Seek`, object safe, for [`RegionEdit`].
-pub trait ReadWriteSeek: Read + Write + Seek {}
-impl<T: Read + Write + Seek> ReadWriteSeek for T {}
-
-/// The edit callback of a [`RegionEdit`].
-pub type RegionEditFn = Box<dyn FnOnce(&mut dyn ReadWriteSeek) -> crate::Result<()>>;
-
-/// A same-size, in-place edit of an existing file's extent in the OUTPUT (used for the FAT
-/// image images/efiboot.img). The callback sees a stream bounded to the file's bytes.
-pub struct RegionEdit {
-    pub iso_path: String,
-    pub edit: RegionEditFn,
-}
-
-impl std::fmt::Debug for RegionEdit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegionEdit")
-            .field("iso_path", &self.iso_path)
-            .finish_non_exhaustive()
-    }
+    /// Exactly as many bytes as the file has, written over its own extent: the file keeps
+    /// its place and size. The only edit allowed on boot images and on files a partition
+    /// covers (images/efiboot.img), which must never move.
+    InPlace(Vec<u8>),
 }
 
 /// What to change. Paths are ISO paths like `isolinux/initrd.img` (leading `/` optional).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EditPlan {
     /// Existing files to replace.
     pub replace: Vec<(String, NewContent)>,
@@ -54,8 +34,6 @@ pub struct EditPlan {
     pub add: Vec<(String, NewContent)>,
     /// New volume identifier for the PVD and the Joliet SVD.
     pub volume_id: Option<String>,
-    /// In-place edits of existing files' extents in the output.
-    pub region_edits: Vec<RegionEdit>,
     /// Implant an isomd5sum as the very last write.
     pub implant_md5: bool,
     /// Timestamp (Unix seconds, UTC) for new directory records (SOURCE_DATE_EPOCH or fixed).
