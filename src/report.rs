@@ -8,7 +8,8 @@ pub trait Report: serde::Serialize {
     fn human(&self, out: &mut dyn Write) -> io::Result<()>;
 }
 
-/// Prints a report to stdout in the requested form.
+/// Prints a report to stdout in the requested form (the CLI's; the engine never prints).
+#[cfg(feature = "cli")]
 pub fn emit(report: &dyn ErasedReport, json: bool) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
