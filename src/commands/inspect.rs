@@ -13,13 +13,10 @@ use crate::initrd::{self, InitrdReport};
 use crate::iso::inspect::IsoReport;
 use crate::iso::Image;
 use crate::kmod::inspect::ModuleReport;
-use crate::kmod::kernel::{read_header, KernelHeader};
+use crate::kmod::kernel::{read_header_from, KernelHeader};
 use crate::kmod::module::Module;
 use crate::layout::{BootLayout, Firmware};
-use crate::remaster::media::{
-    read_capped, read_configs, sparse_kernel, BootConfig, INITRD_PATHS, KERNEL_PATHS,
-    PAYLOAD_MAGIC_READ, SETUP_READ,
-};
+use crate::remaster::media::{read_capped, read_configs, BootConfig, INITRD_PATHS, KERNEL_PATHS};
 use crate::report::{emit, Report};
 use crate::{Error, Result};
 
@@ -228,10 +225,12 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
         }) {
             continue;
         }
-        let vmlinuz = sparse_kernel(&image, &mut file, node)
+        let offset = node.extents.first().map_or(0, |e| e.offset());
+        let reader = fscommon::StreamSlice::new(&mut file, offset, offset + node.size)
+            .map_err(|e| Error::input(path, e))?;
+        let (header, read) = read_header_from(reader, node.size)
             .map_err(|e| Error::input(path, format!("{p}: {e}")))?;
-        kernel_bytes += SETUP_READ + PAYLOAD_MAGIC_READ;
-        let header = read_header(&vmlinuz).map_err(|e| Error::input(path, format!("{p}: {e}")))?;
+        kernel_bytes += read;
         kernels.push(KernelInfo {
             paths: image.hardlinks_of(p),
             header,

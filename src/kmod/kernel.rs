@@ -5,6 +5,7 @@
 //! trusted certificates.
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader};
@@ -211,8 +212,55 @@ impl Kernel {
     }
 }
 
-/// Reads the setup header of a bzImage.
+/// Bytes of a bzImage [`read_header_from`] reads for its setup header, and of its payload
+/// for the compression magic.
+pub const SETUP_READ: u64 = 64 * 1024;
+pub const PAYLOAD_MAGIC_READ: u64 = 64;
+
+/// Reads the setup header of a bzImage held in memory.
 pub fn read_header(data: &[u8]) -> Result<KernelHeader, KmodError> {
+    parse_header(data, data.len() as u64, |offset, len| {
+        data.get(offset..)
+            .and_then(|p| p.get(..len.min(PAYLOAD_MAGIC_READ as usize)))
+            .map(<[u8]>::to_vec)
+    })
+}
+
+/// Reads the setup header of the `len`-byte bzImage `r` reads, touching only its setup
+/// sectors and the first bytes of its payload (a few KiB of a 10 MiB kernel). Returns the
+/// header and the bytes read.
+pub fn read_header_from<R: Read + Seek>(
+    mut r: R,
+    len: u64,
+) -> Result<(KernelHeader, u64), KmodError> {
+    let io = |e: std::io::Error| KmodError::Kernel(format!("reading the kernel: {e}"));
+    let mut setup = Vec::new();
+    r.seek(SeekFrom::Start(0)).map_err(io)?;
+    (&mut r)
+        .take(SETUP_READ)
+        .read_to_end(&mut setup)
+        .map_err(io)?;
+    let mut read = setup.len() as u64;
+    let header = parse_header(&setup, len, |offset, payload_len| {
+        let mut magic = Vec::new();
+        r.seek(SeekFrom::Start(offset as u64)).ok()?;
+        (&mut r)
+            .take(PAYLOAD_MAGIC_READ.min(payload_len as u64))
+            .read_to_end(&mut magic)
+            .ok()?;
+        read += magic.len() as u64;
+        Some(magic)
+    })?;
+    Ok((header, read))
+}
+
+/// The header fields of `setup` (the image's first bytes) in a `len`-byte image; `payload`
+/// gives the first bytes of the payload at (offset, length), `None` if they lie outside.
+fn parse_header(
+    data: &[u8],
+    len: u64,
+    payload: impl FnOnce(usize, usize) -> Option<Vec<u8>>,
+) -> Result<KernelHeader, KmodError> {
     let not_bz = || KmodError::Kernel("not a bzImage kernel (no \"HdrS\" setup header)".into());
     let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     let u32_at = |o: usize| {
@@ -246,21 +294,24 @@ pub fn read_header(data: &[u8]) -> Result<KernelHeader, KmodError> {
     };
     let payload_offset = (setup_sects + 1) * 512 + u32_at(0x248).ok_or_else(not_bz)? as usize;
     let payload_length = u32_at(0x24c).ok_or_else(not_bz)? as usize;
-    let payload = data
-        .get(payload_offset..)
-        .and_then(|p| p.get(..payload_length))
-        .ok_or_else(|| {
-            KmodError::Kernel(format!(
-                "bzImage payload ({payload_length} bytes at {payload_offset}) lies outside the \
-                 {}-byte file (truncated?)",
-                data.len()
-            ))
-        })?;
+    let outside = || {
+        KmodError::Kernel(format!(
+            "bzImage payload ({payload_length} bytes at {payload_offset}) lies outside the \
+             {len}-byte file (truncated?)"
+        ))
+    };
+    let end = payload_offset
+        .checked_add(payload_length)
+        .ok_or_else(outside)?;
+    if end as u64 > len {
+        return Err(outside());
+    }
+    let head = payload(payload_offset, payload_length).ok_or_else(outside)?;
     Ok(KernelHeader {
         release,
         version_string,
         protocol,
-        compression: Codec::detect(payload),
+        compression: Codec::detect(&head),
         payload_offset,
         payload_length,
     })

@@ -11,7 +11,7 @@ use fscommon::StreamSlice;
 use crate::boot::{self, ConfigKind};
 use crate::initrd::{self, Listing};
 use crate::iso::{Image, Node};
-use crate::kmod::kernel::{read_header, Kernel, KernelHeader};
+use crate::kmod::kernel::{read_header, read_header_from, Kernel, KernelHeader};
 use crate::kmod::module::Module;
 use crate::kmod::signature::TrustedCert;
 use crate::kmod::verdict::Target;
@@ -145,27 +145,31 @@ impl Media {
                 Error::input(path, "no installer kernel (isolinux/vmlinuz or images/pxeboot/vmlinuz): not a RHEL-family boot ISO")
             })?
             .to_string();
-        // Plain edits need only the release: read the setup header, not the whole kernel.
-        let vmlinuz = match (deep, image.find(&kernel_path)) {
-            (false, Some(node)) => {
-                sparse_kernel(&image, &mut file, node).map_err(|e| input_err(&e))?
-            }
-            _ => image
-                .read_file(&mut file, &kernel_path, KERNEL_CAP)
-                .map_err(|e| e.into_input(path))?,
-        };
         let kernel_err =
             |e: crate::kmod::KmodError| Error::input(path, format!("{kernel_path}: {e}"));
-        let kernel_header = read_header(&vmlinuz).map_err(kernel_err)?;
-        // Decompressing the kernel (~0.5 s) runs beside the initrd walk, the drivers and
-        // the overlay: only the verdicts wait for it.
-        let kernel = if deep {
+        let (kernel_header, kernel) = if deep {
+            let vmlinuz = image
+                .read_file(&mut file, &kernel_path, KERNEL_CAP)
+                .map_err(|e| e.into_input(path))?;
+            let header = read_header(&vmlinuz).map_err(kernel_err)?;
+            // Decompressing the kernel (~0.5 s) runs beside the initrd walk, the drivers
+            // and the overlay: only the verdicts wait for it.
             let label = kernel_path.clone();
-            PendingKernel::spawn(move || {
+            let kernel = PendingKernel::spawn(move || {
                 Kernel::parse(&vmlinuz).map_err(|e| format!("{label}: {e}"))
-            })
+            });
+            (header, kernel)
         } else {
-            PendingKernel::none()
+            // Plain edits need only the release: the setup header, not the whole kernel.
+            let node = image.find(&kernel_path).ok_or_else(|| {
+                Error::input(path, format!("{kernel_path}: no such file in the image"))
+            })?;
+            let (offset, len) = single_extent(node)
+                .map_err(|e| Error::input(path, format!("{kernel_path}: {e}")))?;
+            let reader =
+                StreamSlice::new(&mut file, offset, offset + len).map_err(|e| input_err(&e))?;
+            let (header, _) = read_header_from(reader, len).map_err(kernel_err)?;
+            (header, PendingKernel::none())
         };
         Media::open_rest(
             path,
@@ -486,43 +490,6 @@ pub fn read_efi_image<R: Read + Seek>(
             .map_err(|e| format!("{}: {e}", efi.label()))
         }
     }
-}
-
-/// Bytes of a bzImage read for its setup header, and of its payload for the magic.
-pub const SETUP_READ: u64 = 64 * 1024;
-pub const PAYLOAD_MAGIC_READ: u64 = 64;
-
-/// `read_header` checks that the payload lies inside the image and sniffs its magic. Give it
-/// a sparse copy (zeros except the setup sectors and the payload's first bytes) so that
-/// reading a release costs a few KiB of a 10 MiB kernel, not all of it.
-pub fn sparse_kernel(image: &Image, file: &mut File, node: &Node) -> std::io::Result<Vec<u8>> {
-    let size = usize::try_from(node.size.min(KERNEL_CAP)).unwrap_or(0);
-    let mut buf = vec![0u8; size];
-    let mut head = Vec::new();
-    image
-        .file_reader(file, node)
-        .take(SETUP_READ)
-        .read_to_end(&mut head)?;
-    buf[..head.len().min(size)].copy_from_slice(&head[..head.len().min(size)]);
-    let le32 = |o: usize| {
-        head.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let setup_sects = match head.get(0x1f1) {
-        Some(0) | None => 4,
-        Some(n) => usize::from(*n),
-    };
-    if let Some(offset) = le32(0x248).map(|o| (setup_sects + 1) * 512 + o as usize) {
-        if offset < size {
-            let mut reader = image.file_reader(file, node);
-            std::io::copy(&mut (&mut reader).take(offset as u64), &mut std::io::sink())?;
-            let mut magic = Vec::new();
-            reader.take(PAYLOAD_MAGIC_READ).read_to_end(&mut magic)?;
-            let end = (offset + magic.len()).min(size);
-            buf[offset..end].copy_from_slice(&magic[..end - offset]);
-        }
-    }
-    Ok(buf)
 }
 
 /// The byte range of a file stored in one extent (initrds always are; a multi-extent
