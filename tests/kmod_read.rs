@@ -244,7 +244,7 @@ fn kernel_exports_agree_with_module_symvers() {
 /// to those is in kmod_truth.rs).
 #[test]
 fn signatures_verify_with_the_built_in_key() {
-    use remaster::kmod::signature::Cryptography;
+    use remaster::kmod::signature::{Cryptography, SignatureCheck};
     let k = kernel();
     let mut verified = 0;
     for path in sample_modules()
@@ -258,10 +258,15 @@ fn signatures_verify_with_the_built_in_key() {
             .iter()
             .find(|c| c.matches(sig))
             .expect("signed by a built-in key");
-        assert_eq!(sig.digest_mismatch(), None, "{}", path.display());
         assert_eq!(
             sig.verify_with(cert),
             Cryptography::Valid,
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            sig.kernel_check(&k.trusted_certs, k.release()),
+            SignatureCheck::Valid(cert),
             "{}",
             path.display()
         );
