@@ -18,11 +18,23 @@
 #   tiny_gpl_bsd      tiny module using a GPL-only export, license patched to BSD    -> Unknown symbol
 #   tiny_ns           tiny module using a namespaced export, import_ns patched       -> namespace refusal
 #   wrong_arch        an i386 ET_REL object named .ko                                -> invalid architecture
+#   tiny_authattrs    tiny_same signed by `openssl cms` (authenticated attributes with
+#                     S/MIME capabilities)                                         -> "S/MIME Caps only ..."
+#   tiny_authattrs_nocaps  the same with -nosmimecap                               -> "has authattrs"
+#
+# cases-el10/ (target kernel = EL10_KVER, Debian's 6.12: modules signed with an ECDSA P-384
+# build key and shipped as .ko.xz; the other build is EL10_OTHER_KVER):
+#   mpt3sas_same.ko.xz, megaraid_sas_same.ko  as shipped (deps loaded first)        -> loads
+#   megaraid_sas_tampered.ko   megaraid_sas with one description byte flipped       -> refused (signature)
+#   mpt3sas_other.ko.xz        mpt3sas from EL10_OTHER_KVER                          -> other build
+#   mptsas_nodeps.ko.xz        without mptscsih/mptbase                              -> Unknown symbol
+#   tiny_same, tiny_other, tiny_nover_other, tiny_authattrs{,_nocaps}   as above, for 6.12
+#   tiny_signed_ec             tiny_same signed by sign-file with a throwaway P-384 key
 . "$(dirname "$0")/lib.sh"
 
 OUT=$REMASTER_FIXTURES/kmod
 mkdir -p "$OUT"
-STAMP=$OUT/.built-v2
+STAMP=$OUT/.built-v3
 if [ -e "$STAMP" ]; then
     log "cached: $OUT"
     exit 0
@@ -34,11 +46,12 @@ done
 
 # --- kernels and headers ----------------------------------------------------------------
 kbase() { echo "${1%-amd64}"; }   # 6.1.0-50-amd64 -> 6.1.0-50
-for kver in "$FIXTURE_KVER" "$OTHER_KVER"; do
+kbuild() { case $1 in 6.1.*) echo linux-kbuild-6.1 ;; *) echo "linux-kbuild-$(kbase "$1")" ;; esac; }
+for kver in "$FIXTURE_KVER" "$OTHER_KVER" "$EL10_KVER" "$EL10_OTHER_KVER"; do
     extract_deb "linux-image-$kver" "$OUT/kernel/$kver"
     extract_deb "linux-headers-$kver" "$OUT/headers/$kver"
     extract_deb "linux-headers-$(kbase "$kver")-common" "$OUT/headers/$kver"
-    extract_deb linux-kbuild-6.1 "$OUT/headers/$kver"
+    extract_deb "$(kbuild "$kver")" "$OUT/headers/$kver"
     # The per-flavour Makefile includes the -common one by absolute path; point it at our copy.
     sed -i "s|^include /usr/src/|include $OUT/headers/$kver/usr/src/|" \
         "$OUT/headers/$kver/usr/src/linux-headers-$kver/Makefile"
@@ -102,7 +115,10 @@ build_tiny() { # build_tiny NAME KVER DEST
     local name=$1 kver=$2 dest=$3 work
     work=$SRC/build-$name-$kver
     rm -rf "$work"; cp -r "$SRC/$name" "$work"
-    make -s -C "$OUT/headers/$kver/usr/src/linux-headers-$kver" M="$work" CC=gcc-12 modules >&2
+    # No module BTF (6.12's headers ship a vmlinux, so kbuild would run pahole): it plays
+    # no part in loading.
+    make -s -C "$OUT/headers/$kver/usr/src/linux-headers-$kver" M="$work" CC=gcc-12 \
+        CONFIG_DEBUG_INFO_BTF_MODULES= modules >&2
     # Like `make modules_install INSTALL_MOD_STRIP=1`: no debug info.
     objcopy --strip-debug "$work/$name.ko" "$dest"
 }
@@ -159,6 +175,23 @@ d[at] ^= 0x20
 open(sys.argv[2], 'wb').write(bytes(d))
 EOF
 
+# Signed with authenticated attributes (what `openssl cms -sign` adds unless told -noattr;
+# sign-file never does): the kernel refuses such module signatures whoever signed them.
+sign_with_authattrs() { # sign_with_authattrs IN OUT [OPENSSL-CMS-OPTION...]
+    local in=$1 out=$2; shift 2
+    openssl cms -sign -binary -in "$in" -signer "$OUT/throwaway.crt" -inkey "$OUT/throwaway.key" \
+        -md sha256 -nocerts -outform DER -out "$out.p7s" "$@"
+    python3 - "$in" "$out.p7s" "$out" <<'EOF'
+import struct, sys
+body = open(sys.argv[1], 'rb').read(); p7 = open(sys.argv[2], 'rb').read()
+trailer = struct.pack('>8BI', 0, 0, 2, 0, 0, 0, 0, 0, len(p7))
+open(sys.argv[3], 'wb').write(body + p7 + trailer + b'~Module signature appended~\n')
+EOF
+    rm -f "$out.p7s"
+}
+sign_with_authattrs "$CASES/tiny_same.ko" "$CASES/tiny_authattrs.ko"
+sign_with_authattrs "$CASES/tiny_same.ko" "$CASES/tiny_authattrs_nocaps.ko" -nosmimecap
+
 # Wrong architecture: an i386 relocatable object.
 printf 'not a module' >"$SRC/blob"
 objcopy -I binary -O elf32-i386 -B i386 "$SRC/blob" "$CASES/wrong_arch.ko"
@@ -167,6 +200,37 @@ objcopy -I binary -O elf32-i386 -B i386 "$SRC/blob" "$CASES/wrong_arch.ko"
 xz --check=crc32 --lzma2=dict=1MiB -c "$CASES/tiny_same.ko" >"$CASES/tiny_same.ko.xz"
 zstd -q -19 -c "$CASES/tiny_same.ko" >"$CASES/tiny_same.ko.zst"
 gzip -9 -n -c "$CASES/tiny_same.ko" >"$CASES/tiny_same.ko.gz"
+
+# --- the 6.12 cases (EL10 stand-in) ----------------------------------------------------------
+C12=$OUT/cases-el10
+rm -rf "$C12"; mkdir -p "$C12"
+build_tiny tiny "$EL10_KVER" "$C12/tiny_same.ko"
+build_tiny tiny "$EL10_OTHER_KVER" "$C12/tiny_other.ko"
+objcopy --remove-section=__versions --strip-symbol=__versions "$C12/tiny_other.ko" "$C12/tiny_nover_other.ko"
+sign_with_authattrs "$C12/tiny_same.ko" "$C12/tiny_authattrs.ko"
+sign_with_authattrs "$C12/tiny_same.ko" "$C12/tiny_authattrs_nocaps.ko" -nosmimecap
+# A throwaway ECDSA P-384 key, as Debian's build key is, through 6.12's own sign-file.
+if [ ! -e "$OUT/throwaway-ec.key" ]; then
+    openssl req -new -nodes -utf8 -sha256 -days 36500 -batch -x509 \
+        -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 \
+        -subj "/CN=remaster throwaway P-384 test key/" -outform PEM \
+        -keyout "$OUT/throwaway-ec.key" -out "$OUT/throwaway-ec.crt" 2>/dev/null
+fi
+cp "$C12/tiny_same.ko" "$C12/tiny_signed_ec.ko"
+"$OUT/headers/$EL10_KVER/usr/lib/linux-kbuild-$(kbase "$EL10_KVER")/scripts/sign-file" \
+    sha384 "$OUT/throwaway-ec.key" "$OUT/throwaway-ec.crt" "$C12/tiny_signed_ec.ko"
+cp "$(tmod "$EL10_KVER" drivers/scsi/mpt3sas/mpt3sas.ko).xz" "$C12/mpt3sas_same.ko.xz"
+cp "$(tmod "$EL10_OTHER_KVER" drivers/scsi/mpt3sas/mpt3sas.ko).xz" "$C12/mpt3sas_other.ko.xz"
+cp "$(tmod "$EL10_KVER" drivers/message/fusion/mptsas.ko).xz" "$C12/mptsas_nodeps.ko.xz"
+xz -dc "$(tmod "$EL10_KVER" drivers/scsi/megaraid/megaraid_sas.ko).xz" >"$C12/megaraid_sas_same.ko"
+python3 - "$C12/megaraid_sas_same.ko" "$C12/megaraid_sas_tampered.ko" <<'EOF'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+assert d.endswith(b'~Module signature appended~\n')
+at = d.index(b'description=') + len(b'description=')
+d[at] ^= 0x20
+open(sys.argv[2], 'wb').write(bytes(d))
+EOF
 
 # --- initrd base for the QEMU harness: busybox-static + kmod with its libraries ---------
 BASE=$OUT/initrd-base

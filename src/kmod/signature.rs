@@ -1,13 +1,41 @@
 //! The appended module signature (`include/linux/module_signature.h`):
 //! `[ELF][PKCS#7 DER][struct module_signature, 12 bytes]["~Module signature appended~\n"]`,
 //! and X.509 certificates (the kernel's built-in trusted keys).
+//!
+//! [`ModuleSignature::kernel_check`] follows `mod_verify_sig()` step by step, as Linux 6.12
+//! does it (crypto/asymmetric_keys/pkcs7_parser.c, pkcs7_verify.c, pkcs7_trust.c,
+//! public_key.c, crypto/ecdsa.c, crypto/rsa-pkcs1pad.c, rsa.c; 6.1 is the same for RSA and
+//! ECDSA over SHA-1/SHA-2, and both were checked in QEMU by tests/kmod_truth.rs):
+//! 1. parsing, in SignerInfo order, stopping at the first error: a digest algorithm the
+//!    parser does not name is -ENOPKG ("module with unsupported crypto"); then the
+//!    authenticated attributes' own rules (S/MIME capabilities, as `openssl cms -sign`
+//!    adds them, are "S/MIME Caps only allowed with Authenticode", -EKEYREJECTED; a repeat
+//!    or a missing contentType/messageDigest is refused too); then a signature algorithm
+//!    it does not name is -ENOPKG. RSA is `rsaEncryption` only (a `sha256WithRSAEncryption`
+//!    SignerInfo is unknown to it); ECDSA is `ecdsa-with-SHA*`. SHA-3 (digests and
+//!    `ecdsa-with-SHA3-*`) exists from 6.7 on.
+//! 2. `pkcs7_verify()`: a module signature must be id-data without authenticated
+//!    attributes, whoever signed it: "PKCS7: Invalid module sig (has authattrs)",
+//!    -EKEYREJECTED. (So the messageDigest comparison never matters for modules.)
+//! 3. `pkcs7_validate_trust()`: the key is looked up by issuer+serial or subject key id;
+//!    none → -ENOKEY ("module with unavailable key").
+//! 4. `public_key_verify_signature()`: the key's algorithm must be the signature's, the
+//!    hash one the scheme takes (ECDSA: SHA-1, SHA-224, SHA-2, SHA-3; RSA PKCS#1 v1.5: the
+//!    DigestInfo table of rsa-pkcs1pad), RSA keys 512..4096 bits in the sizes `rsa.c`
+//!    accepts, EC keys uncompressed points. Any failure here is -EKEYREJECTED, logged only
+//!    with pr_devel: fatal with or without Secure Boot.
+//!
+//! The cryptography is RustCrypto's (rsa, p256, p384, sha1, sha2, sha3). ECDSA is verified
+//! over the digest the way `ecdsa_verify()` reads it: its first `ndigits * 8` bytes as a
+//! big-endian number (for P-256 and P-384 this is the standard leftmost-bits truncation,
+//! and a shorter digest is the same number left-padded). P-192 and P-521 keys, SM3 and
+//! Streebog digests, which the kernel can check, are reported as not verified by remaster.
 
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
-use der::{Decode, Encode};
+use der::Decode;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use serde::Serialize;
-use sha2::Digest;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::Certificate;
 
@@ -20,6 +48,176 @@ const MODULE_SIGNATURE_LEN: usize = 12;
 /// `PKEY_ID_PKCS7`.
 const PKEY_ID_PKCS7: u8 = 2;
 
+/// A digest algorithm the kernel's PKCS#7 parser names (`pkcs7_sig_note_digest_algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hash {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+    Sha3_256,
+    Sha3_384,
+    Sha3_512,
+    /// SM3 and Streebog: named by the kernel, not computed by remaster.
+    Other(&'static str),
+}
+
+impl Hash {
+    fn from_oid(oid: &str) -> Option<Hash> {
+        Some(match oid {
+            "1.3.14.3.2.26" => Hash::Sha1,
+            "2.16.840.1.101.3.4.2.4" => Hash::Sha224,
+            "2.16.840.1.101.3.4.2.1" => Hash::Sha256,
+            "2.16.840.1.101.3.4.2.2" => Hash::Sha384,
+            "2.16.840.1.101.3.4.2.3" => Hash::Sha512,
+            "2.16.840.1.101.3.4.2.8" => Hash::Sha3_256,
+            "2.16.840.1.101.3.4.2.9" => Hash::Sha3_384,
+            "2.16.840.1.101.3.4.2.10" => Hash::Sha3_512,
+            "1.2.156.10197.1.401" => Hash::Other("sm3"),
+            "1.2.643.7.1.1.2.2" => Hash::Other("streebog256"),
+            "1.2.643.7.1.1.2.3" => Hash::Other("streebog512"),
+            _ => return None,
+        })
+    }
+
+    /// The kernel's name (`hash_algo`).
+    fn name(self) -> &'static str {
+        match self {
+            Hash::Sha1 => "sha1",
+            Hash::Sha224 => "sha224",
+            Hash::Sha256 => "sha256",
+            Hash::Sha384 => "sha384",
+            Hash::Sha512 => "sha512",
+            Hash::Sha3_256 => "sha3-256",
+            Hash::Sha3_384 => "sha3-384",
+            Hash::Sha3_512 => "sha3-512",
+            Hash::Other(name) => name,
+        }
+    }
+
+    fn is_sha3(self) -> bool {
+        matches!(self, Hash::Sha3_256 | Hash::Sha3_384 | Hash::Sha3_512)
+    }
+
+    fn digest(self, data: &[u8]) -> Option<Vec<u8>> {
+        use sha2::Digest;
+        Some(match self {
+            Hash::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            Hash::Sha224 => sha2::Sha224::digest(data).to_vec(),
+            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
+            Hash::Sha3_256 => sha3::Sha3_256::digest(data).to_vec(),
+            Hash::Sha3_384 => sha3::Sha3_384::digest(data).to_vec(),
+            Hash::Sha3_512 => sha3::Sha3_512::digest(data).to_vec(),
+            Hash::Other(_) => return None,
+        })
+    }
+
+    /// RSASSA-PKCS1-v1_5 with this hash's DigestInfo (the rsa-pkcs1pad table).
+    fn pkcs1v15(self) -> Option<rsa::Pkcs1v15Sign> {
+        use rsa::Pkcs1v15Sign;
+        Some(match self {
+            Hash::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
+            Hash::Sha224 => Pkcs1v15Sign::new::<sha2::Sha224>(),
+            Hash::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
+            Hash::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
+            Hash::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
+            Hash::Sha3_256 => Pkcs1v15Sign::new::<sha3::Sha3_256>(),
+            Hash::Sha3_384 => Pkcs1v15Sign::new::<sha3::Sha3_384>(),
+            Hash::Sha3_512 => Pkcs1v15Sign::new::<sha3::Sha3_512>(),
+            Hash::Other(_) => return None,
+        })
+    }
+}
+
+/// The public-key algorithm of a SignerInfo (`pkcs7_sig_note_pkey_algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SigScheme {
+    /// `rsaEncryption`: "rsa", encoding "pkcs1".
+    Rsa,
+    /// `ecdsa-with-*`: "ecdsa", encoding "x962" (a DER Ecdsa-Sig-Value).
+    Ecdsa { sha3: bool },
+    /// GOST R 34.10-2012: "ecrdsa".
+    Gost,
+}
+
+impl SigScheme {
+    fn from_oid(oid: &str) -> Option<SigScheme> {
+        Some(match oid {
+            "1.2.840.113549.1.1.1" => SigScheme::Rsa,
+            // ecdsa-with-SHA1, -SHA224, -SHA256, -SHA384, -SHA512
+            "1.2.840.10045.4.1"
+            | "1.2.840.10045.4.3.1"
+            | "1.2.840.10045.4.3.2"
+            | "1.2.840.10045.4.3.3"
+            | "1.2.840.10045.4.3.4" => SigScheme::Ecdsa { sha3: false },
+            // id-ecdsa-with-sha3-256, -384, -512
+            "2.16.840.1.101.3.4.3.10" | "2.16.840.1.101.3.4.3.11" | "2.16.840.1.101.3.4.3.12" => {
+                SigScheme::Ecdsa { sha3: true }
+            }
+            "1.2.643.7.1.1.1.1" | "1.2.643.7.1.1.1.2" => SigScheme::Gost,
+            _ => return None,
+        })
+    }
+}
+
+/// The NIST curves the kernel's X.509 parser names (`ecdsa-nist-p*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Curve {
+    P192,
+    P256,
+    P384,
+    P521,
+}
+
+impl Curve {
+    fn from_oid(oid: &str) -> Option<Curve> {
+        Some(match oid {
+            "1.2.840.10045.3.1.1" => Curve::P192,
+            "1.2.840.10045.3.1.7" => Curve::P256,
+            "1.3.132.0.34" => Curve::P384,
+            "1.3.132.0.35" => Curve::P521,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Curve::P192 => "P-192",
+            Curve::P256 => "P-256",
+            Curve::P384 => "P-384",
+            Curve::P521 => "P-521",
+        }
+    }
+
+    /// `ndigits * sizeof(u64)`: how many leading digest bytes `ecdsa_verify()` uses.
+    fn digest_bytes(self) -> usize {
+        match self {
+            Curve::P192 => 24,
+            Curve::P256 => 32,
+            Curve::P384 => 48,
+            Curve::P521 => 72,
+        }
+    }
+}
+
+/// A certificate's public key, as the kernel's X.509 parser (`x509_extract_key_data`)
+/// takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PublicKey {
+    /// The RSAPublicKey DER.
+    Rsa(Vec<u8>),
+    /// A NIST curve and the SEC1 point.
+    Ec { curve: Curve, point: Vec<u8> },
+    /// A GOST key ("ecrdsa").
+    Gost,
+    /// Anything else (another curve, Ed25519, ...): the parser refuses the certificate
+    /// (-ENOPKG), so the kernel never holds it as a key. The algorithm, for messages.
+    Unusable(String),
+}
+
 /// Who signed a module, as the PKCS#7 SignerInfo names the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModuleSignature {
@@ -31,125 +229,291 @@ pub struct ModuleSignature {
     pub serial: Option<String>,
     /// Subject key identifier, hex, when the signer is named by it (`sign-file -k`).
     pub subject_key_id: Option<String>,
-    /// Digest algorithm of the signature (`sha256`, `sha512`, ...).
+    /// Digest algorithm of the signature, as the kernel names it (`sha256`, `sha3-384`,
+    /// ...; the OID when the kernel does not know it).
     pub hash_algorithm: String,
     /// Signature algorithm (`rsaEncryption`, `ecdsa-with-SHA256`, ...).
     pub signature_algorithm: String,
     /// Length of the PKCS#7 blob.
     pub length: usize,
-    /// The signature value (for [`ModuleSignature::verify_with`]).
+    #[serde(skip)]
+    hash: Option<Hash>,
+    #[serde(skip)]
+    scheme: Option<SigScheme>,
+    /// The signature value (PKCS#1 v1.5 block or DER Ecdsa-Sig-Value).
     #[serde(skip)]
     signature_value: Vec<u8>,
-    /// DER of the authenticated attributes (a SET OF), when present: then they are what
-    /// was signed, and their messageDigest must equal the content's digest.
+    /// Whether the SignerInfo carries authenticated attributes (the kernel refuses those
+    /// for modules).
     #[serde(skip)]
-    signed_attrs: Option<Vec<u8>>,
+    has_authattrs: bool,
+    /// What the parser says to those attributes before that: (errno, logged line).
     #[serde(skip)]
-    message_digest: Option<Vec<u8>>,
-    /// Digest of the signed content (the module without its signature), with
-    /// `hash_algorithm`; None for an algorithm remaster does not compute.
+    authattrs_refusal: Option<(i32, Option<String>)>,
+    /// Whether the content type is id-data (`pkcs7_verify()` requires it for modules).
+    #[serde(skip)]
+    pkcs7_data: bool,
+    /// Digest of the signed content (the module without its signature), with `hash`;
+    /// None for a digest remaster does not compute.
     #[serde(skip)]
     content_digest: Option<Vec<u8>>,
 }
 
-/// What checking a signature's cryptography gives, as the kernel's `pkcs7_verify()` and
-/// `verify_signature()` would decide it.
+/// What verifying the signature with a given key gives, as `public_key_verify_signature()`
+/// decides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cryptography {
     Valid,
-    /// The kernel would return -EKEYREJECTED: the module was changed after signing (or
-    /// signed with another key than the one named).
+    /// The kernel would return -EKEYREJECTED: the module was changed after signing, it was
+    /// signed with another key than the one named, or the key cannot make this signature.
     Invalid(String),
-    /// An algorithm remaster does not verify (ECDSA, SHA-1, SHA-3): the key match alone
-    /// is reported.
+    /// An algorithm the kernel's PKCS#7 parser does not know (-ENOPKG, "unsupported crypto").
+    Unsupported(String),
+    /// An algorithm the kernel checks and remaster does not (P-192, P-521, SM3, Streebog):
+    /// the key match alone is reported.
     Unchecked(String),
 }
 
+/// What `mod_verify_sig()` returns for a signed module, given the keys the kernel trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck<'a> {
+    /// 0: the signature verifies with this trusted key.
+    Valid(&'a TrustedCert),
+    /// Signed by this trusted key, with an algorithm remaster does not verify.
+    Unchecked(&'a TrustedCert, String),
+    /// -ENOPKG: "module with unsupported crypto" (fatal only under enforcement).
+    UnsupportedCrypto(String),
+    /// -ENOKEY: "module with unavailable key" (fatal only under enforcement).
+    UnavailableKey,
+    /// -EKEYREJECTED or -EBADMSG (`errno`): fatal with or without enforcement.
+    /// `kernel_message` is the line the kernel logs, if it logs one it can be told.
+    Rejected {
+        why: String,
+        kernel_message: Option<String>,
+        errno: i32,
+    },
+}
+
+/// -EKEYREJECTED ("Key was rejected by service").
+pub const EKEYREJECTED: i32 = -129;
+/// -EBADMSG ("Bad message").
+pub const EBADMSG: i32 = -74;
+
 impl ModuleSignature {
-    /// `pkcs7_digest()`: with authenticated attributes, their messageDigest must equal the
-    /// digest of the module. The kernel checks this before it looks for the key, so a
-    /// mismatch is refused (-EKEYREJECTED) whoever signed.
-    pub fn digest_mismatch(&self) -> Option<String> {
-        match (&self.message_digest, &self.content_digest) {
-            (Some(signed), Some(actual)) if signed != actual => Some(format!(
-                "the signed {} digest of the module does not match its contents",
-                self.hash_algorithm
-            )),
-            _ => None,
+    /// `mod_verify_sig()` for this signature on a kernel with `release` (`uname -r`) that
+    /// trusts `trusted` (built-in, secondary and platform keyrings alike).
+    pub fn kernel_check<'a>(
+        &self,
+        trusted: &'a [TrustedCert],
+        release: &str,
+    ) -> SignatureCheck<'a> {
+        let sha3_too_new = || {
+            release_before(release, (6, 7)).then(|| {
+                SignatureCheck::UnsupportedCrypto(format!(
+                    "Linux {release} predates SHA-3 module signatures (6.7)"
+                ))
+            })
+        };
+        // 1. The parser, in SignerInfo order: digestAlgorithm, authenticatedAttributes,
+        // digestEncryptionAlgorithm. It stops at the first error.
+        match self.hash {
+            None => {
+                return SignatureCheck::UnsupportedCrypto(format!(
+                    "digest algorithm {} is unknown to the kernel",
+                    self.hash_algorithm
+                ))
+            }
+            Some(hash) if hash.is_sha3() => {
+                if let Some(unsupported) = sha3_too_new() {
+                    return unsupported;
+                }
+            }
+            Some(_) => {}
+        }
+        if let Some((errno, line)) = &self.authattrs_refusal {
+            return SignatureCheck::Rejected {
+                why: format!(
+                    "the kernel's PKCS#7 parser refuses the signature's authenticated \
+                     attributes{}",
+                    line.as_ref().map(|l| format!(" ({l})")).unwrap_or_default()
+                ),
+                kernel_message: line.clone(),
+                errno: *errno,
+            };
+        }
+        match self.scheme {
+            None => {
+                return SignatureCheck::UnsupportedCrypto(format!(
+                    "signature algorithm {} is unknown to the kernel (RSA signatures must be \
+                     rsaEncryption)",
+                    self.signature_algorithm
+                ))
+            }
+            Some(SigScheme::Ecdsa { sha3: true }) => {
+                if let Some(unsupported) = sha3_too_new() {
+                    return unsupported;
+                }
+            }
+            Some(_) => {}
+        }
+        // 2. pkcs7_verify(): module signatures are id-data without authenticated attributes.
+        let refused = |line: &str| {
+            SignatureCheck::Rejected {
+            why: format!("the kernel refuses this PKCS#7 signature on a module ({line}); sign it with the kernel's sign-file"),
+            kernel_message: Some(line.to_string()),
+            errno: EKEYREJECTED,
+        }
+        };
+        if !self.pkcs7_data {
+            return refused("PKCS7: Invalid module sig (not pkcs7-data)");
+        }
+        if self.has_authattrs {
+            return refused("PKCS7: Invalid module sig (has authattrs)");
+        }
+        // 3. The key, by issuer+serial or subject key id, among those the kernel can hold.
+        let Some(cert) = trusted
+            .iter()
+            .find(|c| c.matches(self) && !matches!(c.key, PublicKey::Unusable(_)))
+        else {
+            return SignatureCheck::UnavailableKey;
+        };
+        // 4. The signature itself; any failure is -EKEYREJECTED (pkcs7_validate_trust_one).
+        match self.verify_with(cert) {
+            Cryptography::Valid => SignatureCheck::Valid(cert),
+            Cryptography::Unchecked(why) => SignatureCheck::Unchecked(cert, why),
+            Cryptography::Unsupported(why) => SignatureCheck::UnsupportedCrypto(why),
+            Cryptography::Invalid(why) => SignatureCheck::Rejected {
+                why,
+                kernel_message: None,
+                errno: EKEYREJECTED,
+            },
         }
     }
 
-    /// Verifies the signature with `cert`'s public key (RSA PKCS#1 v1.5, the scheme
-    /// `sign-file` uses with RSA keys).
+    /// Verifies the signature with `cert`'s key, as `public_key_verify_signature()` does.
     pub fn verify_with(&self, cert: &TrustedCert) -> Cryptography {
-        // `content_digest` is set exactly when `digest_info` knows the algorithm.
-        let (Some(content_digest), Some((prefix, hash))) =
-            (&self.content_digest, digest_info(&self.hash_algorithm))
-        else {
-            return Cryptography::Unchecked(format!(
-                "{} digests are not verified by remaster",
-                self.hash_algorithm
+        let (Some(hash), Some(scheme)) = (self.hash, self.scheme) else {
+            return Cryptography::Unsupported(format!(
+                "{} / {} is unknown to the kernel",
+                self.hash_algorithm, self.signature_algorithm
             ));
         };
-        let rsa_signature = self.signature_algorithm == "rsaEncryption"
-            || self.signature_algorithm.ends_with("WithRSAEncryption");
-        let Some(key_bits) = cert.rsa_key.as_deref().filter(|_| rsa_signature) else {
-            return Cryptography::Unchecked(format!(
-                "{} signatures are not verified by remaster",
-                self.signature_algorithm
-            ));
-        };
-        let Ok(key) = rsa::RsaPublicKey::from_pkcs1_der(key_bits) else {
-            return Cryptography::Invalid(format!(
-                "the RSA key of \"{}\" cannot be read",
+        let rejected = |why: String| Cryptography::Invalid(why);
+        let bad_signature = || {
+            Cryptography::Invalid(format!(
+                "the signature does not verify with the key of \"{}\": the module was \
+                 changed after it was signed",
                 cert.subject
-            ));
+            ))
         };
-        let signed = match &self.signed_attrs {
-            Some(attrs) => hash(attrs),
-            None => content_digest.clone(),
-        };
-        let scheme = rsa::Pkcs1v15Sign {
-            hash_len: Some(signed.len()),
-            prefix: prefix.into(),
-        };
-        match key.verify(scheme, &signed, &self.signature_value) {
-            Ok(()) => Cryptography::Valid,
-            Err(_) => Cryptography::Invalid(format!(
-                "the signature does not verify with the key of \"{}\"",
+        match (&cert.key, scheme) {
+            (PublicKey::Rsa(der), SigScheme::Rsa) => {
+                let (Some(digest), Some(padding)) = (&self.content_digest, hash.pkcs1v15()) else {
+                    // rsa-pkcs1pad has no DigestInfo for SM3/Streebog: crypto_alloc_sig fails.
+                    return rejected(format!(
+                        "RSA signatures over {} are not supported by the kernel",
+                        hash.name()
+                    ));
+                };
+                let Ok(key) = rsa::RsaPublicKey::from_pkcs1_der(der) else {
+                    return rejected(format!(
+                        "the RSA key of \"{}\" cannot be used (the kernel takes 512..4096 bits)",
+                        cert.subject
+                    ));
+                };
+                use rsa::traits::PublicKeyParts;
+                if ![64, 128, 192, 256, 384, 512].contains(&key.size()) {
+                    return rejected(format!(
+                        "the RSA key of \"{}\" is {} bits, a size the kernel does not take",
+                        cert.subject,
+                        key.size() * 8
+                    ));
+                }
+                match key.verify(padding, digest, &self.signature_value) {
+                    Ok(()) => Cryptography::Valid,
+                    Err(_) => bad_signature(),
+                }
+            }
+            (PublicKey::Ec { curve, point }, SigScheme::Ecdsa { .. }) => {
+                let Some(digest) = &self.content_digest else {
+                    return Cryptography::Unchecked(format!(
+                        "{} digests are not verified by remaster",
+                        hash.name()
+                    ));
+                };
+                match verify_ecdsa(*curve, point, digest, &self.signature_value) {
+                    Some(true) => Cryptography::Valid,
+                    Some(false) => bad_signature(),
+                    None => Cryptography::Unchecked(format!(
+                        "ECDSA {} signatures are not verified by remaster",
+                        curve.name()
+                    )),
+                }
+            }
+            (PublicKey::Gost, SigScheme::Gost) => Cryptography::Unchecked(
+                "GOST R 34.10-2012 signatures are not verified by remaster".into(),
+            ),
+            (PublicKey::Unusable(algorithm), _) => rejected(format!(
+                "the key of \"{}\" ({algorithm}) is not one the kernel can use",
                 cert.subject
+            )),
+            (_, _) => rejected(format!(
+                "a {} signature cannot have been made with the key of \"{}\" ({})",
+                self.signature_algorithm,
+                cert.subject,
+                cert.key_algorithm()
             )),
         }
     }
 }
 
-type HashFn = fn(&[u8]) -> Vec<u8>;
+/// ECDSA verification as `ecdsa_verify()` reads the digest; None for a curve remaster does
+/// not verify.
+fn verify_ecdsa(curve: Curve, point: &[u8], digest: &[u8], signature: &[u8]) -> Option<bool> {
+    use p384::ecdsa::signature::hazmat::PrehashVerifier;
+    // `ecdsa_set_pub_key()` takes uncompressed points only.
+    if point.first() != Some(&4) {
+        return Some(false);
+    }
+    // The leading `ndigits * 8` bytes of the digest as a number, left-padded to the field
+    // size: the same number the kernel builds, in the form RustCrypto takes it.
+    let n = curve.digest_bytes();
+    let used = digest.len().min(n);
+    let mut e = vec![0u8; n - used];
+    e.extend(digest.iter().take(used));
+    Some(match curve {
+        Curve::P256 => {
+            let (Ok(key), Ok(sig)) = (
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                p256::ecdsa::Signature::from_der(signature),
+            ) else {
+                return Some(false);
+            };
+            key.verify_prehash(&e, &sig).is_ok()
+        }
+        Curve::P384 => {
+            let (Ok(key), Ok(sig)) = (
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(point),
+                p384::ecdsa::Signature::from_der(signature),
+            ) else {
+                return Some(false);
+            };
+            key.verify_prehash(&e, &sig).is_ok()
+        }
+        Curve::P192 | Curve::P521 => return None,
+    })
+}
 
-/// The DER DigestInfo prefix (RFC 8017 9.2, note 1) and the hash function for a digest
-/// algorithm name; None for those remaster does not verify.
-fn digest_info(algorithm: &str) -> Option<(&'static [u8], HashFn)> {
-    const SHA224: &[u8] = &[
-        0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04,
-        0x05, 0x00, 0x04, 0x1c,
-    ];
-    const SHA256: &[u8] = &[
-        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
-        0x05, 0x00, 0x04, 0x20,
-    ];
-    const SHA384: &[u8] = &[
-        0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
-        0x05, 0x00, 0x04, 0x30,
-    ];
-    const SHA512: &[u8] = &[
-        0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03,
-        0x05, 0x00, 0x04, 0x40,
-    ];
-    match algorithm {
-        "sha224" => Some((SHA224, |d| sha2::Sha224::digest(d).to_vec())),
-        "sha256" => Some((SHA256, |d| sha2::Sha256::digest(d).to_vec())),
-        "sha384" => Some((SHA384, |d| sha2::Sha384::digest(d).to_vec())),
-        "sha512" => Some((SHA512, |d| sha2::Sha512::digest(d).to_vec())),
-        _ => None,
+/// Whether a `uname -r` release (`6.1.0-50-amd64`, `5.14.0-284.11.1.el9_2.x86_64`) is an
+/// upstream version before `major.minor`. Distribution backports are not known; an
+/// unreadable release counts as new.
+fn release_before(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) < (major, minor),
+        _ => false,
     }
 }
 
@@ -183,7 +547,7 @@ pub fn split_signature(data: &[u8]) -> Result<(&[u8], Option<ModuleSignature>), 
         .ok_or_else(|| bad("truncated"))?;
     let elf = data.get(..sig_start).ok_or_else(|| bad("truncated"))?;
     let mut signature = parse_pkcs7(pkcs7)?;
-    signature.content_digest = digest_info(&signature.hash_algorithm).map(|(_, hash)| hash(elf));
+    signature.content_digest = signature.hash.and_then(|h| h.digest(elf));
     Ok((elf, Some(signature)))
 }
 
@@ -207,35 +571,91 @@ pub fn parse_pkcs7(der_bytes: &[u8]) -> Result<ModuleSignature, KmodError> {
             (None, None, None, Some(hex(skid.0.as_bytes())))
         }
     };
-    const MESSAGE_DIGEST: der::asn1::ObjectIdentifier =
-        der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
-    let signed_attrs = signer
-        .signed_attrs
-        .as_ref()
-        .map(|attrs| attrs.to_der())
-        .transpose()
-        .map_err(bad)?;
-    let message_digest = signer
-        .signed_attrs
-        .iter()
-        .flat_map(|attrs| attrs.iter())
-        .find(|a| a.oid == MESSAGE_DIGEST)
-        .and_then(|a| a.values.iter().next())
-        .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
-        .map(|o| o.as_bytes().to_vec());
+    let data_type = signed.encap_content_info.econtent_type.to_string();
+    let digest_oid = signer.digest_alg.oid.to_string();
+    let signature_oid = signer.signature_algorithm.oid.to_string();
+    let hash = Hash::from_oid(&digest_oid);
     Ok(ModuleSignature {
         issuer,
         issuer_cn,
         serial,
         subject_key_id,
-        hash_algorithm: oid_name(&signer.digest_alg.oid),
+        hash_algorithm: hash.map_or(digest_oid, |h| h.name().to_string()),
         signature_algorithm: oid_name(&signer.signature_algorithm.oid),
         length: der_bytes.len(),
+        hash,
+        scheme: SigScheme::from_oid(&signature_oid),
         signature_value: signer.signature.as_bytes().to_vec(),
-        signed_attrs,
-        message_digest,
+        has_authattrs: signer.signed_attrs.is_some(),
+        authattrs_refusal: signer
+            .signed_attrs
+            .as_ref()
+            .and_then(|attrs| authattrs_refusal(attrs, &data_type)),
+        pkcs7_data: data_type == ID_DATA,
         content_digest: None,
     })
+}
+
+/// id-data, the content type of a module signature.
+const ID_DATA: &str = "1.2.840.113549.1.7.1";
+
+/// What `pkcs7_sig_note_authenticated_attr()` and `pkcs7_sig_note_set_of_authattrs()` say
+/// to a SignerInfo's authenticated attributes in a message of content type `data_type`:
+/// the first refusal as (errno, logged line), or None when they pass.
+fn authattrs_refusal(
+    attrs: &cms::signed_data::SignedAttributes,
+    data_type: &str,
+) -> Option<(i32, Option<String>)> {
+    let authenticode = data_type == "1.3.6.1.4.1.311.2.1.4"; // msIndirectData
+    let warn = |errno: i32, line: &str| Some((errno, Some(format!("PKCS7: {line}"))));
+    let mut seen: Vec<&str> = Vec::new();
+    for attr in attrs.iter() {
+        let oid = attr.oid.to_string();
+        let known = match oid.as_str() {
+            "1.2.840.113549.1.9.3" => "contentType",
+            "1.2.840.113549.1.9.5" => "signingTime",
+            "1.2.840.113549.1.9.4" => "messageDigest",
+            "1.2.840.113549.1.9.15" => "smimeCapabilities",
+            "1.3.6.1.4.1.311.2.1.12" => "msSpOpusInfo",
+            "1.3.6.1.4.1.311.2.1.11" => "msStatementType",
+            _ => continue,
+        };
+        // The callback runs once per value: a second value is a repeat.
+        for value in attr.values.iter() {
+            if seen.contains(&known) {
+                return warn(EKEYREJECTED, "Repeated/multivalue AuthAttrs not permitted");
+            }
+            seen.push(known);
+            match known {
+                "contentType" => {
+                    let same = value
+                        .decode_as::<der::asn1::ObjectIdentifier>()
+                        .is_ok_and(|o| o.to_string() == data_type);
+                    if !same {
+                        // Logged with the kernel's internal OID numbers.
+                        return Some((EBADMSG, None));
+                    }
+                }
+                "messageDigest" if der::Tagged::tag(value) != der::Tag::OctetString => {
+                    return Some((EBADMSG, None))
+                }
+                "smimeCapabilities" if !authenticode => {
+                    return warn(EKEYREJECTED, "S/MIME Caps only allowed with Authenticode")
+                }
+                "msSpOpusInfo" | "msStatementType" if !authenticode => {
+                    return warn(
+                        EKEYREJECTED,
+                        "Authenticode AuthAttrs only allowed with Authenticode",
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+    if !seen.contains(&"contentType") || !seen.contains(&"messageDigest") {
+        return warn(EBADMSG, "Missing required AuthAttr");
+    }
+    None
 }
 
 /// A certificate the kernel trusts for module signatures (its built-in keyring).
@@ -250,9 +670,9 @@ pub struct TrustedCert {
     /// Given by the user as enrolled in MOK/db (`--trust-key`), not built into the kernel.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub enrolled: bool,
-    /// The RSAPublicKey DER of an RSA certificate (for [`ModuleSignature::verify_with`]).
+    /// The public key (for [`ModuleSignature::verify_with`]).
     #[serde(skip)]
-    rsa_key: Option<Vec<u8>>,
+    key: PublicKey,
 }
 
 impl TrustedCert {
@@ -292,19 +712,23 @@ impl TrustedCert {
             .ok()
             .flatten()
             .map(|(_, skid)| hex(skid.0.as_bytes()));
-        const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
-            der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-        let spki = &tbs.subject_public_key_info;
-        let rsa_key = (spki.algorithm.oid == RSA_ENCRYPTION)
-            .then(|| spki.subject_public_key.as_bytes().map(<[u8]>::to_vec))
-            .flatten();
         TrustedCert {
             subject: tbs.subject.to_string(),
             issuer: tbs.issuer.to_string(),
             serial: hex(tbs.serial_number.as_bytes()),
             subject_key_id,
             enrolled: false,
-            rsa_key,
+            key: public_key(&tbs.subject_public_key_info),
+        }
+    }
+
+    /// The key's algorithm, for messages ("RSA", "ECDSA P-384", ...).
+    pub fn key_algorithm(&self) -> String {
+        match &self.key {
+            PublicKey::Rsa(_) => "RSA".into(),
+            PublicKey::Ec { curve, .. } => format!("ECDSA {}", curve.name()),
+            PublicKey::Gost => "GOST R 34.10-2012".into(),
+            PublicKey::Unusable(algorithm) => algorithm.clone(),
         }
     }
 
@@ -315,6 +739,33 @@ impl TrustedCert {
         let by_skid =
             matches!((&sig.subject_key_id, &self.subject_key_id), (Some(a), Some(b)) if a == b);
         by_serial || by_skid
+    }
+}
+
+/// The key of a SubjectPublicKeyInfo, as `x509_extract_key_data()` names it.
+fn public_key(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> PublicKey {
+    let bits = spki.subject_public_key.as_bytes().map(<[u8]>::to_vec);
+    let algorithm = spki.algorithm.oid.to_string();
+    match (algorithm.as_str(), bits) {
+        ("1.2.840.113549.1.1.1", Some(der)) => PublicKey::Rsa(der),
+        // id-ecPublicKey with a namedCurve parameter.
+        ("1.2.840.10045.2.1", Some(point)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok())
+                .map(|oid| oid.to_string());
+            match curve.as_deref().and_then(Curve::from_oid) {
+                Some(curve) => PublicKey::Ec { curve, point },
+                None => PublicKey::Unusable(format!(
+                    "EC key on curve {}",
+                    curve.as_deref().unwrap_or("(none)")
+                )),
+            }
+        }
+        ("1.2.643.7.1.1.1.1" | "1.2.643.7.1.1.1.2", Some(_)) => PublicKey::Gost,
+        _ => PublicKey::Unusable(format!("key algorithm {algorithm}")),
     }
 }
 
@@ -364,20 +815,20 @@ fn common_name(name: &x509_cert::name::Name) -> Option<String> {
 
 fn oid_name(oid: &der::asn1::ObjectIdentifier) -> String {
     match oid.to_string().as_str() {
-        "1.3.14.3.2.26" => "sha1".into(),
-        "2.16.840.1.101.3.4.2.4" => "sha224".into(),
-        "2.16.840.1.101.3.4.2.1" => "sha256".into(),
-        "2.16.840.1.101.3.4.2.2" => "sha384".into(),
-        "2.16.840.1.101.3.4.2.3" => "sha512".into(),
-        "2.16.840.1.101.3.4.2.8" => "sha3-256".into(),
-        "2.16.840.1.101.3.4.2.9" => "sha3-384".into(),
-        "2.16.840.1.101.3.4.2.10" => "sha3-512".into(),
         "1.2.840.113549.1.1.1" => "rsaEncryption".into(),
         "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption".into(),
         "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.14" => "sha224WithRSAEncryption".into(),
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption".into(),
+        "1.2.840.10045.4.1" => "ecdsa-with-SHA1".into(),
+        "1.2.840.10045.4.3.1" => "ecdsa-with-SHA224".into(),
         "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256".into(),
         "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384".into(),
         "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512".into(),
+        "2.16.840.1.101.3.4.3.10" => "ecdsa-with-SHA3-256".into(),
+        "2.16.840.1.101.3.4.3.11" => "ecdsa-with-SHA3-384".into(),
+        "2.16.840.1.101.3.4.3.12" => "ecdsa-with-SHA3-512".into(),
         other => other.to_string(),
     }
 }
@@ -414,5 +865,395 @@ mod tests {
         data.extend_from_slice(MODULE_SIG_MAGIC);
         let err = split_signature(&data).unwrap_err().to_string();
         assert!(err.starts_with("malformed PKCS#7"), "{err}");
+    }
+
+    // Modules signed here the way sign-file signs them (detached PKCS#7, no certificates,
+    // no authenticated attributes, the signer named by issuer + serial), with keys made
+    // for the test, checked against certificates built for the test.
+
+    use cms::cert::IssuerAndSerialNumber;
+    use cms::content_info::CmsVersion;
+    use cms::signed_data::{EncapsulatedContentInfo, SignerInfo};
+    use der::asn1::{Any, BitString, ObjectIdentifier, OctetString, SetOfVec};
+    use der::Encode;
+    use std::str::FromStr;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+    const NEW: &str = "6.12.118+deb12-amd64";
+    const BODY: &[u8] = b"\x7fELF\x02\x01\x01 pretend this is a module, description=tiny";
+    const ISSUER: &str = "CN=remaster unit test key";
+
+    fn oid(s: &str) -> ObjectIdentifier {
+        ObjectIdentifier::new_unwrap(s)
+    }
+
+    fn alg(o: &str, parameters: Option<Any>) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned {
+            oid: oid(o),
+            parameters,
+        }
+    }
+
+    fn hash_oid(hash: Hash) -> &'static str {
+        match hash {
+            Hash::Sha1 => "1.3.14.3.2.26",
+            Hash::Sha224 => "2.16.840.1.101.3.4.2.4",
+            Hash::Sha256 => "2.16.840.1.101.3.4.2.1",
+            Hash::Sha384 => "2.16.840.1.101.3.4.2.2",
+            Hash::Sha512 => "2.16.840.1.101.3.4.2.3",
+            Hash::Sha3_256 => "2.16.840.1.101.3.4.2.8",
+            Hash::Sha3_384 => "2.16.840.1.101.3.4.2.9",
+            Hash::Sha3_512 => "2.16.840.1.101.3.4.2.10",
+            Hash::Other(_) => unreachable!(),
+        }
+    }
+
+    /// The ecdsa-with-* OID sign-file writes for a digest.
+    fn ecdsa_oid(hash: Hash) -> &'static str {
+        match hash {
+            Hash::Sha1 => "1.2.840.10045.4.1",
+            Hash::Sha224 => "1.2.840.10045.4.3.1",
+            Hash::Sha256 => "1.2.840.10045.4.3.2",
+            Hash::Sha384 => "1.2.840.10045.4.3.3",
+            Hash::Sha512 => "1.2.840.10045.4.3.4",
+            Hash::Sha3_256 => "2.16.840.1.101.3.4.3.10",
+            Hash::Sha3_384 => "2.16.840.1.101.3.4.3.11",
+            Hash::Sha3_512 => "2.16.840.1.101.3.4.3.12",
+            Hash::Other(_) => unreachable!(),
+        }
+    }
+
+    /// A certificate for `ISSUER` (serial 01:02:03) with the given key.
+    fn cert(key_alg: AlgorithmIdentifierOwned, key: &[u8]) -> Certificate {
+        use x509_cert::time::Validity;
+        let name = Name::from_str(ISSUER).unwrap();
+        Certificate {
+            tbs_certificate: x509_cert::TbsCertificate {
+                version: x509_cert::Version::V3,
+                serial_number: SerialNumber::new(&[1, 2, 3]).unwrap(),
+                signature: alg("1.2.840.10045.4.3.3", None),
+                issuer: name.clone(),
+                validity: Validity::from_now(std::time::Duration::from_secs(3600)).unwrap(),
+                subject: name,
+                subject_public_key_info: SubjectPublicKeyInfoOwned {
+                    algorithm: key_alg,
+                    subject_public_key: BitString::from_bytes(key).unwrap(),
+                },
+                issuer_unique_id: None,
+                subject_unique_id: None,
+                extensions: None,
+            },
+            signature_algorithm: alg("1.2.840.10045.4.3.3", None),
+            signature: BitString::from_bytes(&[0]).unwrap(),
+        }
+    }
+
+    fn ec_cert(curve: &str, point: &[u8]) -> TrustedCert {
+        let params = Any::encode_from(&oid(curve)).unwrap();
+        let der = cert(alg("1.2.840.10045.2.1", Some(params)), point)
+            .to_der()
+            .unwrap();
+        TrustedCert::from_der(&der).unwrap()
+    }
+
+    /// A signed module: BODY + PKCS#7 + struct module_signature + marker.
+    fn signed_module(
+        digest_oid: &str,
+        sig_oid: &str,
+        signature: &[u8],
+        attrs: Option<cms::signed_data::SignedAttributes>,
+    ) -> Vec<u8> {
+        let signer = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: Name::from_str(ISSUER).unwrap(),
+                serial_number: SerialNumber::new(&[1, 2, 3]).unwrap(),
+            }),
+            digest_alg: alg(digest_oid, None),
+            signed_attrs: attrs,
+            signature_algorithm: alg(sig_oid, None),
+            signature: OctetString::new(signature).unwrap(),
+            unsigned_attrs: None,
+        };
+        let signed = SignedData {
+            version: CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![alg(digest_oid, None)]).unwrap(),
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: oid("1.2.840.113549.1.7.1"),
+                econtent: None,
+            },
+            certificates: None,
+            crls: None,
+            signer_infos: cms::signed_data::SignerInfos(SetOfVec::try_from(vec![signer]).unwrap()),
+        };
+        let pkcs7 = ContentInfo {
+            content_type: oid("1.2.840.113549.1.7.2"),
+            content: Any::encode_from(&signed).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let mut module = BODY.to_vec();
+        module.extend_from_slice(&pkcs7);
+        module.extend_from_slice(&[0, 0, 2, 0, 0, 0, 0, 0]);
+        module.extend_from_slice(&(pkcs7.len() as u32).to_be_bytes());
+        module.extend_from_slice(MODULE_SIG_MAGIC);
+        module
+    }
+
+    fn check(module: &[u8], certs: &[TrustedCert], release: &str) -> String {
+        let (_, sig) = split_signature(module).unwrap();
+        match sig.unwrap().kernel_check(certs, release) {
+            SignatureCheck::Valid(_) => "valid".into(),
+            SignatureCheck::Unchecked(_, why) => format!("unchecked: {why}"),
+            SignatureCheck::UnsupportedCrypto(why) => format!("unsupported: {why}"),
+            SignatureCheck::UnavailableKey => "unavailable key".into(),
+            SignatureCheck::Rejected {
+                why,
+                kernel_message,
+                errno,
+            } => format!("rejected: {why} {kernel_message:?} {errno}"),
+        }
+    }
+
+    /// The module with one byte of its body changed, and with the signature's last byte
+    /// (the end of the signature value) changed.
+    fn changed(module: &[u8]) -> [Vec<u8>; 2] {
+        let mut body = module.to_vec();
+        body[BODY.len() - 1] ^= 0x20;
+        let mut signature = module.to_vec();
+        let last = module.len() - MODULE_SIG_MAGIC.len() - MODULE_SIGNATURE_LEN - 1;
+        signature[last] ^= 1;
+        [body, signature]
+    }
+
+    const HASHES: [Hash; 8] = [
+        Hash::Sha1,
+        Hash::Sha224,
+        Hash::Sha256,
+        Hash::Sha384,
+        Hash::Sha512,
+        Hash::Sha3_256,
+        Hash::Sha3_384,
+        Hash::Sha3_512,
+    ];
+
+    macro_rules! ecdsa_case {
+        ($curve:ident, $curve_oid:expr, $hashes:expr) => {{
+            use $curve::ecdsa::signature::hazmat::PrehashSigner;
+            let key = $curve::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+            let point = key.verifying_key().to_encoded_point(false);
+            let certs = [ec_cert($curve_oid, point.as_bytes())];
+            for hash in $hashes {
+                let digest = hash.digest(BODY).unwrap();
+                let signature: $curve::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
+                let module = signed_module(
+                    hash_oid(hash),
+                    ecdsa_oid(hash),
+                    signature.to_der().as_bytes(),
+                    None,
+                );
+                let what = format!("{} {}", stringify!($curve), hash.name());
+                assert_eq!(check(&module, &certs, NEW), "valid", "{what}");
+                for bad in changed(&module) {
+                    let got = check(&bad, &certs, NEW);
+                    assert!(
+                        got.starts_with("rejected: the signature does not verify"),
+                        "{what}: {got}"
+                    );
+                }
+            }
+        }};
+    }
+
+    #[test]
+    fn ecdsa_each_curve_and_hash_verifies_and_a_changed_byte_fails() {
+        ecdsa_case!(p256, "1.2.840.10045.3.1.7", HASHES);
+        // A SHA-1 digest is shorter than half of P-384's field, which RustCrypto's signer
+        // refuses; the kernel would take it.
+        ecdsa_case!(p384, "1.3.132.0.34", HASHES.into_iter().skip(1));
+    }
+
+    #[test]
+    fn rsa_each_hash_verifies_and_a_changed_byte_fails() {
+        use rsa::traits::PublicKeyParts;
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
+        let public = rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_der(&key.to_public_key()).unwrap();
+        assert_eq!(key.size(), 128);
+        let rsa_alg = alg("1.2.840.113549.1.1.1", Some(Any::null()));
+        let certs =
+            [TrustedCert::from_der(&cert(rsa_alg, public.as_bytes()).to_der().unwrap()).unwrap()];
+        for hash in HASHES {
+            let digest = hash.digest(BODY).unwrap();
+            // The signer's own padding table, so that a wrong one in `pkcs1v15` fails.
+            use rsa::Pkcs1v15Sign as P;
+            let padding = match hash {
+                Hash::Sha1 => P::new::<sha1::Sha1>(),
+                Hash::Sha224 => P::new::<sha2::Sha224>(),
+                Hash::Sha256 => P::new::<sha2::Sha256>(),
+                Hash::Sha384 => P::new::<sha2::Sha384>(),
+                Hash::Sha512 => P::new::<sha2::Sha512>(),
+                Hash::Sha3_256 => P::new::<sha3::Sha3_256>(),
+                Hash::Sha3_384 => P::new::<sha3::Sha3_384>(),
+                Hash::Sha3_512 => P::new::<sha3::Sha3_512>(),
+                Hash::Other(_) => unreachable!(),
+            };
+            let signature = key.sign(padding, &digest).unwrap();
+            let module = signed_module(hash_oid(hash), "1.2.840.113549.1.1.1", &signature, None);
+            assert_eq!(check(&module, &certs, NEW), "valid", "{}", hash.name());
+            for bad in changed(&module) {
+                let got = check(&bad, &certs, NEW);
+                assert!(
+                    got.starts_with("rejected: the signature does not verify"),
+                    "{}: {got}",
+                    hash.name()
+                );
+            }
+        }
+    }
+
+    /// What the kernel decides before and around the cryptography.
+    #[test]
+    fn kernel_rules_around_the_signature() {
+        use p384::ecdsa::signature::hazmat::PrehashSigner;
+        let key = p384::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let point = key.verifying_key().to_encoded_point(false);
+        let certs = [ec_cert("1.3.132.0.34", point.as_bytes())];
+        let sign = |hash: Hash| -> Vec<u8> {
+            let s: p384::ecdsa::Signature = key.sign_prehash(&hash.digest(BODY).unwrap()).unwrap();
+            s.to_der().as_bytes().to_vec()
+        };
+        let sha256 = sign(Hash::Sha256);
+        let good = signed_module(
+            hash_oid(Hash::Sha256),
+            ecdsa_oid(Hash::Sha256),
+            &sha256,
+            None,
+        );
+        assert_eq!(check(&good, &certs, NEW), "valid");
+        // No trusted key by that name: -ENOKEY.
+        assert_eq!(check(&good, &[], NEW), "unavailable key");
+        // A key the kernel cannot hold (secp256k1) does not count as trusted.
+        let k1 = [ec_cert("1.3.132.0.10", point.as_bytes())];
+        assert_eq!(check(&good, &k1, NEW), "unavailable key");
+        // A curve the kernel checks and remaster does not.
+        let p521 = [ec_cert("1.3.132.0.35", point.as_bytes())];
+        assert!(check(&good, &p521, NEW).starts_with("unchecked: ECDSA P-521"));
+        // SHA-3 before 6.7: the parser does not know it.
+        let sha3 = signed_module(
+            hash_oid(Hash::Sha3_384),
+            ecdsa_oid(Hash::Sha3_384),
+            &sign(Hash::Sha3_384),
+            None,
+        );
+        assert_eq!(check(&sha3, &certs, NEW), "valid");
+        let old = check(&sha3, &certs, "6.1.0-50-amd64");
+        assert!(
+            old.starts_with("unsupported: Linux 6.1.0-50-amd64 predates"),
+            "{old}"
+        );
+        // MD5, and RSA named as sha256WithRSAEncryption: unknown to the parser.
+        let md5 = signed_module("1.2.840.113549.2.5", ecdsa_oid(Hash::Sha256), &sha256, None);
+        assert!(check(&md5, &certs, NEW)
+            .starts_with("unsupported: digest algorithm 1.2.840.113549.2.5"));
+        let rsa_named = signed_module(
+            hash_oid(Hash::Sha256),
+            "1.2.840.113549.1.1.11",
+            &sha256,
+            None,
+        );
+        assert!(check(&rsa_named, &certs, NEW)
+            .starts_with("unsupported: signature algorithm sha256WithRSAEncryption"));
+        // An RSA signature by an EC key: public_key_verify_signature() refuses it.
+        let rsa_by_ec = signed_module(
+            hash_oid(Hash::Sha256),
+            "1.2.840.113549.1.1.1",
+            &sha256,
+            None,
+        );
+        let got = check(&rsa_by_ec, &certs, NEW);
+        assert!(
+            got.starts_with("rejected: a rsaEncryption signature cannot have been made"),
+            "{got}"
+        );
+        // Authenticated attributes: refused before the key is even looked up, by the
+        // parser (as `openssl cms -sign` makes them, with S/MIME capabilities; without the
+        // required ones) or else by pkcs7_verify().
+        let attr = |o: &str, value: Any| x509_cert::attr::Attribute {
+            oid: oid(o),
+            values: SetOfVec::try_from(vec![value]).unwrap(),
+        };
+        let content_type = attr(
+            "1.2.840.113549.1.9.3",
+            Any::encode_from(&oid("1.2.840.113549.1.7.1")).unwrap(),
+        );
+        let message_digest = attr(
+            "1.2.840.113549.1.9.4",
+            Any::encode_from(&OctetString::new(Hash::Sha256.digest(BODY).unwrap()).unwrap())
+                .unwrap(),
+        );
+        let smime_caps = attr(
+            "1.2.840.113549.1.9.15",
+            Any::encode_from(&SetOfVec::<Any>::new()).unwrap(),
+        );
+        for (attrs, line) in [
+            (
+                vec![content_type.clone(), message_digest.clone()],
+                "PKCS7: Invalid module sig (has authattrs)",
+            ),
+            (
+                vec![content_type.clone(), message_digest, smime_caps],
+                "PKCS7: S/MIME Caps only allowed with Authenticode",
+            ),
+            (vec![content_type], "PKCS7: Missing required AuthAttr"),
+        ] {
+            let attrs = SetOfVec::try_from(attrs).unwrap();
+            let module = signed_module(
+                hash_oid(Hash::Sha256),
+                ecdsa_oid(Hash::Sha256),
+                &sha256,
+                Some(attrs),
+            );
+            for trusted in [&certs[..], &[]] {
+                let got = check(&module, trusted, NEW);
+                assert!(got.contains(&format!("Some(\"{line}\")")), "{got}");
+            }
+        }
+    }
+
+    /// `--trust-key` takes an EC certificate (PEM here) and verifies with its key.
+    #[test]
+    fn trust_key_accepts_an_ec_certificate() {
+        use der::EncodePem;
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let point = key.verifying_key().to_encoded_point(false);
+        let params = Any::encode_from(&oid("1.2.840.10045.3.1.7")).unwrap();
+        let pem = cert(alg("1.2.840.10045.2.1", Some(params)), point.as_bytes())
+            .to_pem(der::pem::LineEnding::LF)
+            .unwrap();
+        let enrolled = TrustedCert::enrolled_from_file_bytes(pem.as_bytes()).unwrap();
+        assert!(enrolled.enrolled);
+        assert_eq!(enrolled.key_algorithm(), "ECDSA P-256");
+        let s: p256::ecdsa::Signature = key
+            .sign_prehash(&Hash::Sha512.digest(BODY).unwrap())
+            .unwrap();
+        let module = signed_module(
+            hash_oid(Hash::Sha512),
+            ecdsa_oid(Hash::Sha512),
+            s.to_der().as_bytes(),
+            None,
+        );
+        assert_eq!(check(&module, &[enrolled], NEW), "valid");
+    }
+
+    #[test]
+    fn releases_compare_as_upstream_versions() {
+        assert!(release_before("6.1.0-50-amd64", (6, 7)));
+        assert!(release_before("5.14.0-284.11.1.el9_2.x86_64", (6, 7)));
+        assert!(!release_before("6.12.118+deb12-amd64", (6, 7)));
+        assert!(!release_before("6.7", (6, 7)));
+        assert!(!release_before("", (6, 7)));
     }
 }

@@ -32,11 +32,11 @@
 //! `Loading of ... is rejected` lines, verified in QEMU with `module.sig_enforce=1`); a RHEL
 //! kernel may word the same refusal as the lockdown line above.
 //!
-//! The signature is verified as `mod_verify_sig()` does: the authenticated attributes'
-//! digest, then RSA PKCS#1 v1.5 with the trusted key it names (SHA-2 digests). A signature
-//! that does not verify is refused with -EKEYREJECTED even without Secure Boot (checked
-//! against the real kernel in tests/kmod_truth.rs). ECDSA, SHA-1 and SHA-3 signatures by a
-//! trusted key are reported as not verified.
+//! The signature is verified as `mod_verify_sig()` does (signature.rs: RSA PKCS#1 v1.5 and
+//! ECDSA P-256/P-384, over SHA-1, SHA-2 and SHA-3). A signature that does not verify, or
+//! one with authenticated attributes, is refused with -EKEYREJECTED even without Secure
+//! Boot (checked against the real 6.1 and 6.12 kernels in tests/kmod_truth.rs); an
+//! algorithm the kernel's PKCS#7 parser does not know is "module with unsupported crypto".
 //!
 //! Not modelled: blacklists, MOK/db keys (only the kernel's built-in certificates count as
 //! trusted).
@@ -48,7 +48,7 @@ use serde::Serialize;
 
 use super::kernel::Kernel;
 use super::module::{Export, Module, EM_X86_64};
-use super::signature::Cryptography;
+use super::signature::SignatureCheck;
 use crate::report::Report;
 
 /// Whether the machine that will boot the ISO enforces module signatures.
@@ -237,7 +237,8 @@ impl Verdict {
 const ENOENT: i32 = -2;
 const ENOEXEC: i32 = -8;
 const EINVAL: i32 = -22;
-const EKEYREJECTED: i32 = -129;
+const EKEYREJECTED: i32 = super::signature::EKEYREJECTED;
+const EBADMSG: i32 = super::signature::EBADMSG;
 
 fn insmod_error(errno: i32) -> &'static str {
     match errno {
@@ -245,6 +246,7 @@ fn insmod_error(errno: i32) -> &'static str {
         ENOENT => "Unknown symbol in module",
         EINVAL => "Invalid parameters",
         EKEYREJECTED => "Key was rejected by service",
+        EBADMSG => "Bad message",
         _ => "error",
     }
 }
@@ -258,50 +260,61 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
     // (problem index, errno) of the first fatal problem after the signature step.
     let mut refusal: Option<(usize, i32)> = None;
 
-    // 1. Signature. `mod_verify_sig()` first checks the authenticated-attributes digest,
-    // then looks for the key and verifies with it. A signature that does not verify is
-    // fatal even without enforcement (only "unsigned", "unsupported crypto" and
-    // "unavailable key" are forgiven then).
-    let trusted = module
+    // 1. Signature: `mod_verify_sig()` (signature.rs follows it step by step). A signature
+    // that does not verify is fatal even without enforcement (only "unsigned",
+    // "unsupported crypto" and "unavailable key" are forgiven then).
+    let sig_check = module
         .signature
         .as_ref()
-        .and_then(|sig| kernel.trusted_certs.iter().find(|c| c.matches(sig)));
-    let mismatch = match (&module.signature, trusted) {
-        (Some(sig), cert) => sig.digest_mismatch().or_else(|| match cert {
-            Some(cert) => match sig.verify_with(cert) {
-                Cryptography::Valid => None,
-                Cryptography::Invalid(why) => Some(why),
-                Cryptography::Unchecked(why) => {
-                    warnings.push(format!(
-                        "{name}: signed by a key this kernel trusts; the signature itself was not verified ({why})"
-                    ));
-                    None
-                }
-            },
-            None => None,
-        }),
-        (None, _) => None,
+        .map(|sig| sig.kernel_check(&kernel.trusted_certs, kernel.release()));
+    let mut mismatch = None;
+    let mut unsupported = None;
+    let trusted = match &sig_check {
+        Some(SignatureCheck::Valid(cert)) => Some(*cert),
+        Some(SignatureCheck::Unchecked(cert, why)) => {
+            warnings.push(format!(
+                "{name}: signed by a key this kernel trusts; the signature itself was not verified ({why})"
+            ));
+            Some(*cert)
+        }
+        Some(SignatureCheck::UnsupportedCrypto(why)) => {
+            unsupported = Some(why.clone());
+            None
+        }
+        Some(SignatureCheck::Rejected {
+            why,
+            kernel_message,
+            errno,
+        }) => {
+            mismatch = Some((why.clone(), kernel_message.clone(), *errno));
+            None
+        }
+        Some(SignatureCheck::UnavailableKey) | None => None,
     };
-    if let (Some(cert), None) = (trusted.filter(|c| c.enrolled), &mismatch) {
+    if let Some(cert) = trusted.filter(|c| c.enrolled) {
         warnings.push(format!(
             "{name}: signed by \"{}\", trusted because --trust-key says it is enrolled in MOK/db; under Secure Boot it loads only if that key really is enrolled on the machine",
             cert.subject
         ));
     }
-    let sig_reason = match (&module.signature, trusted) {
-        (None, _) => Some("unsigned module"),
-        (Some(_), Some(_)) => None,
-        (Some(_), None) if mismatch.is_some() => None,
-        (Some(_), None) => Some("module with unavailable key"),
+    let sig_reason = match &sig_check {
+        None => Some("unsigned module"),
+        Some(SignatureCheck::UnsupportedCrypto(_)) => Some("module with unsupported crypto"),
+        Some(SignatureCheck::UnavailableKey) => Some("module with unavailable key"),
+        Some(_) => None,
     };
     let signer = module
         .signature
         .as_ref()
         .and_then(|s| s.issuer_cn.clone().or_else(|| s.subject_key_id.clone()));
     let sig_problem = sig_reason.map(|reason| {
-        let detail = match &signer {
-            None => "the module is unsigned".to_string(),
-            Some(who) => format!(
+        let detail = match (&signer, &unsupported) {
+            (_, Some(why)) => format!(
+                "{why}: the kernel cannot check the signature (it must be made with an \
+                 algorithm the kernel knows to load under Secure Boot)"
+            ),
+            (None, None) => "the module is unsigned".to_string(),
+            (Some(who), None) => format!(
                 "signed by \"{who}\", a key this kernel does not have built in (it must be \
                  enrolled in MOK/db to load under Secure Boot)"
             ),
@@ -332,15 +345,16 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
         }
     };
 
-    if let Some(why) = mismatch {
-        // The kernel logs nothing for it (pr_devel); insmod reports the errno.
+    if let Some((why, kernel_message, errno)) = mismatch {
+        // The kernel logs nothing for a signature that does not verify (pr_devel); insmod
+        // reports the errno.
         fatal(
             &mut problems,
             &mut refusal,
             Check::SignatureMismatch,
-            Vec::new(),
-            format!("{why}: the module was changed after it was signed"),
-            EKEYREJECTED,
+            kernel_message.into_iter().collect(),
+            why,
+            errno,
         );
     }
 

@@ -68,7 +68,7 @@ pub fn kmod_fixtures() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let kmod = fixtures_dir().join("kmod");
-        if !kmod.join(".built-v2").exists() {
+        if !kmod.join(".built-v3").exists() {
             let status = Command::new("bash")
                 .arg(repo_root().join("scripts/build-kmod-fixtures.sh"))
                 .env("REMASTER_FIXTURES", fixtures_dir())
