@@ -115,7 +115,8 @@ initrd_skeleton() {
 }
 
 # initrd_modules IR KVER KMODS "ROOT MODULES" "FORBIDDEN MODULES": the closure of the root
-# modules over `depends`, compressed RHEL-style (.ko.xz, CRC32), under
+# modules over `depends`, compressed RHEL-style (.ko.xz, CRC32; kept as they are if the kernel
+# package ships them compressed), under
 # usr/lib/modules/<kver>/kernel/<same path as Debian>, with modules.order/builtin and real
 # depmod indexes. Fails if a forbidden module ends up in the closure.
 initrd_modules() {
@@ -124,9 +125,10 @@ initrd_modules() {
     local -a queue
     while IFS= read -r ko; do
         n=${ko##*/}
+        n=${n%.xz}
         n=${n%.ko}
         mod_path[${n//-/_}]=$ko
-    done < <(find "$kmods/kernel" -name '*.ko')
+    done < <(find "$kmods/kernel" -name '*.ko' -o -name '*.ko.xz')
     # shellcheck disable=SC2206 # word splitting wanted: the list may span lines
     queue=($roots)
     while [ ${#queue[@]} -gt 0 ]; do
@@ -149,7 +151,12 @@ initrd_modules() {
         src=${mod_path[$m]}
         rel=${src#"$kmods"/}
         mkdir -p "$moddir/$(dirname "$rel")"
-        xz --check=crc32 --lzma2=dict=1MiB -T1 -c "$src" >"$moddir/$rel.xz"
+        case "$src" in
+            # Debian's 6.12 packages ship them xz'd already (CRC32, 1 MiB dictionary: the
+            # kernel's own `make modules_install` settings, as RHEL's).
+            *.xz) cp "$src" "$moddir/$rel" ;;
+            *) xz --check=crc32 --lzma2=dict=1MiB -T1 -c "$src" >"$moddir/$rel.xz" ;;
+        esac
     done
     cp "$kmods/modules.order" "$kmods/modules.builtin" "$kmods/modules.builtin.modinfo" "$moddir/"
     # Real depmod over the staged tree (kmod looks in <base>/lib/modules, which the lib symlink
@@ -168,7 +175,8 @@ initrd_pack() {
 }
 
 # make_efiboot IMG TREE EPOCH: lorax mkefiboot/mkdosimg: a FAT image labelled ANACONDA holding
-# TREE/EFI (copied as ::/EFI), sized by estimate_size = Σ files rounded up to 2 KiB + 256 × 2 KiB.
+# TREE/EFI (copied as ::/EFI), sized by estimate_size = Σ files and subdirectories of
+# TREE/EFI/BOOT (st_size rounded up to 2 KiB) + 256 × 2 KiB.
 # Reproducible: files keep the EPOCH mtime, and mkfs.fat's volume-label entry (stamped with the
 # current time) gets the same stamps.
 make_efiboot() {
@@ -177,7 +185,7 @@ make_efiboot() {
     while IFS= read -r f; do
         s=$(stat -c %s "$f")
         size=$((size + (s + 2047) / 2048 * 2048))
-    done < <(find "$tree/EFI" -type f)
+    done < <(find "$tree/EFI/BOOT" -mindepth 1)
     rm -f "$img"
     mkfs.fat -n ANACONDA -i "$(printf '%08X' $((epoch & 0xffffffff)))" -C "$img" $((size / 1024)) >/dev/null
     find "$tree/EFI" -exec touch -h -d "@$epoch" {} +
