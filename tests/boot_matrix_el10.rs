@@ -141,10 +141,13 @@ fn partition_bytes(image: &Path, n: u32) -> std::ops::Range<usize> {
     (first as usize * 512)..((last as usize + 1) * 512)
 }
 
-/// Replaces, in place and at the same length, every "quiet" of the one copy of `original`
-/// (a grub.cfg's bytes) found inside `range` of `image` with `marker` (5 bytes).
+const SECTION_COMMENT: &str = "### BEGIN /etc/grub.d/10_linux ###";
+
+/// Marks, in place and at the same length, the one copy of `original` (a grub.cfg's bytes)
+/// found inside `range` of `image`: the comment line after `search` becomes
+/// `set q="<marker>@$root"` and every `quiet` becomes `$q`, so the kernel command line shows
+/// which copy GRUB read and which device `search -l` chose as root.
 fn mark_copy(image: &mut [u8], original: &[u8], range: std::ops::Range<usize>, marker: &str) {
-    assert_eq!(marker.len(), 5);
     let at = find_all(image, original, range.clone());
     assert_eq!(
         at.len(),
@@ -152,15 +155,24 @@ fn mark_copy(image: &mut [u8], original: &[u8], range: std::ops::Range<usize>, m
         "expected one copy of the config in bytes {range:?}, found {at:?}"
     );
     let text = String::from_utf8(original.to_vec()).unwrap();
-    assert!(text.contains(" quiet"));
-    let marked = text.replace("quiet", marker);
+    assert!(text.contains(" quiet") && text.contains(SECTION_COMMENT));
+    let set = format!("set q=\"{marker}@$root\"");
+    assert!(set.len() <= SECTION_COMMENT.len());
+    let marked = text
+        .replace(
+            SECTION_COMMENT,
+            &format!("{set:<width$}", width = SECTION_COMMENT.len()),
+        )
+        .replace("quiet", "$q   ");
+    assert_eq!(marked.len(), text.len());
     image[at[0]..at[0] + original.len()].copy_from_slice(marked.as_bytes());
 }
 
-/// A copy of the fixture whose three grub.cfg copies carry distinct kernel arguments instead
-/// of `quiet`: `cfg=B` (/boot/grub2/grub.cfg), `cfg=I` (ISO 9660 /EFI/BOOT/grub.cfg), `cfg=E`
-/// (EFI/BOOT/grub.cfg inside the ESP, GPT partition 2). Same lengths, so nothing moves; the MD5
-/// is re-implanted. Both ISO 9660 trees share the file data, so one edit serves both.
+/// A copy of the fixture whose three grub.cfg copies put distinct words on the kernel command
+/// line instead of `quiet` (see [`mark_copy`]): `cfg=B@<root>` (/boot/grub2/grub.cfg),
+/// `cfg=I@<root>` (ISO 9660 /EFI/BOOT/grub.cfg), `cfg=E@<root>` (EFI/BOOT/grub.cfg inside the
+/// ESP, GPT partition 2). Same lengths, so nothing moves; the MD5 is re-implanted. Both ISO
+/// 9660 trees share the file data, so one edit serves both.
 fn marked_copy(dir: &Path) -> PathBuf {
     let iso = el10_fixture_iso();
     let bios = dir.join("bios.cfg");
@@ -189,6 +201,12 @@ fn marker(config: BootConfig) -> &'static str {
     }
 }
 
+/// The device GRUB's `search --no-floppy --set=root -l <label>` picks in each mode: the whole
+/// disk or CD (GRUB lists a disk before its partitions), never `hdN,gpt1` (observed).
+fn root_is_whole_device(root: &str) -> bool {
+    !root.contains(',')
+}
+
 /// Which of the three configs each firmware path reads (the table in docs/fixtures.md):
 /// BIOS (CD, stick, USB CD) → /boot/grub2/grub.cfg; UEFI CD and USB CD → ISO 9660
 /// /EFI/BOOT/grub.cfg; UEFI stick, with or without El Torito → the ESP's copy.
@@ -196,7 +214,6 @@ fn marker(config: BootConfig) -> &'static str {
 fn each_mode_reads_the_config_the_layout_says() {
     let scratch = scratch_dir();
     let iso = marked_copy(scratch.path());
-    let all = ["cfg=B", "cfg=I", "cfg=E"];
     let mut seen = Vec::new();
     for &mode in Layout::El10.modes() {
         let want = marker(Layout::El10.config_read(mode));
@@ -208,18 +225,20 @@ fn each_mode_reads_the_config_the_layout_says() {
             report.cmdline
         );
         assert!(report.reached_report, "{}", report.tail());
-        let got: Vec<&str> = all
-            .iter()
-            .copied()
-            .filter(|m| report.cmdline_has(m))
+        let got: Vec<&str> = report
+            .cmdline
+            .split_whitespace()
+            .filter(|w| w.starts_with("cfg="))
             .collect();
-        seen.push((mode, got.clone()));
+        seen.push((mode, got.join(" ")));
+        assert_eq!(got.len(), 1, "{mode:?}: {}", report.cmdline);
+        let (config, root) = got[0].split_once('@').unwrap();
         assert_eq!(
-            got,
-            [want],
+            config, want,
             "{mode:?} read another config: {}",
             report.cmdline
         );
+        assert!(root_is_whole_device(root), "{mode:?}: GRUB root {root}");
         assert_eq!(report.mediacheck, Some(MediaCheck::Pass), "{mode:?}");
     }
     eprintln!("{seen:?}");
