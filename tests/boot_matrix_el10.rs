@@ -2,7 +2,8 @@
 //! in every mode of its matrix and checks the init's report; shows which of the three
 //! grub.cfg copies each mode reads; boots deliberately broken copies and checks they fail
 //! where they should, and only there.
-//! Run: `cargo test --test boot_matrix_el10 -- --test-threads=1` (~20 QEMU boots under TCG).
+//! Run: `cargo test --test boot_matrix_el10 -- --test-threads=2` (21 QEMU boots under TCG,
+//! ~10 min; at most `REMASTER_BOOT_JOBS` guests at once).
 
 mod common;
 
