@@ -239,14 +239,12 @@ fn system_area_el_torito_and_gpt_are_the_lorax_rhel10_ones() {
     assert_eq!(codes, [("1", "0700"), ("2", "EF00"), ("3", "0700")], "{p}");
 }
 
-/// The bytes GRUB's BIOS boot code relies on: MBR = boot_hybrid.img code with the u64 at
-/// 0x1B0 = 4 × LBA(eltorito.img) + 4; eltorito.img in the ISO patched with the boot-info table
-/// (bytes 8..24) and --grub2-boot-info (u64 at 2548 = 4 × LBA + 5).
-#[test]
-fn grub2_bios_boot_pointers_match_eltorito_img() {
-    let iso = el10_fixture_iso();
-    let image = fs::read(&iso).unwrap();
-    let (lba, size) = lba_of(&file_extents(&iso), "/images/eltorito.img");
+/// Checks the GRUB2 BIOS pointers of `image` (read from `iso`): MBR code = boot_hybrid.img,
+/// u64 at 0x1B0 = 4 × LBA + 4, boot-info table (`bi_pvd` = `pvd`, `bi_file`, `bi_length`,
+/// `bi_csum`) and --grub2-boot-info (u64 at 2548 = 4 × LBA + 5) for eltorito.img's LBA.
+/// Returns eltorito.img's (LBA, size in bytes).
+fn assert_grub2_bios_pointers(iso: &Path, image: &[u8], pvd: u64) -> (u64, u64) {
+    let (lba, size) = lba_of(&file_extents(iso), "/images/eltorito.img");
     let hybrid = fs::read("/usr/lib/grub/i386-pc/boot_hybrid.img")
         .expect("/usr/lib/grub/i386-pc/boot_hybrid.img (grub-pc-bin: scripts/setup.sh)");
     assert_eq!(
@@ -254,12 +252,12 @@ fn grub2_bios_boot_pointers_match_eltorito_img() {
         hybrid[..0x1b0],
         "MBR code = boot_hybrid.img"
     );
-    assert_eq!(u64_le(&image, 0x1b0), 4 * lba + 4, "MBR core pointer");
+    assert_eq!(u64_le(image, 0x1b0), 4 * lba + 4, "MBR core pointer");
     assert_eq!(image[510..512], [0x55, 0xaa]);
 
     let start = lba as usize * 2048;
     let img = &image[start..start + size as usize];
-    assert_eq!(u32_le(img, 8), 16, "bi_pvd");
+    assert_eq!(u32_le(img, 8), pvd, "bi_pvd");
     assert_eq!(u32_le(img, 12), lba, "bi_file");
     assert_eq!(u32_le(img, 16), size, "bi_length");
     let sum = img[64..]
@@ -272,6 +270,19 @@ fn grub2_bios_boot_pointers_match_eltorito_img() {
         .fold(0u32, u32::wrapping_add);
     assert_eq!(u32_le(img, 20), sum.into(), "bi_csum");
     assert_eq!(u64_le(img, 2548), 4 * lba + 5, "--grub2-boot-info");
+    (lba, size)
+}
+
+/// The bytes GRUB's BIOS boot code relies on: MBR = boot_hybrid.img code with the u64 at
+/// 0x1B0 = 4 × LBA(eltorito.img) + 4; eltorito.img in the ISO patched with the boot-info table
+/// (bytes 8..24) and --grub2-boot-info (u64 at 2548 = 4 × LBA + 5).
+#[test]
+fn grub2_bios_boot_pointers_match_eltorito_img() {
+    let iso = el10_fixture_iso();
+    let image = fs::read(&iso).unwrap();
+    let (lba, size) = assert_grub2_bios_pointers(&iso, &image, 16);
+    let start = lba as usize * 2048;
+    let img = &image[start..start + size as usize];
     // The rest is grub-mkimage's i386-pc-eltorito image, byte for byte: the file lorax builds
     // differs from the ISO copy only in those two patches, so a checksum of the built file
     // (e.g. in a DVD's .treeinfo) does not match what is on the medium.
@@ -511,4 +522,108 @@ fn grub_menus_have_the_lorax_rhel10_shape() {
             .count();
         assert_eq!(initrds, 5, "{path}");
     }
+}
+
+/// What a pungi-style DVD build (`xorriso -indev boot.iso -outdev dvd.iso -boot_image any
+/// replay -joliet on -map … images/efiboot.img`, reference §2 and §6) does to this layout — the
+/// ground truth for a writer that must grow the image the same way. Observed with xorriso
+/// 1.5.4: the ESP moves behind the grown ISO data and stays GPT p2 and the El Torito EFI
+/// image; the grafted images/efiboot.img is a plain file no boot record names; eltorito.img
+/// moves and all three BIOS pointers follow it, with `bi_pvd` written as 64; Gap1 is dropped;
+/// the image runs 300 KiB past the backup GPT (sgdisk -v complains); both trees still name the
+/// same extents; the implanted MD5 is gone.
+#[test]
+fn pungi_style_replay_keeps_the_chains_and_moves_the_esp() {
+    let iso = el10_fixture_iso();
+    let scratch = scratch_dir();
+    let dvd = scratch.path().join("dvd.iso");
+    let efiboot = iso.with_file_name("efiboot.img");
+    let (ok, out) = run_tool(
+        "xorriso",
+        &[
+            "-indev",
+            image_str(&iso),
+            "-outdev",
+            image_str(&dvd),
+            "-boot_image",
+            "any",
+            "replay",
+            "-joliet",
+            "on",
+            "-map",
+            image_str(&efiboot),
+            "/images/efiboot.img",
+        ],
+    );
+    assert!(ok, "{out}");
+    let image = fs::read(&dvd).unwrap();
+    let extents = file_extents(&dvd);
+    let (in_tree, _) = lba_of(&extents, "/images/efiboot.img");
+
+    let (p1_first, p1_last) = gpt_partition(&dvd, 1);
+    let (p2_first, p2_last) = gpt_partition(&dvd, 2);
+    let (old_p2_first, _) = gpt_partition(&iso, 2);
+    assert_eq!(p1_first, 64);
+    assert_eq!(p2_first, p1_last + 1);
+    assert!(
+        p2_first > old_p2_first,
+        "the ESP moved behind the grown data"
+    );
+    assert_eq!(
+        &image[p2_first as usize * 512..(p2_last as usize + 1) * 512],
+        fs::read(&efiboot).unwrap(),
+        "p2 = the same ESP"
+    );
+    let r = xorriso(
+        &dvd,
+        &["-report_el_torito", "plain", "-report_system_area", "plain"],
+    );
+    let imgs = rows(&r, "El Torito boot img ");
+    assert_eq!(imgs[1][1], "UEFI", "{r}");
+    assert_eq!(
+        imgs[1][7],
+        (p2_first / 4).to_string(),
+        "EFI entry = new p2:\n{r}"
+    );
+    assert_ne!(imgs[1][7], in_tree.to_string(), "{r}");
+    assert_eq!(
+        rows(&r, "GPT partname local "),
+        [["1", "ISO9660"], ["2", "Appended2"]],
+        "Gap1 dropped:\n{r}"
+    );
+    assert_eq!(rows(&r, "Partition offset   "), [["16"]], "{r}");
+
+    let (lba, _) = assert_grub2_bios_pointers(&dvd, &image, 64);
+    let (old_lba, _) = lba_of(&file_extents(&iso), "/images/eltorito.img");
+    assert_ne!(lba, old_lba, "eltorito.img moved");
+
+    let (_, v) = run_tool("sgdisk", &["-v", image_str(&dvd)]);
+    assert!(
+        v.contains("secondary header's self-pointer indicates that it doesn't reside"),
+        "{v}"
+    );
+    let pvd_blocks = u32_le(&image, 16 * 2048 + 80);
+    assert_eq!(
+        image.len() as u64 - pvd_blocks * 2048,
+        300 * 1024,
+        "tail past the volume"
+    );
+    assert_eq!(u32_le(&image, 32 * 2048 + 80), (p1_last - p1_first + 1) / 4);
+
+    let p1 = scratch.path().join("p1.iso");
+    fs::write(
+        &p1,
+        &image[p1_first as usize * 512..(p1_last as usize + 1) * 512],
+    )
+    .unwrap();
+    let part = file_extents(&p1);
+    assert_eq!(extents.len(), part.len());
+    for ((wp, wl, ws), (pp, pl, ps)) in extents.iter().zip(&part) {
+        assert_eq!((wp, wl - 16, ws), (pp, *pl, ps), "partition tree entry");
+    }
+    let (ok, out) = run_tool("checkisomd5", &[image_str(&dvd)]);
+    assert!(
+        !ok && out.contains("No checksum information available"),
+        "replay drops the implanted MD5 (implantisomd5 must run again):\n{out}"
+    );
 }
