@@ -37,14 +37,10 @@ KERNEL_DIR=$REMASTER_FIXTURES/kernel/$FIXTURE_KVER
 ROOT_MODULES="sd_mod sr_mod ata_piix ata_generic ahci xhci_pci ehci_pci uhci_hcd usb_storage uas
 isofs loop crc32c_generic"
 
-need() { command -v "$1" >/dev/null || { log "missing $1: run scripts/setup.sh"; exit 1; }; }
-for t in xorrisofs implantisomd5 checkisomd5 mkfs.fat mcopy mmd cpio xz depmod modinfo sgdisk \
-    busybox dpkg-deb sha256sum flock; do need "$t"; done
-BUSYBOX=/bin/busybox
+fixture_need xorrisofs implantisomd5 checkisomd5 mkfs.fat mcopy mmd cpio xz depmod modinfo sgdisk \
+    busybox dpkg-deb sha256sum flock
 [ -x /usr/lib/ISOLINUX/isolinux.bin ] || [ -f /usr/lib/ISOLINUX/isolinux.bin ] ||
     { log "isolinux missing: run scripts/setup.sh"; exit 1; }
-! ldd "$BUSYBOX" >/dev/null 2>&1 ||
-    { log "$BUSYBOX is not busybox-static: run scripts/setup.sh"; exit 1; }
 
 stamp() {
     {
@@ -74,85 +70,12 @@ KMODS=$KERNEL_DIR/lib/modules/$FIXTURE_KVER
 
 # ---------------------------------------------------------------- initrd
 IR=$WORK/initrd
-mkdir -p "$IR"/usr/{bin,sbin,lib,lib64} "$IR"/{dev,proc,sys,run,tmp,root,mnt,var}
-# RHEL 9 usr-merge: the top-level directories are symlinks into /usr.
-ln -s usr/bin "$IR/bin"
-ln -s usr/sbin "$IR/sbin"
-ln -s usr/lib "$IR/lib"
-ln -s usr/lib64 "$IR/lib64"
-mkdir -p "$IR/etc/modules-load.d" "$IR/usr/lib/modules-load.d" "$IR/etc/remaster-report.d"
+initrd_skeleton "$IR" "$INIT_SCRIPT"
 printf '[Main]\nProduct=%s\nVersion=%s\nBugURL=your distribution provided bug reporting tool.\nIsFinal=True\nUUID=%s.x86_64\n[Compose]\nLorax=34.9.16-1\n' \
     "$PRODUCT" "$VERSION" "$EPOCH" >"$IR/.buildstamp"
 printf 'NAME="%s"\nVERSION="%s (Blue Onyx)"\nID="rocky"\n' "$PRODUCT" "$VERSION" >"$IR/etc/initrd-release"
-
-install -m 0755 "$BUSYBOX" "$IR/usr/bin/busybox"
-# Applet links, except the module tools: those are kmod's (below).
-for applet in $("$BUSYBOX" --list); do
-    case "$applet" in
-        busybox | modprobe | insmod | rmmod | lsmod | modinfo | depmod) continue ;;
-    esac
-    [ -e "$IR/usr/bin/$applet" ] || ln -s busybox "$IR/usr/bin/$applet"
-done
-
-# copy_dynamic BINARY DEST: a dynamic binary plus its libraries (usr/lib/x86_64-linux-gnu, where
-# Debian's loader looks) and the loader (usr/lib64, reached through the lib64 symlink).
-copy_dynamic() {
-    install -m 0755 "$1" "$IR/$2"
-    ldd "$1" | awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | while read -r lib; do
-        case "$lib" in
-            /lib64/*) dest=$IR/usr/lib64/${lib##*/} ;;
-            *) dest=$IR/usr/lib/x86_64-linux-gnu/${lib##*/} ;;
-        esac
-        mkdir -p "$(dirname "$dest")"
-        [ -e "$dest" ] || install -m 0755 "$(readlink -f "$lib")" "$dest"
-    done
-}
-copy_dynamic /usr/bin/kmod usr/bin/kmod
-for tool in modprobe insmod rmmod lsmod modinfo depmod; do ln -s ../bin/kmod "$IR/usr/sbin/$tool"; done
-copy_dynamic "$(command -v checkisomd5)" usr/bin/checkisomd5
-install -m 0755 "$INIT_SCRIPT" "$IR/init"
-
-# Modules: the closure of ROOT_MODULES over `depends`, compressed RHEL-style (.ko.xz, CRC32),
-# under usr/lib/modules/<kver>/kernel/<same path as Debian>.
-declare -A MOD_PATH
-while IFS= read -r ko; do
-    n=${ko##*/}
-    n=${n%.ko}
-    MOD_PATH[${n//-/_}]=$ko
-done < <(find "$KMODS/kernel" -name '*.ko')
-declare -A WANT
-queue=($ROOT_MODULES)
-while [ ${#queue[@]} -gt 0 ]; do
-    m=${queue[0]//-/_}
-    queue=("${queue[@]:1}")
-    [ -n "${WANT[$m]:-}" ] && continue
-    if [ -z "${MOD_PATH[$m]:-}" ]; then
-        grep -qE "/${m//_/[-_]}\.ko\$" "$KMODS/modules.builtin" && continue
-        log "module $m neither a module nor built in"; exit 1
-    fi
-    WANT[$m]=1
-    for dep in $(modinfo -F depends "${MOD_PATH[$m]}" | tr ',' ' '); do queue+=("$dep"); done
-done
-for bad in megaraid_sas mptsas mpt3sas; do
-    [ -z "${WANT[$bad]:-}" ] || { log "$bad must not be in the base initrd"; exit 1; }
-done
-MODDIR=$IR/usr/lib/modules/$FIXTURE_KVER
-mkdir -p "$MODDIR"
-for m in "${!WANT[@]}"; do
-    src=${MOD_PATH[$m]}
-    rel=${src#"$KMODS"/}
-    mkdir -p "$MODDIR/$(dirname "$rel")"
-    xz --check=crc32 --lzma2=dict=1MiB -T1 -c "$src" >"$MODDIR/$rel.xz"
-done
-cp "$KMODS/modules.order" "$KMODS/modules.builtin" "$KMODS/modules.builtin.modinfo" "$MODDIR/"
-# Real depmod over the staged tree (kmod 30 looks in <base>/lib/modules, which the lib symlink
-# turns into usr/lib/modules).
-depmod -b "$IR" "$FIXTURE_KVER"
-[ -s "$MODDIR/modules.dep" ] && [ -s "$MODDIR/modules.dep.bin" ] || { log "depmod wrote no index"; exit 1; }
-
-find "$IR" -exec touch -h -d "@$EPOCH" {} +
-(cd "$IR" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) |
-    xz --check=crc32 --lzma2=dict=1MiB -T1 >"$WORK/initrd.img"
+initrd_modules "$IR" "$FIXTURE_KVER" "$KMODS" "$ROOT_MODULES" "megaraid_sas mptsas mpt3sas"
+initrd_pack "$IR" "$WORK/initrd.img" "$EPOCH"
 
 # ---------------------------------------------------------------- configs
 ROOT="inst.stage2=hd:LABEL=$LABEL"
@@ -308,28 +231,9 @@ cp /usr/lib/shim/shimx64.efi.signed "$T/EFI/BOOT/BOOTX64.EFI"
 cp /usr/lib/shim/mmx64.efi.signed "$T/EFI/BOOT/mmx64.efi"
 cp /usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed "$T/EFI/BOOT/grubx64.efi"
 
-# efiboot.img: lorax mkefiboot/mkdosimg: FAT labelled ANACONDA holding EFI/BOOT/*, sized by
-# estimate_size = Σ files rounded up to 2 KiB + 256 × 2 KiB (little slack).
-size=$((256 * 2048))
-for f in "$T"/EFI/BOOT/*; do
-    s=$(stat -c %s "$f")
-    size=$((size + (s + 2047) / 2048 * 2048))
-done
+# efiboot.img: lorax mkefiboot (scripts/lib.sh make_efiboot).
 EFIBOOT=$T/images/efiboot.img
-mkfs.fat -n ANACONDA -i "$(printf '%08X' $((EPOCH & 0xffffffff)))" -C "$EFIBOOT" $((size / 1024)) >/dev/null
-# Reproducible FAT: copy the tree with -s -m so files and directories keep the epoch mtime,
-# then give mkfs.fat's volume-label entry (stamped with the current time) the same stamps.
-find "$T/EFI" -exec touch -h -d "@$EPOCH" {} +
-mcopy -s -m -i "$EFIBOOT" "$T/EFI" ::/
-le16() { od -An -tu2 -j "$2" -N2 "$1" | tr -d ' '; }
-root_dir=$((($(le16 "$EFIBOOT" 14) + $(od -An -tu1 -j16 -N1 "$EFIBOOT" | tr -d ' ') * $(le16 "$EFIBOOT" 22)) * $(le16 "$EFIBOOT" 11)))
-if [ "$(dd if="$EFIBOOT" bs=1 skip=$root_dir count=8 status=none)" = ANACONDA ]; then
-    for field in 14 22; do
-        dd if="$EFIBOOT" bs=1 skip=$((root_dir + 32 + field)) count=4 status=none |
-            dd of="$EFIBOOT" bs=1 seek=$((root_dir + field)) conv=notrunc status=none
-    done
-fi
-fsck.fat -n "$EFIBOOT" >/dev/null
+make_efiboot "$EFIBOOT" "$T" "$EPOCH"
 
 # install.img: a dummy stage 2 of the requested size (deterministic content, not zeros).
 { yes "remaster fixture install.img (stand-in for Rocky 9.2 stage 2 squashfs)" || true; } |
@@ -394,8 +298,7 @@ xorrisofs -o "$WORK/boot.iso" \
 implantisomd5 "$WORK/boot.iso" >/dev/null 2>&1
 checkisomd5 "$WORK/boot.iso" >/dev/null 2>&1 || { log "checkisomd5 rejects the fresh ISO"; exit 1; }
 
-# stdout then stderr (the order tests/common/fixtures.rs::run_tool reproduces)
-{ sgdisk -v "$WORK/boot.iso" 2>"$WORK/sgdisk.err" || true; cat "$WORK/sgdisk.err"; } >"$WORK/sgdisk-v.baseline.txt"
+record_sgdisk_baseline "$WORK/boot.iso" "$WORK/sgdisk-v.baseline.txt"
 (cd "$WORK" && xorriso -indev boot.iso -report_el_torito plain -report_system_area plain) \
     >"$WORK/xorriso-report.baseline.txt" 2>&1
 

@@ -7,6 +7,9 @@
 //! assert_eq!(report.mediacheck, Some(MediaCheck::Pass));
 //! ```
 //!
+//! The QEMU set-up of a mode is the same for every media layout; [`Layout`] says which modes a
+//! layout's matrix boots and which boot configuration each mode reads.
+//!
 //! At most `REMASTER_BOOT_JOBS` (default 2) guests run at once per test process; each boot
 //! takes ~15-25 s under TCG. KVM is never used: on these nested machines /dev/kvm exists but
 //! guests die with "KVM internal error ... emulation failure".
@@ -19,33 +22,104 @@ use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// The six ways the matrix boots an ISO (plus `BiosUsbCd`, not in [`BootMode::ALL`]).
+/// The ways the matrices boot an ISO. The QEMU set-up of a mode does not depend on the media
+/// layout; what the firmware then reads does ([`Layout::config_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BootMode {
-    /// SeaBIOS, ISO as an IDE CD-ROM (i440fx): El Torito BIOS entry → isolinux.
+    /// SeaBIOS, ISO as an IDE CD-ROM (i440fx): El Torito BIOS entry → isolinux (EL9) or
+    /// images/eltorito.img = GRUB2 i386-pc (EL10).
     BiosCd,
-    /// OVMF, ISO as a CD-ROM on AHCI (q35): El Torito EFI entry → efiboot.img → shim → grub,
-    /// which reads the ISO 9660 /EFI/BOOT/grub.cfg.
+    /// OVMF, ISO as a CD-ROM on AHCI (q35): El Torito EFI entry (efiboot.img on EL9, the
+    /// appended ESP = GPT partition 2 on EL10) → shim → grub, which reads the ISO 9660
+    /// /EFI/BOOT/grub.cfg (grub sees the whole CD as its $cmdpath device).
     UefiCd,
-    /// SeaBIOS, ISO as a USB disk on xHCI: isohybrid MBR → isolinux.
+    /// SeaBIOS, ISO as a USB disk on xHCI: MBR code (isohdpfx on EL9, GRUB's boot_hybrid.img
+    /// on EL10) → isolinux / GRUB2 core.
     BiosUsb,
-    /// OVMF, ISO as a USB disk on xHCI. OVMF still finds the El Torito EFI image on a disk, so
-    /// grub reads the ISO 9660 /EFI/BOOT/grub.cfg, as in UefiCd.
+    /// OVMF, ISO as a USB disk on xHCI. EL9: OVMF finds the El Torito EFI image on a disk, so
+    /// grub reads the ISO 9660 /EFI/BOOT/grub.cfg, as in UefiCd. EL10: the GPT is valid, OVMF
+    /// boots GPT partition 2 (the ESP) and grub reads the grub.cfg inside it.
     UefiUsb,
     /// OVMF, USB disk, El Torito hidden on a scratch copy (boot record identifier in sector 17
-    /// changed) so the firmware boots the ESP (MBR p2 / GPT entry 2 = images/efiboot.img) like
-    /// most real PCs do with a dd'd stick; grub then reads the grub.cfg INSIDE efiboot.img.
+    /// changed) so the firmware can only boot the ESP partition (EL9: MBR p2 / GPT entry 2 =
+    /// images/efiboot.img; EL10: GPT partition 2, the appended ESP) like most real PCs do with
+    /// a dd'd stick; grub then reads the grub.cfg INSIDE the ESP.
     /// The copy's MD5 is re-implanted only if the original's was valid (host checkisomd5), so
     /// `mediacheck` still tells whether the original ISO's implanted MD5 is right.
     UefiUsbEsp,
-    /// OVMF, IODD-like USB CD-ROM: usb-bot + scsi-cd on xHCI.
+    /// OVMF, IODD-like USB CD-ROM: usb-bot + scsi-cd on xHCI (the UEFI USB-CD mode).
     UsbCd,
-    /// SeaBIOS, IODD-like USB CD-ROM (extra mode, not in `ALL`).
+    /// SeaBIOS, IODD-like USB CD-ROM (in the EL10 matrix; extra mode for EL9, not in `ALL`).
     BiosUsbCd,
 }
 
+/// A boot-media layout the fixtures model: which modes its matrix boots and which copy of the
+/// boot configuration each mode's firmware path ends up reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// RHEL 9 / lorax rhel9-branch: isolinux for BIOS, images/efiboot.img in ISO 9660 as the El
+    /// Torito EFI image and isohybrid MBR p2 / GPT entry 2 (scripts/build-fixture-iso.sh).
+    El9,
+    /// RHEL 10 / lorax 37.3+: GRUB2 for BIOS (images/eltorito.img, boot_hybrid.img MBR,
+    /// boot/grub2/), the ESP only as appended GPT partition 2, which the El Torito EFI entry
+    /// points at (scripts/build-fixture-el10.sh).
+    El10,
+}
+
+/// One of the boot configuration files a layout carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BootConfig {
+    /// EL9 /isolinux/isolinux.cfg (ISO 9660).
+    Isolinux,
+    /// EL10 /boot/grub2/grub.cfg (ISO 9660), read by GRUB2 i386-pc.
+    GrubBios,
+    /// /EFI/BOOT/grub.cfg in the ISO 9660 tree.
+    GrubEfiIso,
+    /// EFI/BOOT/grub.cfg inside the ESP image (EL9 images/efiboot.img, EL10 GPT partition 2).
+    GrubEfiEsp,
+}
+
+impl Layout {
+    /// The modes this layout's boot matrix boots.
+    pub fn modes(self) -> &'static [BootMode] {
+        match self {
+            Layout::El9 => &BootMode::ALL,
+            Layout::El10 => &[
+                BootMode::BiosCd,
+                BootMode::UefiCd,
+                BootMode::BiosUsb,
+                BootMode::UefiUsb,
+                BootMode::UefiUsbEsp,
+                BootMode::UsbCd,
+                BootMode::BiosUsbCd,
+            ],
+        }
+    }
+
+    /// The configuration file the boot loader reads in `mode` (QEMU 7.2, SeaBIOS 1.16,
+    /// OVMF 2022.11; confirmed with a distinct marker in every copy: boot_matrix.rs
+    /// `esp_mode_reads_the_grub_cfg_inside_efiboot_img`, boot_matrix_el10.rs
+    /// `each_mode_reads_the_config_the_layout_says`).
+    pub fn config_read(self, mode: BootMode) -> BootConfig {
+        match (self, mode) {
+            (Layout::El9, BootMode::BiosCd | BootMode::BiosUsb | BootMode::BiosUsbCd) => {
+                BootConfig::Isolinux
+            }
+            (Layout::El10, BootMode::BiosCd | BootMode::BiosUsb | BootMode::BiosUsbCd) => {
+                BootConfig::GrubBios
+            }
+            (Layout::El9, BootMode::UefiCd | BootMode::UefiUsb | BootMode::UsbCd) => {
+                BootConfig::GrubEfiIso
+            }
+            (Layout::El10, BootMode::UefiCd | BootMode::UsbCd) => BootConfig::GrubEfiIso,
+            (Layout::El10, BootMode::UefiUsb) => BootConfig::GrubEfiEsp,
+            (_, BootMode::UefiUsbEsp) => BootConfig::GrubEfiEsp,
+        }
+    }
+}
+
 impl BootMode {
-    /// The six modes of the boot matrix.
+    /// The six modes of the EL9 boot matrix (`Layout::El9.modes()`).
     pub const ALL: [BootMode; 6] = [
         BootMode::BiosCd,
         BootMode::UefiCd,

@@ -44,7 +44,7 @@ pub fn other_kver() -> String {
 }
 
 /// Reads `NAME=${NAME:-value}` from scripts/lib.sh so the default lives in one place.
-fn lib_sh_default(name: &str) -> String {
+pub fn lib_sh_default(name: &str) -> String {
     let lib = repo_root().join("scripts/lib.sh");
     let text = std::fs::read_to_string(&lib)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", lib.display()));

@@ -8,4 +8,5 @@
 pub mod boot;
 pub mod cli;
 pub mod direct_boot;
+pub mod el10;
 pub mod fixtures;
