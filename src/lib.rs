@@ -16,4 +16,4 @@ pub mod kmod;
 pub mod remaster;
 pub mod report;
 
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Kind as ErrorKind, Result};

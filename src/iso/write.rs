@@ -511,10 +511,13 @@ impl Planner<'_> {
         if let Some(&j) = self.job_index.get(&(kind, path.to_string())) {
             return Ok(j);
         }
-        let tree = tree_of(self.image, kind).ok_or_else(|| usage("no such tree"))?;
+        let tree = tree_of(self.image, kind).ok_or_else(|| Error::internal("no such tree"))?;
         let job = match tree.find_index(path) {
             Some(i) => {
-                let node = tree.nodes.get(i).ok_or_else(|| usage("bad node"))?;
+                let node = tree
+                    .nodes
+                    .get(i)
+                    .ok_or_else(|| Error::internal("bad node"))?;
                 if node.kind != NodeKind::Dir {
                     return Err(usage(format!(
                         "/{path} exists in the image and is not a directory"
@@ -685,9 +688,10 @@ pub fn plan_layout<R: Read + Seek>(
             return Err(usage(format!("/{path} is replaced twice")));
         }
         let [old] = node.extents.as_slice() else {
-            return Err(usage(format!(
-                "cannot replace /{path}: multi-extent files (> 4 GiB) are not supported"
-            )));
+            return Err(Error::input(
+                PathBuf::new(),
+                format!("cannot replace /{path}: multi-extent files (> 4 GiB) are not supported"),
+            ));
         };
         if old.len > 0 && protected.contains(&old.lba) {
             return Err(usage(format!(
@@ -740,7 +744,7 @@ pub fn plan_layout<R: Read + Seek>(
                 .contains_key(&(TreeKind::Iso9660, path.clone()))
         {
             return Err(usage(format!(
-                "cannot add /{path}: it exists already (replace it instead)"
+                "cannot add /{path}: the image has it already; add it under another ISO path (--add SRC=OTHER/PATH)"
             )));
         }
         if plan
@@ -877,7 +881,7 @@ pub fn plan_layout<R: Read + Seek>(
                 image.file_len,
                 "directory",
             )
-            .map_err(|e| usage(format!("reading /{}: {e}", j.path)))?;
+            .map_err(|e| Error::reading(format_args!("reading /{}", j.path), e))?;
             old_dirs.insert(ji, b);
         }
     }
@@ -1111,7 +1115,8 @@ pub fn plan_layout<R: Read + Seek>(
                     .any(|p| p.first_lba > COVER_START_MAX && p.path.is_none())
             });
         if appended || image.file_len > old_volume_sectors * SECTOR {
-            return Err(usage(
+            return Err(Error::input(
+                PathBuf::new(),
                 "the image has appended partitions or data after its ISO 9660 volume (Fedora / RHEL 10 layout); edits that grow it are not supported",
             ));
         }
@@ -1277,14 +1282,16 @@ fn build_dir(
     let job = planner
         .jobs
         .get(ji)
-        .ok_or_else(|| usage("bad directory job"))?;
+        .ok_or_else(|| Error::internal("bad directory job"))?;
     let mut records: Vec<Vec<u8>> = Vec::new();
     if let (Some(old), Some(bytes)) = (job.old, old_dirs.get(&ji)) {
-        for rec in split_records(bytes, old.offset()).map_err(|e| usage(e.to_string()))? {
+        for rec in split_records(bytes, old.offset())
+            .map_err(|e| Error::reading(format_args!("reading /{}", job.path), e))?
+        {
             let start = (rec.offset - old.offset()) as usize;
             let mut raw = bytes
                 .get(start..start + usize::from(rec.len))
-                .ok_or_else(|| usage("directory record out of range"))?
+                .ok_or_else(|| Error::internal("directory record out of range"))?
                 .to_vec();
             if let Some(f) = fixes.get(&rec.offset) {
                 raw[2..18].copy_from_slice(f);
@@ -1339,7 +1346,7 @@ fn build_dir(
                 let dj = planner
                     .jobs
                     .get(*d)
-                    .ok_or_else(|| usage("bad directory job"))?;
+                    .ok_or_else(|| Error::internal("bad directory job"))?;
                 let subdirs = dj
                     .children
                     .iter()
@@ -1405,7 +1412,7 @@ fn system_area_patches<R: Read + Seek>(
         .map(|e| e.end_sector_byte() / 512)
         .max()
         .unwrap_or(0);
-    let rd = |e: IsoError| usage(format!("reading the system area: {e}"));
+    let rd = |e: IsoError| Error::reading("reading the system area", e);
     let head = read_at(reader, 0, 1024, image.file_len, "system area").map_err(rd)?;
     if image.system_area.mbr_signature {
         for i in 0..4usize {
@@ -1432,7 +1439,7 @@ fn system_area_patches<R: Read + Seek>(
         let mut h = head[512..1024].to_vec();
         let entries = super::sysarea::read_gpt_entries(reader, image.file_len, &gpt.primary)
             .map_err(rd)?
-            .ok_or_else(|| usage("the GPT entry array is unreadable"))?;
+            .ok_or_else(|| Error::input(PathBuf::new(), "the GPT entry array is unreadable"))?;
         let mut entries = entries;
         let esize = gpt.primary.entry_size as usize;
         for e in entries.chunks_exact_mut(esize) {
@@ -1452,7 +1459,9 @@ fn system_area_patches<R: Read + Seek>(
         };
         let free_tail = (new_len - data_end.min(new_len)) / 512;
         if entry_sectors + 1 > free_tail || entry_sectors > 4096 {
-            return Err(usage(format!(
+            return Err(Error::input(
+                PathBuf::new(),
+                format!(
                 "the backup GPT ({entry_sectors} entry sectors) does not fit the padding of the grown image"
             )));
         }
@@ -1858,11 +1867,8 @@ pub fn prepare(input: &Path, mut plan: EditPlan) -> crate::Result<Prepared> {
     if plan.input_stamp.is_some_and(|s| s != input_stamp) {
         return Err(changed_input(input));
     }
-    let image = Image::open(&mut file).map_err(|e| Error::input(input, e))?;
-    let mut layout = plan_layout(&image, &mut file, &plan).map_err(|e| match e {
-        Error::Usage(m) => Error::input(input, m),
-        other => other,
-    })?;
+    let image = Image::open(&mut file).map_err(|e| e.into_input(input))?;
+    let mut layout = plan_layout(&image, &mut file, &plan).map_err(|e| e.in_file(input))?;
     apply_region_edits(
         &mut layout,
         &image,

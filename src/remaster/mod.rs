@@ -553,10 +553,7 @@ fn plan_configs(
                 region
                     .seek(std::io::SeekFrom::Start(0))
                     .and_then(|_| region.write_all(&edited))
-                    .map_err(|e| Error::Output {
-                        path: PathBuf::from(media::EFIBOOT_PATH),
-                        message: e.to_string(),
-                    })
+                    .map_err(|e| Error::output_cause(media::EFIBOOT_PATH, e))
             }),
         });
     }
