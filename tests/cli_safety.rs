@@ -57,10 +57,11 @@ fn help_documents_the_split_of_force_and_write_refused() {
     assert!(o.status.success(), "{}", output_text(&o));
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("--write-refused"), "{help}");
+    assert!(help.contains("70 internal error"), "{help}");
     let force = help
         .split("--force")
         .nth(1)
-        .and_then(|rest| rest.split("\n  -").next())
+        .and_then(|rest| rest.split("--write-refused").next())
         .unwrap_or_default();
     assert!(
         force.contains("Overwrite") && !force.to_lowercase().contains("write even"),

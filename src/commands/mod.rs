@@ -29,7 +29,8 @@ pub mod verify;
     name = "remaster",
     version,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    after_help = "Exit codes: 0 ok; 1 refused by a verdict (nothing written; --dry-run too), or verify found a problem; 2 usage; 3 input error; 4 output error; 70 internal error (please report it); check: 5 loads only without Secure Boot."
 )]
 pub struct Cli {
     #[command(subcommand)]
