@@ -22,4 +22,4 @@ pub mod layout;
 pub mod remaster;
 pub mod report;
 
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Kind as ErrorKind, Result};

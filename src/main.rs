@@ -9,7 +9,7 @@ fn main() {
     match commands::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("remaster: {err}");
+            eprintln!("remaster: {}", err.one_line());
             std::process::exit(err.exit_code());
         }
     }

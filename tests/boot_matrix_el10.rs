@@ -101,43 +101,64 @@ fn boot_pristine(mode: BootMode) {
     assert_pristine_report(&report, mode);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_bios_cd() {
     boot_pristine(BootMode::BiosCd);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_uefi_cd() {
     boot_pristine(BootMode::UefiCd);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_bios_usb() {
     boot_pristine(BootMode::BiosUsb);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_uefi_usb() {
     boot_pristine(BootMode::UefiUsb);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_uefi_usb_esp() {
     boot_pristine(BootMode::UefiUsbEsp);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_usb_cd_uefi() {
     boot_pristine(BootMode::UsbCd);
 }
 
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn pristine_usb_cd_bios() {
     boot_pristine(BootMode::BiosUsbCd);
@@ -218,7 +239,10 @@ fn root_is_whole_device(root: &str) -> bool {
 /// Which of the three configs each firmware path reads (the table in docs/fixtures.md):
 /// BIOS (CD, stick, USB CD) → /boot/grub2/grub.cfg; UEFI CD and USB CD → ISO 9660
 /// /EFI/BOOT/grub.cfg; UEFI stick, with or without El Torito → the ESP's copy.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn each_mode_reads_the_config_the_layout_says() {
     let scratch = scratch_dir();
@@ -306,7 +330,10 @@ fn failing_boot_options(stop_on: &[&str]) -> BootOptions {
 /// loads GRUB's diskboot, whose block list is now wrong, so BIOS-USB never reaches Linux. A
 /// BIOS CD does not use that pointer (cdboot.img reads the image via the boot-info table) and
 /// still boots.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn stale_grub2_boot_info_breaks_bios_usb_only() {
     let scratch = scratch_dir();
@@ -340,7 +367,10 @@ fn stale_grub2_boot_info_breaks_bios_usb_only() {
 /// Joliet name; in place, in the directory of boot/grub2 only): BIOS GRUB finds no config and
 /// stops at its prompt, so BIOS-CD never reaches Linux; UEFI-CD reads /EFI/BOOT/grub.cfg and
 /// still boots.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn missing_bios_grub_cfg_breaks_bios_only() {
     let scratch = scratch_dir();
@@ -406,7 +436,10 @@ fn missing_bios_grub_cfg_breaks_bios_only() {
 /// The El Torito EFI entry moved one 2048-byte block past the start of partition 2 (boot
 /// catalog section entry, load RBA): OVMF no longer finds a FAT there, so UEFI-CD finds
 /// nothing to boot; a UEFI stick still boots, because OVMF takes the ESP from the GPT.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn efi_el_torito_entry_off_p2_breaks_uefi_cd_only() {
     let scratch = scratch_dir();
@@ -447,7 +480,10 @@ fn efi_el_torito_entry_off_p2_breaks_uefi_cd_only() {
 
 /// shim → Debian-signed grub → Debian-signed 6.12 kernel with Secure Boot enforced, from the
 /// appended ESP the El Torito EFI entry points at.
-#[cfg_attr(not(feature = "boot-tests"), ignore = "boots QEMU: the full tier (scripts/test.sh) runs it")]
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
 #[test]
 fn secure_boot_chain_boots_from_the_appended_esp() {
     let opts = BootOptions {

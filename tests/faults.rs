@@ -155,33 +155,73 @@ fn file_size_limit_fails_cleanly() {
     assert_eq!(file_sha256(&iso), before, "the input must never change");
 }
 
-/// A full disk behaves the same through the preallocation: a tiny tmpfs (when this test
-/// may mount one; skipped with a note otherwise, the size limit test above covers EFBIG).
+/// Where the full-disk test gets its small filesystem: an 8 MiB tmpfs mounted in a temp dir,
+/// directly when the test runs as root (as CI does), else inside a new user and mount
+/// namespace (`unshare -Urm`, util-linux) where an unprivileged user may mount a tmpfs.
+/// Runs the remaster of `iso` into `<mnt>/out.iso` there; returns its output and what was
+/// left in the mount, or None when neither way can mount.
+fn remaster_on_a_full_disk(iso: &Path, mnt: &Path) -> Option<(Output, Vec<String>)> {
+    let out = mnt.join("out.iso");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "remaster-faults"])
+        .arg(mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = Command::new("umount").arg(&self.0).status();
+            }
+        }
+        let _unmount = Unmount(mnt.to_path_buf());
+        let output = remaster(iso, &out).output().unwrap();
+        return Some((output, names_in(mnt)));
+    }
+    // The mount exists only inside the namespace: run remaster and list the mount there.
+    const LEFT: &str = "remaster-faults-left:";
+    let script = format!(
+        "mount -t tmpfs -o size=8m remaster-faults \"$1\" || exit 97; \
+         \"$2\" \"$3\" --cmdline x=y -o \"$1/out.iso\"; rc=$?; \
+         echo {LEFT}; ls -A \"$1\"; exit $rc"
+    );
+    let output = Command::new("unshare")
+        .args(["-Urm", "sh", "-c", &script, "sh"])
+        .arg(mnt)
+        .arg(env!("CARGO_BIN_EXE_remaster"))
+        .arg(iso)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if output.status.code() == Some(97) || output.status.code().is_none() {
+        return None;
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (_, left) = stdout.split_once(LEFT)?;
+    let left = left.split_whitespace().map(str::to_owned).collect();
+    Some((output, left))
+}
+
+/// A full disk behaves the same through the preallocation: a tiny tmpfs. Skipped with a
+/// note where no tmpfs can be mounted (the size limit test above covers EFBIG), but never
+/// under CI=true: CI runs as root, so it must run there.
 #[test]
 fn full_disk_fails_before_writing() {
     let iso = fixture_iso();
     let dir = scratch_dir();
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "remaster-faults"])
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some((output, left)) = remaster_on_a_full_disk(&iso, &mnt) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run the full-disk test, but no tmpfs could be mounted (as root, or with unshare -Urm)"
+        );
         eprintln!("note: cannot mount a tmpfs here; full-disk test skipped (EFBIG is tested)");
         return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mnt.clone());
+    };
     let out = mnt.join("out.iso");
-    let output = remaster(&iso, &out).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(4), "stderr:\n{stderr}");
     let errors = error_lines(&output);
@@ -192,7 +232,7 @@ fn full_disk_fails_before_writing() {
         "{}",
         errors[0]
     );
-    assert_eq!(names_in(&mnt), Vec::<String>::new(), "nothing left");
+    assert_eq!(left, Vec::<String>::new(), "nothing left");
 }
 
 /// SIGKILL in the middle of writing the ~1 GiB fixture: no output at its name (a temporary

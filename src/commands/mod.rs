@@ -29,7 +29,8 @@ pub mod verify;
     name = "remaster",
     version,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    after_help = "Exit codes: 0 ok; 1 refused by a verdict (nothing written; --dry-run too), or verify found a problem; 2 usage; 3 input error; 4 output error; 70 internal error (please report it); check: 5 loads only without Secure Boot."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -136,9 +137,13 @@ pub struct RemasterArgs {
     /// Do not implant the media-check MD5.
     #[arg(long = "no-md5")]
     pub no_md5: bool,
-    /// Overwrite an existing output; write even if a driver's verdict is REFUSED.
+    /// Overwrite an existing output (only that: a REFUSED verdict still stops the write).
     #[arg(long)]
     pub force: bool,
+    /// Write the output even though a driver's verdict is REFUSED (the kernel or the
+    /// installer would reject it). Never implied by --force.
+    #[arg(long = "write-refused")]
+    pub write_refused: bool,
     /// Print the plan and stop.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
@@ -398,6 +403,7 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         volid: args.volid.clone(),
         implant_md5: !args.no_md5,
         force: args.force,
+        write_refused: args.write_refused,
         secure_boot: secure_boot(args.secure_boot),
         trusted_keys: trusted_keys(&args.trust_key)?,
         compression: compression(args.overlay_compression),
@@ -410,9 +416,9 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         plan.report
             .human(&mut stderr.lock())
             .map_err(|e| Error::output("<stderr>", e))?;
-        if !plan.report.refusals.is_empty() && opts.force {
+        if !plan.report.refusals.is_empty() && opts.write_refused && !args.dry_run {
             eprintln!(
-                "remaster: WARNING: --force given: writing although the kernel would refuse: {}",
+                "remaster: WARNING: --write-refused given: writing although it was refused: {}",
                 plan.report.refusals.join("; ")
             );
         }

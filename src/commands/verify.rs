@@ -1,6 +1,12 @@
 //! `remaster verify OUT.iso`: re-reads a written ISO (or the stick it was dd'd to, read-only)
 //! and checks what a boot needs: boot records, the implanted MD5, initrds that walk to the
 //! end with the overlay, `inst.dd=` on every install entry, labels, DUDs and module verdicts.
+//!
+//! A driver update disk is checked where the media claims one, and only there: a `/dd*.iso`
+//! in the initrd (what remaster embeds) must be named by `inst.dd=` on every install entry,
+//! and every file an entry's `inst.dd=`/`dd=` names inside the initrd must be there and be a
+//! disk the installer takes. Media without any DUD (stock media, `--cmdline`/`--ks` edits)
+//! are not expected to have one.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -73,6 +79,45 @@ pub fn run(args: VerifyArgs) -> Result<i32> {
     } else {
         crate::error::EXIT_REFUSED
     })
+}
+
+/// The files inside the initrd that install entries name as driver update disks
+/// (`inst.dd=/x`, `inst.dd=file:/x`, `inst.dd=path:/x`, and EL8's `dd=`), as initrd paths
+/// without the leading `/`, each with the entries naming it. Other locations (devices,
+/// labels, URLs) are not in the ISO and are not checked.
+fn claimed_initrd_files(
+    configs: &[crate::remaster::media::BootConfig],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut claims: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for c in configs {
+        for e in boot::parse_entries(c.kind, &c.text) {
+            if !e.kind.is_installer() {
+                continue;
+            }
+            for arg in &e.args {
+                let Some(("inst.dd" | "dd", value)) = arg.split_once('=') else {
+                    continue;
+                };
+                let file = value
+                    .strip_prefix("file:")
+                    .or_else(|| value.strip_prefix("path:"))
+                    .unwrap_or(value);
+                if !file.starts_with('/') {
+                    continue;
+                }
+                let p = file.trim_start_matches('/').to_string();
+                if p.is_empty() {
+                    continue;
+                }
+                let by = format!("{}: {}", c.location, e.title);
+                let list = claims.entry(p).or_default();
+                if !list.contains(&by) {
+                    list.push(by);
+                }
+            }
+        }
+    }
+    claims
 }
 
 /// Runs every check; an unreadable input is an error, a failed check is a report line.
@@ -217,6 +262,9 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         Err(e) => check("isomd5sum", false, format!("cannot check: {e}")),
     }
 
+    // What the boot entries claim: driver update disks inside the initrd.
+    let claims = claimed_initrd_files(&media.configs);
+
     // Initrds.
     let mut dud_names: Vec<String> = Vec::new();
     for (index, i) in media.initrds.clone().iter().enumerate() {
@@ -228,9 +276,33 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             .filter(|p| crate::remaster::is_dud_file_name(p))
             .cloned()
             .collect();
+        let absent: Vec<String> = claims
+            .iter()
+            .filter(|(p, _)| {
+                l.entries
+                    .get(p.as_str())
+                    .is_none_or(|e| e.kind != initrd::FileKind::File)
+            })
+            .map(|(p, by)| match by.as_slice() {
+                [one] => format!("/{p} (named by {one})"),
+                [first, ..] => format!("/{p} (named by {} boot entries, first {first})", by.len()),
+                [] => format!("/{p}"),
+            })
+            .collect();
+        if !absent.is_empty() {
+            check(
+                "dud",
+                false,
+                format!(
+                    "{}: boot entries name driver update disks the initrd does not have: {}",
+                    i.paths.join(" = "),
+                    absent.join("; ")
+                ),
+            );
+        }
         check(
             "initrd",
-            clean && !duds.is_empty(),
+            clean,
             format!(
                 "{}: {} segments{}{}; driver update disks: [{}]",
                 i.paths.join(" = "),
@@ -263,8 +335,12 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         if index == 0 {
             dud_names = duds;
             let reader = media.initrd_reader(0)?;
-            let files = initrd::read_files(reader, crate::remaster::is_dud_file_name, 2 << 30)
-                .map_err(|e| Error::input(path, e))?;
+            let wanted = |p: &str| {
+                crate::remaster::is_dud_file_name(p)
+                    || (p.ends_with(".iso") && claims.contains_key(p))
+            };
+            let files =
+                initrd::read_files(reader, wanted, 2 << 30).map_err(|e| Error::input(path, e))?;
             for (name, bytes) in files {
                 let tmp = tempfile::Builder::new()
                     .suffix(".iso")

@@ -64,7 +64,7 @@ impl IsoError {
     }
     /// Turns the error into the crate error for the input file `path`.
     pub fn into_input(self, path: &std::path::Path) -> crate::Error {
-        crate::Error::input(path, self)
+        crate::Error::input_cause(path, self)
     }
 }
 

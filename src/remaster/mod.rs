@@ -6,6 +6,7 @@
 
 pub mod drivers;
 pub mod media;
+pub mod preflight;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,10 @@ pub struct Options {
     pub ks: Option<PathBuf>,
     pub volid: Option<String>,
     pub implant_md5: bool,
+    /// Overwrite an existing output (`--force`). Never implies `write_refused`.
     pub force: bool,
+    /// Write even though a verdict refused (`--write-refused`): only when asked by name.
+    pub write_refused: bool,
     pub secure_boot: SecureBoot,
     /// Keys the user says are enrolled in MOK/db on the target (`--trust-key`).
     pub trusted_keys: Vec<crate::kmod::signature::TrustedCert>,
@@ -109,8 +113,10 @@ pub struct PlanReport {
     pub treeinfo_updated: Vec<String>,
     pub implant_md5: bool,
     pub output_bytes: u64,
-    /// Problems that stop the write (without --force).
+    /// Problems that stop the write (unless `write_refused`).
     pub refusals: Vec<String>,
+    /// `--write-refused` is in effect: refusals do not stop the write.
+    pub write_refused: bool,
     pub warnings: Vec<String>,
 }
 
@@ -135,6 +141,8 @@ const OVERLAY_DUD_CAP: usize = 16;
 /// from the moment the layout is known, while the verdicts wait for the kernel (see
 /// [`isowrite::Prepared::start_checksum`]); pass false when the plan will not be written.
 pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
+    // Wrong paths and an existing output fail here, before the media is read.
+    preflight::check(opts)?;
     // Only drivers need the kernel's exports and the initrd's walk; plain edits stay light.
     let has_drivers = !(opts.duds.is_empty() && opts.rpms.is_empty() && opts.modules.is_empty());
     let growing = has_drivers || !opts.add.is_empty() || opts.ks.is_some();
@@ -250,6 +258,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
         implant_md5: opts.implant_md5,
         output_bytes: prepared.output_bytes(),
         refusals,
+        write_refused: opts.write_refused,
         warnings,
     };
     Ok((media, Plan { report, prepared }))
@@ -659,13 +668,14 @@ fn refuse_damaged_input(image: &crate::iso::Image, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes the planned ISO. Refuses when a verdict refused (unless `force`).
+/// Writes the planned ISO. Refuses when a verdict refused (unless `write_refused`; `force`
+/// only allows overwriting the output).
 pub fn execute(
     plan: Plan,
     opts: &Options,
     progress: Option<&mut dyn FnMut(u64, u64)>,
 ) -> Result<WriteSummary> {
-    if !plan.report.refusals.is_empty() && !opts.force {
+    if !plan.report.refusals.is_empty() && !opts.write_refused {
         return Err(Error::Refused(refusal_line(&plan.report)));
     }
     isowrite::write_prepared(
@@ -681,7 +691,7 @@ pub fn execute(
 /// The refusals on one line, with the way out.
 pub fn refusal_line(report: &PlanReport) -> String {
     format!(
-        "{} — nothing written (--force writes anyway)",
+        "{} — nothing written; --write-refused writes anyway (the installer will not load what was refused)",
         report.refusals.join("; ")
     )
 }
@@ -809,6 +819,20 @@ impl Report for PlanReport {
         }
         for r in &self.refusals {
             writeln!(out, "  REFUSED: {r}")?;
+        }
+        if self.write_refused {
+            writeln!(
+                out,
+                "  --write-refused: {}",
+                if self.refusals.is_empty() {
+                    "in effect (nothing was refused)".to_string()
+                } else {
+                    format!(
+                        "in effect: the output is written despite {} refusal(s)",
+                        self.refusals.len()
+                    )
+                }
+            )?;
         }
         Ok(())
     }

@@ -256,10 +256,13 @@ impl Planner<'_> {
         if let Some(&j) = self.job_index.get(&(kind, path.to_string())) {
             return Ok(j);
         }
-        let tree = tree_of(self.image, kind).ok_or_else(|| usage("no such tree"))?;
+        let tree = tree_of(self.image, kind).ok_or_else(|| Error::internal("no such tree"))?;
         let job = match tree.find_index(path) {
             Some(i) => {
-                let node = tree.nodes.get(i).ok_or_else(|| usage("bad node"))?;
+                let node = tree
+                    .nodes
+                    .get(i)
+                    .ok_or_else(|| Error::internal("bad node"))?;
                 if node.kind != NodeKind::Dir {
                     return Err(usage(format!(
                         "/{path} exists in the image and is not a directory"
@@ -384,14 +387,16 @@ pub(super) fn build_dir(
     let job = planner
         .jobs
         .get(ji)
-        .ok_or_else(|| usage("bad directory job"))?;
+        .ok_or_else(|| Error::internal("bad directory job"))?;
     let mut records: Vec<Vec<u8>> = Vec::new();
     if let (Some(old), Some(bytes)) = (job.old, old_dirs.get(&ji)) {
-        for rec in split_records(bytes, old.offset()).map_err(|e| usage(e.to_string()))? {
+        for rec in split_records(bytes, old.offset())
+            .map_err(|e| Error::reading(format_args!("reading /{}", job.path), e))?
+        {
             let start = (rec.offset - old.offset()) as usize;
             let mut raw = bytes
                 .get(start..start + usize::from(rec.len))
-                .ok_or_else(|| usage("directory record out of range"))?
+                .ok_or_else(|| Error::internal("directory record out of range"))?
                 .to_vec();
             if let Some(f) = fixes.get(&rec.offset) {
                 raw[2..18].copy_from_slice(f);
@@ -446,7 +451,7 @@ pub(super) fn build_dir(
                 let dj = planner
                     .jobs
                     .get(*d)
-                    .ok_or_else(|| usage("bad directory job"))?;
+                    .ok_or_else(|| Error::internal("bad directory job"))?;
                 let subdirs = dj
                     .children
                     .iter()

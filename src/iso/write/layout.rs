@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::dirgen::{
@@ -155,9 +155,12 @@ impl<'i> Builder<'i> {
                 return Err(usage(format!("/{path} is replaced twice")));
             }
             let [old] = node.extents.as_slice() else {
-                return Err(usage(format!(
-                    "cannot replace /{path}: multi-extent files (> 4 GiB) are not supported"
-                )));
+                return Err(Error::input(
+                    PathBuf::new(),
+                    format!(
+                        "cannot replace /{path}: multi-extent files (> 4 GiB) are not supported"
+                    ),
+                ));
             };
             if let NewContent::InPlace(bytes) = content {
                 self.edit_in_place(&path, *old, bytes)?;
@@ -242,7 +245,7 @@ impl<'i> Builder<'i> {
                     .contains_key(&(TreeKind::Iso9660, path.clone()))
             {
                 return Err(usage(format!(
-                    "cannot add /{path}: it exists already (replace it instead)"
+                    "cannot add /{path}: the image has it already; add it under another ISO path (--add SRC=OTHER/PATH)"
                 )));
             }
             if self
@@ -383,7 +386,7 @@ impl<'i> Builder<'i> {
                     self.image.file_len,
                     "directory",
                 )
-                .map_err(|e| usage(format!("reading /{}: {e}", j.path)))?;
+                .map_err(|e| Error::reading(format_args!("reading /{}", j.path), e))?;
                 self.old_dirs.insert(ji, b);
             }
         }
@@ -632,7 +635,8 @@ impl<'i> Builder<'i> {
                     .any(|p| p.first_lba > COVER_START_MAX && p.path.is_none())
             });
         if appended || image.file_len > self.old_volume_sectors * SECTOR {
-            return Err(usage(
+            return Err(Error::input(
+                PathBuf::new(),
                 "the image has appended partitions or data after its ISO 9660 volume (Fedora / RHEL 10 layout); edits that grow it are not supported",
             ));
         }

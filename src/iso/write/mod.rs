@@ -151,7 +151,7 @@ pub struct Prepared {
 /// write needs, nothing written.
 pub fn prepare(input: &Path, plan: EditPlan) -> crate::Result<Prepared> {
     let mut file = File::open(input).map_err(|e| Error::input(input, e))?;
-    let image = Image::open(&mut file).map_err(|e| Error::input(input, e))?;
+    let image = Image::open(&mut file).map_err(|e| e.into_input(input))?;
     prepare_opened(input, file, &image, plan)
 }
 
@@ -167,10 +167,7 @@ pub fn prepare_opened(
     if plan.input_stamp.is_some_and(|s| s != input_stamp) {
         return Err(changed_input(input));
     }
-    let layout = plan_layout(image, &mut file, &plan).map_err(|e| match e {
-        Error::Usage(m) => Error::input(input, m),
-        other => other,
-    })?;
+    let layout = plan_layout(image, &mut file, &plan).map_err(|e| e.in_file(input))?;
     let md5 = if plan.implant_md5 {
         if image.pvd().offset() != crate::iso::md5::PVD_OFFSET {
             return Err(Error::input(

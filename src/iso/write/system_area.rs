@@ -4,9 +4,12 @@
 
 use std::io::{Read, Seek};
 
-use super::model::{usage, Patch};
+use std::path::PathBuf;
+
+use super::model::Patch;
 use crate::iso::volume::le32;
 use crate::iso::{read_at, Image, IsoError};
+use crate::Error;
 
 /// A partition "covers the image" (and grows with it) if it starts in the system area
 /// (512-byte LBA 0, or 64 with xorriso's -partition_offset 16) and reaches past the last
@@ -35,7 +38,7 @@ pub(super) fn system_area_patches<R: Read + Seek>(
         .map(|e| e.end_sector_byte() / 512)
         .max()
         .unwrap_or(0);
-    let rd = |e: IsoError| usage(format!("reading the system area: {e}"));
+    let rd = |e: IsoError| Error::reading("reading the system area", e);
     let head = read_at(reader, 0, 1024, image.file_len, "system area").map_err(rd)?;
     if image.system_area.mbr_signature {
         for i in 0..4usize {
@@ -62,7 +65,7 @@ pub(super) fn system_area_patches<R: Read + Seek>(
         let mut h = head[512..1024].to_vec();
         let entries = crate::iso::sysarea::read_gpt_entries(reader, image.file_len, &gpt.primary)
             .map_err(rd)?
-            .ok_or_else(|| usage("the GPT entry array is unreadable"))?;
+            .ok_or_else(|| Error::input(PathBuf::new(), "the GPT entry array is unreadable"))?;
         let mut entries = entries;
         let esize = gpt.primary.entry_size as usize;
         for e in entries.chunks_exact_mut(esize) {
@@ -82,9 +85,12 @@ pub(super) fn system_area_patches<R: Read + Seek>(
         };
         let free_tail = (new_len - data_end.min(new_len)) / 512;
         if entry_sectors + 1 > free_tail || entry_sectors > 4096 {
-            return Err(usage(format!(
-                "the backup GPT ({entry_sectors} entry sectors) does not fit the padding of the grown image"
-            )));
+            return Err(Error::input(
+                PathBuf::new(),
+                format!(
+                    "the backup GPT ({entry_sectors} entry sectors) does not fit the padding of the grown image"
+                ),
+            ));
         }
         let backup_entries_lba = new_backup - entry_sectors;
         let last_usable = gpt.primary.last_usable.saturating_add(delta512);
