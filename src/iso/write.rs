@@ -1877,7 +1877,10 @@ pub fn prepare(input: &Path, mut plan: EditPlan) -> crate::Result<Prepared> {
                 "cannot implant an isomd5sum: the primary volume descriptor is not at sector 16",
             ));
         }
-        Some(Md5Stream::new(layout.volume_bytes).map_err(|e| Error::input(input, e))?)
+        Some(
+            Md5Stream::for_output(layout.volume_bytes, &image.app_use)
+                .map_err(|e| Error::input(input, e))?,
+        )
     } else {
         None
     };
