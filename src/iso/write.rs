@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex};
 
 use super::dir::{split_records, NodeKind, Tree, TreeKind};
 use super::md5::Md5Stream;
+use super::output_guard;
 use super::sink::{Pace, Sink};
 use super::volume::{le32, DescriptorKind};
 use super::{read_at, Extent, Image, IsoError, SECTOR};
@@ -1676,20 +1677,6 @@ impl Drop for Registered {
     }
 }
 
-/// Reserves `len` bytes for `file` so that a full disk (ENOSPC), a quota or a file size
-/// limit (EFBIG) is reported before any byte is written, and the filesystem can lay the
-/// file out contiguously. Filesystems without fallocate are skipped silently (the writes
-/// report a full disk then). Uses the fallocate system call, not posix_fallocate: glibc's
-/// fallback for the latter writes the whole file once more.
-fn preallocate(file: &File, len: u64) -> io::Result<()> {
-    use rustix::io::Errno;
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => Ok(()),
-        Err(e) if e == Errno::NOSPC || e == Errno::FBIG || e == Errno::DQUOT => Err(e.into()),
-        Err(_) => Ok(()),
-    }
-}
-
 /// Test-only hook (documented in tests/faults.rs): when set to a number of milliseconds,
 /// [`write`] sleeps that long after it created and reserved the temporary output and
 /// before it streams, so a test can change the input or send a signal at a known moment.
@@ -1803,10 +1790,12 @@ fn apply_region_edits(
 ///
 /// Safety of the result: the input is opened read-only. The output is written to a
 /// temporary file `.remaster-*` in the destination directory, preallocated (a full disk is
-/// reported before any byte is written), fsync'ed and renamed: the output appears complete
-/// or not at all. On an error the temporary file is removed; a SIGINT/SIGTERM handler that
-/// calls [`abort_partial_outputs`] removes it too; only a `kill -9` (or a crash of the
-/// machine) can leave it behind, never at the output's name. An input (the ISO, or a file
+/// reported before any byte is written; where the filesystem cannot preallocate, its free
+/// space is checked instead), fsync'ed and renamed: the output appears complete or not at
+/// all. On an error the temporary file is removed; a SIGINT/SIGTERM handler that calls
+/// [`abort_partial_outputs`] removes it too; only a `kill -9` (or a crash of the machine)
+/// can leave it behind, never at the output's name, and the next run into the same folder
+/// removes it (see [`output_guard`]). An input (the ISO, or a file
 /// added from disk) whose size or modification time changed between planning (see
 /// [`EditPlan::input_stamp`]) and the end of writing is refused before the rename.
 /// Refuses an existing output without `opts.force` and an output that is the input.
@@ -1979,29 +1968,10 @@ pub fn write_prepared(
         _ => PathBuf::from("."),
     };
     let oerr = |e: &dyn std::fmt::Display| Error::output(output, e);
-    let tmp = tempfile::Builder::new()
-        .prefix(".remaster-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| oerr(&e))?;
+    let tmp = output_guard::create(&dir, ".remaster-", output, layout.output_bytes)?;
     let registered = Registered::new(tmp.path())?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| oerr(&e))?;
-    }
-    preallocate(tmp.as_file(), layout.output_bytes).map_err(|e| {
-        let fix = if e.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error()) {
-            "raise the file size limit (ulimit -f) or write to a filesystem that allows files this large"
-        } else {
-            "free space or choose another destination"
-        };
-        oerr(&format!(
-            "cannot reserve {} bytes for it ({e}); {fix}",
-            layout.output_bytes
-        ))
-    })?;
+    output_guard::reserve(tmp.as_file(), output, layout.output_bytes)?;
+    let werr = |e| output_guard::write_failed(output, tmp.as_file(), layout.output_bytes, e);
     if let Some(ms) = std::env::var(TEST_PAUSE_ENV)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -2018,7 +1988,7 @@ pub fn write_prepared(
                 Some(&pass.pace),
                 &mut opts.progress,
             )
-            .map_err(|e| oerr(&e))?;
+            .map_err(werr)?;
             (written, Some(pass.finish().map_err(|e| oerr(&e))?))
         }
         None => stream(
@@ -2029,7 +1999,7 @@ pub fn write_prepared(
             None,
             &mut opts.progress,
         )
-        .map_err(|e| oerr(&e))?,
+        .map_err(werr)?,
     };
     if written != layout.output_bytes {
         return Err(oerr(&format!(
@@ -2045,9 +2015,10 @@ pub fn write_prepared(
             .map_err(|e| oerr(&e))?;
         tmp.as_file()
             .write_all_at(&field, crate::iso::md5::APPDATA_OFFSET)
-            .map_err(|e| oerr(&e))?;
+            .map_err(werr)?;
     }
-    tmp.as_file().sync_all().map_err(|e| oerr(&e))?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    output_guard::seal(tmp.as_file(), layout.output_bytes).map_err(werr)?;
     let len = tmp.as_file().metadata().map_err(|e| oerr(&e))?.len();
     if len != layout.output_bytes {
         return Err(oerr(&format!(
