@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::fixtures::{fixture_iso, scratch_dir};
+use common::fixtures::{fixture_iso, fixture_iso_sized, scratch_dir};
 
 const PAUSE_ENV: &str = "REMASTER_TEST_PAUSE_AFTER_PLAN_MS";
 const NO_PREALLOCATE_ENV: &str = "REMASTER_TEST_NO_PREALLOCATE";
@@ -178,6 +178,70 @@ fn killed_runs_leftover_is_removed_and_a_live_runs_file_is_not() {
         )),
         "stderr:\n{live_err}"
     );
+    assert_eq!(names_in(dir.path()), vec!["next.iso".to_string()]);
+}
+
+/// Bytes the process has written through write(2) & co. (`wchar` of /proc/PID/io).
+fn bytes_written(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// SIGKILL in the middle of writing the ~1 GiB fixture (after 64 MiB): the leftover holds
+/// written data and the rest of the reserved size; the next run into the folder (the
+/// small fixture) reports it with about 1 GiB freed and removes it.
+#[test]
+fn sigkill_mid_write_leftover_is_removed_by_the_next_run() {
+    let big = fixture_iso_sized(900);
+    let big_len = std::fs::metadata(&big).unwrap().len();
+    let dir = scratch_dir();
+    let mut child = remaster(&big, &dir.path().join("big.iso")).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("remaster exited ({status}) before it had written 64 MiB");
+        }
+        if bytes_written(child.id()).is_some_and(|n| n >= 64 << 20) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let temps = temp_files_in(dir.path());
+    assert_eq!(temps.len(), 1, "{:?}", names_in(dir.path()));
+    let leftover = &temps[0];
+    assert!(std::fs::metadata(leftover).unwrap().len() >= big_len);
+    let mut head = vec![0u8; 1 << 20];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &std::fs::File::open(leftover).unwrap(),
+        &mut head,
+        0,
+    )
+    .unwrap();
+    assert!(
+        head.iter().any(|&b| b != 0),
+        "killed mid-write: the leftover starts with written data"
+    );
+    let out = remaster(&fixture_iso(), &dir.path().join("next.iso"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr:\n{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("remaster: removed {}", leftover.display())))
+        .unwrap_or_else(|| panic!("no report of the leftover:\n{stderr}"));
+    let freed: u64 = line
+        .rsplit('(')
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in: {line}"));
+    assert!(freed >= 900 << 20, "{line}");
     assert_eq!(names_in(dir.path()), vec!["next.iso".to_string()]);
 }
 
