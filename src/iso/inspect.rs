@@ -129,7 +129,10 @@ fn parent_dir(path: &str) -> &str {
 }
 
 /// The boot-relevant files of `files` and the boot directories summarised instead.
-fn boot_files(files: &[FileEntry], named: &[String]) -> (Vec<FileEntry>, Vec<DirSummary>) {
+fn boot_files(
+    files: &[FileEntry],
+    named: &std::collections::HashSet<String>,
+) -> (Vec<FileEntry>, Vec<DirSummary>) {
     let in_boot_dir = |f: &FileEntry| {
         let rel = f.path.trim_start_matches('/');
         match rel.split_once('/') {
@@ -195,7 +198,7 @@ impl IsoReport {
             p.as_deref()
                 .map(|p| format!("/{}", p.trim_start_matches('/')))
         };
-        let mut named: Vec<String> = Vec::new();
+        let mut named = std::collections::HashSet::new();
         if let Some(cat) = &image.boot_catalog {
             named.extend(with_slash(&cat.path));
             named.extend(cat.entries.iter().filter_map(|e| with_slash(&e.path)));
