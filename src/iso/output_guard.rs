@@ -97,7 +97,7 @@ pub fn create(
     if flock(tmp.as_file(), FlockOperation::LockExclusive).is_ok() {
         tmp.as_file()
             .write_all_at(&trailer(planned), planned)
-            .map_err(|e| oerr(&e))?;
+            .map_err(|e| write_failed(output, tmp.as_file(), planned, e))?;
     }
     let own = tmp.as_file().metadata().map_err(|e| oerr(&e))?;
     for left in remove_leftovers(dir, own.uid(), (own.dev(), own.ino())) {
