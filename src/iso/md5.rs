@@ -675,6 +675,42 @@ mod tests {
     }
 
     #[test]
+    fn output_keeps_the_input_record_fields_it_can() {
+        let iso = fake_iso(300);
+        let old = |skip: i64, supported: bool, count: i64| {
+            ImplantField {
+                md5: "0".repeat(32),
+                skip_sectors: skip,
+                supported,
+                fragment_sums: "a".repeat(60),
+                fragment_count: count,
+            }
+            .to_bytes()
+            .unwrap()
+        };
+        let out = |field: &[u8]| {
+            let mut s = Md5Stream::for_output(300 * 2048, field).unwrap();
+            s.update(&iso);
+            s.finish().unwrap()
+        };
+        let kept = out(&old(30, true, 10));
+        assert_eq!(
+            (kept.skip_sectors, kept.supported, kept.fragment_count),
+            (30, true, 10)
+        );
+        assert_eq!(kept.fragment_sums.len(), 60);
+        assert!(!out(&old(15, false, 20)).supported);
+        // No record, or parameters no checker can use here: implantisomd5's defaults.
+        let fresh = out(&[b' '; APPDATA_LEN]);
+        assert_eq!(
+            (fresh.skip_sectors, fresh.supported, fresh.fragment_count),
+            (15, false, 20)
+        );
+        let unusable = out(&old(-1, true, 20));
+        assert_eq!((unusable.skip_sectors, unusable.supported), (15, true));
+    }
+
+    #[test]
     fn garbage_and_tiny_inputs_error() {
         assert!(compute(&mut Cursor::new(vec![0u8; 10])).is_err());
         assert!(check(&mut Cursor::new(vec![0u8; 40000])).is_err());
