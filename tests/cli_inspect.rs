@@ -31,7 +31,11 @@ fn json(o: &Output) -> serde_json::Value {
 #[test]
 fn iso_report_agrees_with_xorriso_and_names_the_kernel() {
     let iso = fixture_iso();
-    let v = json(&inspect(&[iso.as_os_str(), "--json".as_ref()]));
+    let v = json(&inspect(&[
+        iso.as_os_str(),
+        "--json".as_ref(),
+        "--files".as_ref(),
+    ]));
     assert_eq!(v["label"], FIXTURE_LABEL);
     assert_eq!(v["kernels"][0]["release"], fixture_kver());
     let initrd_paths = v["initrds"][0]["paths"].as_array().unwrap();

@@ -211,7 +211,7 @@ fn reader_agrees_with_xorriso_on_a_lorax_like_iso() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["md5"]["present"], false);
     assert_eq!(json["label"], "Test-9-x86_64");
-    assert!(json["files"]
+    assert!(json["boot_files"]
         .as_array()
         .unwrap()
         .iter()

@@ -140,7 +140,7 @@ impl Report for MediaInspect {
 pub fn run(args: InspectArgs) -> Result<i32> {
     let path = &args.file;
     match sniff(path)? {
-        FileKind::Iso => emit(&inspect_iso(path, args.initrd)?, args.out.json),
+        FileKind::Iso => emit(&inspect_iso(path, args.initrd, args.files)?, args.out.json),
         FileKind::Initrd => {
             let file = File::open(path).map_err(|e| Error::input(path, e))?;
             let report = initrd::inspect(file).map_err(|e| Error::input(path, e))?;
@@ -210,8 +210,9 @@ impl Report for KernelReport {
 }
 
 /// Builds the ISO report reading only metadata, the kernels' setup headers, the first bytes
-/// of the initrds and the boot configs (plus whole initrds with `walk_initrds`).
-pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
+/// of the initrds and the boot configs (plus whole initrds with `walk_initrds`). Files are
+/// summarised (`iso::inspect`); `list_files` adds every file.
+pub fn inspect_iso(path: &Path, walk_initrds: bool, list_files: bool) -> Result<MediaInspect> {
     let mut file = File::open(path).map_err(|e| Error::input(path, e))?;
     let image = Image::open(&mut file).map_err(|e| e.into_input(path))?;
     let mut kernels: Vec<KernelInfo> = Vec::new();
@@ -283,6 +284,9 @@ pub fn inspect_iso(path: &Path, walk_initrds: bool) -> Result<MediaInspect> {
     .map(config_info)
     .collect();
     let mut iso = IsoReport::from_image(&image);
+    if list_files {
+        iso.list_files(&image);
+    }
     iso.bytes_read = image.bytes_read + kernel_bytes;
     let (layout, layout_error) = match layout {
         Ok(l) => (Some(l), None),

@@ -168,6 +168,10 @@ pub struct InspectArgs {
     /// For an ISO: also walk its initrd(s).
     #[arg(long)]
     pub initrd: bool,
+    /// For an ISO: list every file (by default, counts and sizes per top-level directory
+    /// and the boot-relevant files).
+    #[arg(long)]
+    pub files: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }

@@ -4,7 +4,8 @@
 //! `OEMDRV`, owner 0:0, directories 0555, files 0444.
 //!
 //! Written with hadris-iso's writer. Deterministic: every date is SOURCE_DATE_EPOCH (or
-//! 1980-01-01 when unset). Atomic: a temporary file beside the destination, fsync, rename.
+//! 1980-01-01 when unset). Atomic: a temporary file beside the destination, fsync, rename
+//! (`iso::output_guard`: locked while written, removed by the next run if a run is killed).
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,7 @@ use hadris_iso::{IsoId, IsoLevel, IsoOptions};
 use serde::Serialize;
 
 use super::rpm::read_kmod_rpm_file;
+use crate::iso::output_guard;
 
 /// The `rhdd3` text ddiskit writes (anaconda does not read it, only its presence).
 pub const RHDD3_TEXT: &str = "Driver Update Disk version 3";
@@ -174,28 +176,25 @@ pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::R
             "already exists; pass --force to replace it",
         ));
     }
-    let plan = plan(rpms, opts)?;
-    let mut warnings = plan.warnings;
+    // Built in memory (DUDs are small, see `dud_image_bytes`), so its size is known before
+    // the first byte: the temporary output is locked, marked and reserved like an ISO's
+    // (`iso::output_guard`), and a killed run's leftover is removed by the next one.
+    let (image, created) = dud_image_bytes(rpms, opts)?;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let temp = tempfile::Builder::new()
-        .prefix(".remaster-dud-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| crate::Error::output(out, format!("cannot create a temporary file: {e}")))?;
-    let file = temp.reopen().map_err(|e| crate::Error::output(out, e))?;
-    let mut device =
-        hadris_storage::host::FileDevice::new(file).map_err(|e| crate::Error::output(out, e))?;
-    let report = hadris_iso::sync::write(&mut device, &plan.tree, &plan.options)
-        .map_err(|e| crate::Error::output(out, format!("{e:?}")))?;
-    warnings.extend(report.warnings().iter().map(|w| format!("{w:?}")));
-    let file = device.into_inner();
-    file.set_len(report.size())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| crate::Error::output(out, e))?;
-    drop(file);
+    let len = image.len() as u64;
+    let temp = output_guard::create(&dir, ".remaster-dud-", out, len)?;
+    output_guard::reserve(temp.as_file(), out, len)?;
+    {
+        use std::os::unix::fs::FileExt;
+        let file = temp.as_file();
+        file.write_all_at(&image, 0)
+            .and_then(|_| file.sync_all())
+            .and_then(|_| output_guard::seal(file, len))
+            .map_err(|e| output_guard::write_failed(out, file, len, e))?;
+    }
     if opts.force {
         temp.persist(out)
             .map_err(|e| crate::Error::output(out, e.error))?;
@@ -209,8 +208,6 @@ pub fn write_dud(rpms: &[PathBuf], out: &Path, opts: &CreateOptions) -> crate::R
     }
     Ok(CreatedDud {
         path: out.to_path_buf(),
-        size: report.size(),
-        rpm_paths: plan.rpm_paths,
-        warnings,
+        ..created
     })
 }

@@ -286,6 +286,10 @@ pub struct Md5Stream {
     chunk_fill: usize,
     previous_fragment: u64,
     fragments: Vec<(u64, String)>,
+    /// The record's fields that the digest does not decide (written by [`Md5Stream::finish`]).
+    skip_sectors: i64,
+    fragment_count: i64,
+    supported: bool,
 }
 
 impl Md5Stream {
@@ -293,6 +297,22 @@ impl Md5Stream {
     /// parameters (15 skipped sectors, 20 fragments).
     pub fn new(volume_bytes: u64) -> io::Result<Self> {
         Self::with_params(volume_bytes, SKIP_SECTORS as i64, FRAGMENT_COUNT as i64)
+    }
+
+    /// A stream for the output of an edit whose input carried the 512-byte application-use
+    /// field `input_field`: the new record keeps every field of the input's isomd5sum
+    /// record that the edit does not change (`RHLISOSTATUS`, i.e. the "supported" flag of
+    /// `implantisomd5 --supported-iso`, and `SKIPSECTORS` / `FRAGMENT COUNT`); only the
+    /// digest and the fragment sums are new. Without a record in the input, or with
+    /// parameters no checker could use for this volume, implantisomd5's defaults apply.
+    pub fn for_output(volume_bytes: u64, input_field: &[u8]) -> io::Result<Self> {
+        let Some(old) = parse_field(input_field) else {
+            return Self::new(volume_bytes);
+        };
+        let mut stream = Self::with_params(volume_bytes, old.skip_sectors, old.fragment_count)
+            .or_else(|_| Self::new(volume_bytes))?;
+        stream.supported = old.supported;
+        Ok(stream)
     }
 
     /// A stream with the parameters read from an implanted field (for checking).
@@ -324,6 +344,9 @@ impl Md5Stream {
             chunk_fill: 0,
             previous_fragment: 0,
             fragments: Vec::new(),
+            skip_sectors,
+            fragment_count,
+            supported: false,
         })
     }
 
@@ -415,10 +438,10 @@ impl Md5Stream {
         let fragment_sums: String = self.fragments.iter().map(|(_, s)| s.as_str()).collect();
         Ok(ImplantField {
             md5,
-            skip_sectors: SKIP_SECTORS as i64,
-            supported: false,
+            skip_sectors: self.skip_sectors,
+            supported: self.supported,
             fragment_sums,
-            fragment_count: FRAGMENT_COUNT as i64,
+            fragment_count: self.fragment_count,
         })
     }
 
@@ -649,6 +672,42 @@ mod tests {
         assert_eq!(parse_field(&[b' '; 512]), None);
         assert_eq!(parse_field(b""), None);
         assert_eq!(parse_field(b"ISO MD5SUM = "), None);
+    }
+
+    #[test]
+    fn output_keeps_the_input_record_fields_it_can() {
+        let iso = fake_iso(300);
+        let old = |skip: i64, supported: bool, count: i64| {
+            ImplantField {
+                md5: "0".repeat(32),
+                skip_sectors: skip,
+                supported,
+                fragment_sums: "a".repeat(60),
+                fragment_count: count,
+            }
+            .to_bytes()
+            .unwrap()
+        };
+        let out = |field: &[u8]| {
+            let mut s = Md5Stream::for_output(300 * 2048, field).unwrap();
+            s.update(&iso);
+            s.finish().unwrap()
+        };
+        let kept = out(&old(30, true, 10));
+        assert_eq!(
+            (kept.skip_sectors, kept.supported, kept.fragment_count),
+            (30, true, 10)
+        );
+        assert_eq!(kept.fragment_sums.len(), 60);
+        assert!(!out(&old(15, false, 20)).supported);
+        // No record, or parameters no checker can use here: implantisomd5's defaults.
+        let fresh = out(&[b' '; APPDATA_LEN]);
+        assert_eq!(
+            (fresh.skip_sectors, fresh.supported, fresh.fragment_count),
+            (15, false, 20)
+        );
+        let unusable = out(&old(-1, true, 20));
+        assert_eq!((unusable.skip_sectors, unusable.supported), (15, true));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod dir;
 pub mod eltorito;
 pub mod inspect;
 pub mod md5;
+pub mod output_guard;
 mod sink;
 pub mod sysarea;
 pub mod volume;

@@ -56,13 +56,13 @@ pub use model::{EditPlan, Layout, NewContent, Placement};
 pub use output::{abort_partial_outputs, InputStamp};
 
 use super::md5::Md5Stream;
+use super::output_guard;
 use super::sink::Pace;
 use super::Image;
 use crate::Error;
 use model::Source;
 use output::{
-    changed_input, check_output, check_unchanged, partial_outputs, preallocate, Registered,
-    TEST_PAUSE_ENV,
+    changed_input, check_output, check_unchanged, partial_outputs, Registered, TEST_PAUSE_ENV,
 };
 use stream::{stream, ChecksumPass};
 
@@ -117,10 +117,12 @@ impl crate::report::Report for WriteSummary {
 ///
 /// Safety of the result: the input is opened read-only. The output is written to a
 /// temporary file `.remaster-*` in the destination directory, preallocated (a full disk is
-/// reported before any byte is written), fsync'ed and renamed: the output appears complete
-/// or not at all. On an error the temporary file is removed; a SIGINT/SIGTERM handler that
-/// calls [`abort_partial_outputs`] removes it too; only a `kill -9` (or a crash of the
-/// machine) can leave it behind, never at the output's name. An input (the ISO, or a file
+/// reported before any byte is written; where the filesystem cannot preallocate, its free
+/// space is checked instead), fsync'ed and renamed: the output appears complete or not at
+/// all. On an error the temporary file is removed; a SIGINT/SIGTERM handler that calls
+/// [`abort_partial_outputs`] removes it too; only a `kill -9` (or a crash of the machine)
+/// can leave it behind, never at the output's name, and the next run into the same folder
+/// removes it (see [`output_guard`]). An input (the ISO, or a file
 /// added from disk) whose size or modification time changed between planning (see
 /// [`EditPlan::input_stamp`]) and the end of writing is refused before the rename.
 /// Refuses an existing output without `opts.force` and an output that is the input.
@@ -175,7 +177,10 @@ pub fn prepare_opened(
                 "cannot implant an isomd5sum: the primary volume descriptor is not at sector 16",
             ));
         }
-        Some(Md5Stream::new(layout.volume_bytes).map_err(|e| Error::input(input, e))?)
+        Some(
+            Md5Stream::for_output(layout.volume_bytes, &image.app_use)
+                .map_err(|e| Error::input(input, e))?,
+        )
     } else {
         None
     };
@@ -248,29 +253,10 @@ pub fn write_prepared(
         _ => PathBuf::from("."),
     };
     let oerr = |e: &dyn std::fmt::Display| Error::output(output, e);
-    let tmp = tempfile::Builder::new()
-        .prefix(".remaster-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| oerr(&e))?;
+    let tmp = output_guard::create(&dir, ".remaster-", output, layout.output_bytes)?;
     let registered = Registered::new(tmp.path())?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| oerr(&e))?;
-    }
-    preallocate(tmp.as_file(), layout.output_bytes).map_err(|e| {
-        let fix = if e.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error()) {
-            "raise the file size limit (ulimit -f) or write to a filesystem that allows files this large"
-        } else {
-            "free space or choose another destination"
-        };
-        oerr(&format!(
-            "cannot reserve {} bytes for it ({e}); {fix}",
-            layout.output_bytes
-        ))
-    })?;
+    output_guard::reserve(tmp.as_file(), output, layout.output_bytes)?;
+    let werr = |e| output_guard::write_failed(output, tmp.as_file(), layout.output_bytes, e);
     if let Some(ms) = std::env::var(TEST_PAUSE_ENV)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -287,7 +273,7 @@ pub fn write_prepared(
                 Some(&pass.pace),
                 &mut opts.progress,
             )
-            .map_err(|e| oerr(&e))?;
+            .map_err(werr)?;
             (written, Some(pass.finish().map_err(|e| oerr(&e))?))
         }
         None => stream(
@@ -298,7 +284,7 @@ pub fn write_prepared(
             None,
             &mut opts.progress,
         )
-        .map_err(|e| oerr(&e))?,
+        .map_err(werr)?,
     };
     if written != layout.output_bytes {
         return Err(oerr(&format!(
@@ -314,9 +300,10 @@ pub fn write_prepared(
             .map_err(|e| oerr(&e))?;
         tmp.as_file()
             .write_all_at(&field, crate::iso::md5::APPDATA_OFFSET)
-            .map_err(|e| oerr(&e))?;
+            .map_err(werr)?;
     }
-    tmp.as_file().sync_all().map_err(|e| oerr(&e))?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    output_guard::seal(tmp.as_file(), layout.output_bytes).map_err(werr)?;
     let len = tmp.as_file().metadata().map_err(|e| oerr(&e))?.len();
     if len != layout.output_bytes {
         return Err(oerr(&format!(

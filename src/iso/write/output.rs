@@ -128,20 +128,6 @@ impl Drop for Registered {
     }
 }
 
-/// Reserves `len` bytes for `file` so that a full disk (ENOSPC), a quota or a file size
-/// limit (EFBIG) is reported before any byte is written, and the filesystem can lay the
-/// file out contiguously. Filesystems without fallocate are skipped silently (the writes
-/// report a full disk then). Uses the fallocate system call, not posix_fallocate: glibc's
-/// fallback for the latter writes the whole file once more.
-pub(super) fn preallocate(file: &File, len: u64) -> io::Result<()> {
-    use rustix::io::Errno;
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => Ok(()),
-        Err(e) if e == Errno::NOSPC || e == Errno::FBIG || e == Errno::DQUOT => Err(e.into()),
-        Err(_) => Ok(()),
-    }
-}
-
 /// Test-only hook (documented in tests/faults.rs): when set to a number of milliseconds,
 /// [`write`] sleeps that long after it created and reserved the temporary output and
 /// before it streams, so a test can change the input or send a signal at a known moment.
