@@ -5,6 +5,7 @@ use clap::Parser;
 use remaster::commands::{self, Cli};
 
 fn main() {
+    remaster::report::set_notice_hook(|message| eprintln!("remaster: {message}"));
     let cli = Cli::parse();
     match commands::run(cli) {
         Ok(code) => std::process::exit(code),

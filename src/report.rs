@@ -3,6 +3,23 @@
 
 use std::io::{self, Write};
 
+/// Where the engine sends notices a user should see although nothing failed (a leftover
+/// of a killed run removed, ...): the embedding program installs a hook (the CLI prints to
+/// stderr); without one they are dropped. The engine itself never prints.
+static NOTICE_HOOK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Installs the notice hook (once per process; later calls are ignored).
+pub fn set_notice_hook(hook: fn(&str)) {
+    let _ = NOTICE_HOOK.set(hook);
+}
+
+/// Sends a notice to the installed hook.
+pub fn notice(message: &str) {
+    if let Some(hook) = NOTICE_HOOK.get() {
+        hook(message);
+    }
+}
+
 pub trait Report: serde::Serialize {
     /// Writes the human-readable form.
     fn human(&self, out: &mut dyn Write) -> io::Result<()>;

@@ -101,11 +101,11 @@ pub fn create(
     }
     let own = tmp.as_file().metadata().map_err(|e| oerr(&e))?;
     for left in remove_leftovers(dir, own.uid(), (own.dev(), own.ino())) {
-        eprintln!(
-            "remaster: removed {}, left by an interrupted run ({} bytes freed)",
+        crate::report::notice(&format!(
+            "removed {}, left by an interrupted run ({} bytes freed)",
             left.path.display(),
             left.bytes_freed
-        );
+        ));
     }
     Ok(tmp)
 }
