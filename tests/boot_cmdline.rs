@@ -1,4 +1,4 @@
-//! Boot-config editing on the lorax RHEL 9 menus (boot-iso-layout.md §4), rendered the way
+//! Boot-config editing on the lorax RHEL 9 menus (lorax rhel9-branch `config_files/x86/isolinux.cfg` and `grub2-efi.cfg`), rendered the way
 //! lorax renders them for Rocky 9.2 (label `Rocky-9-2-x86_64-dvd`).
 
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The layout facts of the EL10-like fixture (scripts/build-fixture-el10.sh), pinned against
 //! real oracles: xorriso's `-report_el_torito as_mkisofs` / `-report_system_area plain`,
 //! sgdisk, checkisomd5, fsck.fat/mtools, and the raw bytes GRUB's boot code uses. These are
-//! the facts an EL10-aware writer must keep (../shared/reference/el10-boot-iso-layout.md §5-6;
+//! the facts an EL10-aware writer must keep (docs/layouts.md and docs/fixtures.md;
 //! docs/fixtures.md). No QEMU.
 //! Run: `cargo test --test fixture_el10_layout` (builds the fixture if missing or stale).
 

@@ -1,8 +1,9 @@
 //! Ground truth: boot the real Debian 6.1.0-50 kernel in QEMU, insmod every case module,
 //! and assert that `kmod::verdict::check` predicted what the kernel did — outcome and the
 //! first kernel message. Secure Boot is simulated with `module.sig_enforce=1` (the same
-//! enforcement `efi: lockdown` turns on; testing-notes.md shows Debian under real Secure Boot
-//! has `sig_enforce=Y` and prints the same messages).
+//! enforcement `efi: lockdown` turns on; Debian under real Secure Boot has
+//! `sig_enforce=Y` and prints the same messages, as tests/boot_matrix.rs's Secure Boot run
+//! shows).
 //!
 //! Needs `scripts/build-kmod-fixtures.sh` (run automatically, cached) and qemu-system-x86.
 

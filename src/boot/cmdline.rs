@@ -326,7 +326,8 @@ fn looks_like_device_name(v: &str) -> bool {
     }) && !v.chars().any(|c| c.is_ascii_uppercase())
 }
 
-/// Why a driver-update argument will not work (installer-driver-updates.md §2–3), or None.
+/// Why a driver-update argument will not work (anaconda's `dracut/parse-anaconda-dd.sh` and
+/// `driver-updates-genrules.sh`), or None.
 pub fn dud_problem(arg: &str) -> Option<String> {
     let key = arg_key(arg);
     let value = arg.split_once('=').map(|(_, v)| v);
@@ -388,8 +389,8 @@ fn dud_value_problem(arg: &str, v: &str) -> Option<String> {
     ))
 }
 
-/// A valid `inst.dd=` naming a device: dracut waits for it (installer-driver-updates.md
-/// §3.2), so a medium that is absent at boot (IODD presents one ISO at a time) stalls the
+/// A valid `inst.dd=` naming a device: dracut waits for it (anaconda's
+/// `driver-updates-genrules.sh` adds an initqueue wait for the device), so a medium that is absent at boot (IODD presents one ISO at a time) stalls the
 /// boot until the initqueue timeout.
 pub fn dud_device_note(arg: &str) -> Option<String> {
     let v = arg.strip_prefix("inst.dd=")?;

@@ -2,7 +2,8 @@
 //!
 //! Destinations are routed through the base's symlinks (`lib/modules/x` becomes
 //! `usr/lib/modules/x` when `lib -> usr/lib`), so the overlay never carries an entry for a
-//! path that is a symlink in the base (the kernel would delete the symlink: initramfs.md §2.2)
+//! path that is a symlink in the base (the kernel would delete the symlink: `init/initramfs.c` unlinks a path whose type
+//! changes)
 //! and never changes the type of an existing path. Output is deterministic: sorted paths,
 //! sequential inode numbers, nlink 1, uid/gid 0, one fixed mtime. newc headers are written
 //! with the `cpio` crate's `NewcBuilder`.
