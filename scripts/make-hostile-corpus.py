@@ -753,6 +753,48 @@ dud_case("dud-rpm-past-end", rel, "reject", PAST_END + "|rpm", "the RPM's extent
 rel = new_input("dud-not-iso", "dd.iso", random.Random(13).randbytes(100_000))
 dud_case("dud-not-iso", rel, "reject", "iso|unrecognised|driver update|not", "100 kB of random bytes named dd.iso")
 
+
+# --- superlinear costs (issue 15 §2): each step under its cap, the caps multiplying --------
+
+
+def xorriso_iso(tree_dir, extra=()):
+    """A small Rock Ridge + Joliet ISO of tree_dir, built by xorriso; returns its bytes."""
+    out = os.path.join(OUT, "tmp.iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "OEMDRV", *extra,
+                    "-o", out, tree_dir], check=True, stderr=subprocess.DEVNULL)
+    data = read(out)
+    os.remove(out)
+    return data
+
+
+def scratch_dir(name):
+    d = os.path.join(OUT, "scratch", name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+# A DUD ISO whose 32 top-level *.iso files all point at the image itself (LBA 0, its whole
+# length): each nested image is the DUD again, so following them mounts 1+32+32²+32³+32⁴
+# images (before issue 15: a hang, with every one kept in memory).
+d = scratch_dir("dud-self-nesting")
+rng = random.Random(15)
+for i in range(32):
+    with open(os.path.join(d, f"n{i:02}.iso"), "wb") as f:
+        f.write(rng.randbytes(SECTOR))
+img = xorriso_iso(d)
+rel = new_input("dud-self-nesting", "dd.iso", img)
+nest = Iso(os.path.join(OUT, rel))
+for r in nest.primary + nest.joliet_tree:
+    if r.path.lower().endswith(".iso"):
+        set_extent(rel, r, lba=0, size=len(img))
+dud_case("dud-self-nesting", rel, "reject", "budget|nested",
+         "32 top-level *.iso records all pointing at the image itself")
+case("dud-self-nesting:inspect", rel, ["inspect", "{input}"], "tolerate", "",
+     "32 top-level *.iso records all pointing at the image itself (inspect lists it as an ISO)")
+
+shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
+
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump({"cases": cases}, f, indent=1)
 print(f"{len(cases)} cases, {len(os.listdir(os.path.join(OUT, 'inputs')))} inputs", file=sys.stderr)
