@@ -793,6 +793,96 @@ dud_case("dud-self-nesting", rel, "reject", "budget|nested",
 case("dud-self-nesting:inspect", rel, ["inspect", "{input}"], "tolerate", "",
      "32 top-level *.iso records all pointing at the image itself (inspect lists it as an ISO)")
 
+
+def chain_iso(name, depth):
+    """An ISO (Rock Ridge, no Joliet) of `depth` nested directories d/d/d/…; returns its bytes
+    and, per level, the byte offset and lba of the record naming the next directory."""
+    d = scratch_dir(name)
+    p = d
+    for _ in range(depth):
+        p = os.path.join(p, "d")
+    os.makedirs(p)
+    out = os.path.join(OUT, "tmp.iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-V", "CHAIN", "-o", out, d],
+                   check=True, stderr=subprocess.DEVNULL)
+    img = bytearray(read(out))
+    os.remove(out)
+    pvd = 16 * SECTOR
+    lba = le32(img, pvd + 156 + 2)
+    chain = []
+    for _ in range(depth):
+        base, pos, found = lba * SECTOR, 0, None
+        while pos < SECTOR and img[base + pos]:
+            at = base + pos
+            ln, nlen = img[at], img[at + 32]
+            if img[at + 25] & 2 and img[at + 33 : at + 33 + nlen] not in (b"\0", b"\1"):
+                found = at
+            pos += ln
+        assert found is not None, f"{name}: chain broken at lba {lba}"
+        chain.append(found)
+        lba = le32(img, found + 2)
+    return img, chain
+
+
+def set_record_sua(img, at, sua):
+    """Rewrites the directory record at `at` (the last one of its sector) with system-use area
+    `sua`, keeping its extent, flags and identifier."""
+    old_len, nlen = img[at], img[at + 32]
+    head = bytes(img[at : at + 33 + nlen]) + (b"\0" if nlen % 2 == 0 else b"")
+    rec = bytearray(head + sua)
+    assert len(rec) <= 255
+    rec[0] = len(rec)
+    img[at : at + max(old_len, len(rec))] = bytes(rec) + bytes(max(0, old_len - len(rec)))
+
+
+def ce_entry(block, length, offset=0):
+    both = lambda v: struct.pack("<I", v) + struct.pack(">I", v)
+    return b"CE\x1c\x01" + both(block) + both(offset) + both(length)
+
+
+def nm_entry(name, more):
+    return b"NM" + bytes([5 + len(name), 1]) + bytes([1 if more else 0]) + name
+
+
+# A chain of 500 directories, one per sector (the loop check does not see it), each named by
+# Rock Ridge NM entries continued over 17 CE areas that all point at one shared sector of the
+# system area: ~30 KB per name, and every node stored its full path, Σ depth × name ≈ 3.7 GB
+# from a 1 MB image (before issue 15: killed under the test's ulimit -v).
+img, chain = chain_iso("iso-rr-name-bomb", 500)
+area = b"".join(nm_entry(b"x" * 250, True) for _ in range(7)) + ce_entry(1, SECTOR)
+img[SECTOR : SECTOR + len(area)] = area
+for at in chain:
+    set_record_sua(img, at, nm_entry(b"d", True) + ce_entry(1, SECTOR))
+rel = new_input("iso-rr-name-bomb", "boot.iso", bytes(img))
+iso_cases("iso-rr-name-bomb", rel, "reject", "name|longer|budget|limit",
+          "500 nested directories named by ~30 KB Rock Ridge names from one shared CE sector")
+
+# 14 nested directories with 250-byte names (paths just under PATH_MAX), the last one holding
+# 700 000 records of 64 bytes whose names (250 bytes, from one shared CE area) give each node
+# a ~4 KB path: ~3 GB of paths from a 45 MB image (before issue 15: killed under ulimit -v).
+img, chain = chain_iso("iso-wide-deep-paths", 14)
+img[2 * SECTOR : 2 * SECTOR + 255] = nm_entry(b"y" * 250, False)
+for at in chain:
+    set_record_sua(img, at, ce_entry(2, 255))
+count = 700_000
+per_sector = SECTOR // 64
+rec = bytearray(64)
+rec[0], rec[32] = 64, 3
+rec[33:36] = b"F;1"
+rec[36:64] = ce_entry(2, 255)
+sector = bytes(rec) * per_sector
+last = chain[-1]
+big_lba = len(img) // SECTOR
+dot = bytes(img[le32(img, last + 2) * SECTOR :][:68])  # `.` and `..` of the original directory
+nsec = -(-count // per_sector) + 1
+img += (dot + bytes(SECTOR - len(dot)) + sector * (nsec - 1))
+set_extent_bytes = lambda at, lba, size: img.__setitem__(
+    slice(at + 2, at + 18), struct.pack("<I", lba) + struct.pack(">I", lba) + struct.pack("<I", size) + struct.pack(">I", size))
+set_extent_bytes(last, big_lba, nsec * SECTOR)
+rel = new_input("iso-wide-deep-paths", "boot.iso", bytes(img))
+iso_cases("iso-wide-deep-paths", rel, "reject", "budget|limit|more than|longer",
+          "700 000 entries with ~4 KB paths under 14 directories with 250-byte names",
+          commands=("inspect", "check"))
 shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:

@@ -1,6 +1,14 @@
 //! Directory records, Rock Ridge (SUSP: NM, SL, PX, CE) and Joliet names; the walk that
 //! builds a [`Tree`] and remembers the byte offset of every record (the writer repoints
 //! records in place).
+//!
+//! Memory is linear in the image and capped (issue 15): every node stores its full path, so
+//! a deep chain of directories with long names would cost Σ depth × name bytes. A name is at
+//! most [`MAX_NAME_BYTES`] (as Linux isofs), a path at most [`MAX_PATH_BYTES`] (PATH_MAX), the
+//! names and paths of one tree at most [`MAX_TREE_TEXT_BYTES`] in total, the continuation
+//! areas read for one tree at most [`MAX_TREE_CE_BYTES`], and a tree has at most
+//! [`MAX_NODES`] nodes. With the directory caps below, one tree costs at most about
+//! 128 MiB of text + 500k nodes × ~300 bytes + one 64 MiB directory buffer.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek};
@@ -119,8 +127,17 @@ impl Tree {
 
 /// Largest directory extent accepted (a directory of ~100k entries).
 const MAX_DIR_BYTES: u32 = 64 << 20;
-/// Most nodes per tree.
-const MAX_NODES: usize = 1_000_000;
+/// Most nodes per tree (a full RHEL DVD has under 50k).
+pub const MAX_NODES: usize = 500_000;
+/// Longest name (Rock Ridge NM, after continuations; Linux isofs stops at 255 too).
+pub const MAX_NAME_BYTES: usize = 255;
+/// Longest path of a node and longest symlink target (Linux PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Names, identifiers and paths of one tree, in total.
+pub const MAX_TREE_TEXT_BYTES: u64 = 128 << 20;
+/// SUSP continuation-area bytes read for one tree, in total (CE areas may all point at one
+/// shared sector, so the per-record cap alone multiplies with the number of records).
+pub const MAX_TREE_CE_BYTES: u64 = 64 << 20;
 /// Most directory bytes read per tree (overlapping hostile extents must not multiply reads).
 const MAX_TREE_DIR_BYTES: u64 = 512 << 20;
 /// Most SUSP continuation areas followed per record.
@@ -227,12 +244,14 @@ pub struct RockRidge {
 }
 
 /// Parses the SUSP/Rock Ridge entries of a record's system-use area, following CE
-/// continuation areas (bounded).
+/// continuation areas (bounded per record, and in total by `ce_budget`: bytes of
+/// continuation areas still allowed for this tree).
 pub fn parse_rock_ridge<R: Read + Seek>(
     r: &mut R,
     file_len: u64,
     su: &[u8],
     offset: u64,
+    ce_budget: &mut u64,
 ) -> Result<RockRidge, IsoError> {
     let mut rr = RockRidge::default();
     let mut name = Vec::new();
@@ -276,7 +295,14 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                     } else if flags & 0x04 != 0 {
                         name = b"..".to_vec();
                     } else {
-                        name.extend_from_slice(&e[5..]);
+                        name.extend_from_slice(e.get(5..).unwrap_or_default());
+                    }
+                    if name.len() > MAX_NAME_BYTES {
+                        return Err(IsoError::malformed(
+                            "Rock Ridge NM entry",
+                            offset,
+                            format!("name longer than {MAX_NAME_BYTES} bytes"),
+                        ));
                     }
                     have_name = true;
                 }
@@ -305,6 +331,13 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                         link_component_open = cflags & 0x01 != 0;
                         c += 2 + clen;
                     }
+                    if link.len() > MAX_PATH_BYTES {
+                        return Err(IsoError::malformed(
+                            "Rock Ridge SL entry",
+                            offset,
+                            format!("symlink target longer than {MAX_PATH_BYTES} bytes"),
+                        ));
+                    }
                 }
                 b"PX" if len >= 36 => {
                     rr.mode = Some(le32(e, 4));
@@ -322,6 +355,12 @@ pub fn parse_rock_ridge<R: Read + Seek>(
         }
         match next {
             Some((at, clen)) => {
+                *ce_budget = ce_budget.checked_sub(clen as u64).ok_or_else(|| {
+                    IsoError::Limit(format!(
+                        "Rock Ridge continuation areas of more than {MAX_TREE_CE_BYTES} bytes \
+                         in one directory tree (budget: continuation bytes)"
+                    ))
+                })?;
                 area = read_at(r, at, clen, file_len, "Rock Ridge continuation area")?
             }
             None => break,
@@ -394,6 +433,8 @@ pub fn read_tree<R: Read + Seek>(
     };
     let mut visited: HashSet<u32> = HashSet::new();
     let mut dir_bytes_read: u64 = 0;
+    let mut ce_budget = MAX_TREE_CE_BYTES;
+    let mut text_bytes: u64 = 0;
     let mut queue = std::collections::VecDeque::from([0usize]);
     while let Some(dir_index) = queue.pop_front() {
         let Some(dir) = tree.nodes.get(dir_index) else {
@@ -438,7 +479,7 @@ pub fn read_tree<R: Read + Seek>(
             if i == 0 {
                 // `.`: Rock Ridge is announced by SP in the root's `.` record.
                 if dir_index == 0 && kind == TreeKind::Iso9660 {
-                    let rr = parse_rock_ridge(r, file_len, su, rec.offset)?;
+                    let rr = parse_rock_ridge(r, file_len, su, rec.offset, &mut ce_budget)?;
                     if let Some(skip) = rr.sp_skip {
                         tree.rock_ridge = true;
                         tree.susp_skip = skip;
@@ -458,7 +499,13 @@ pub fn read_tree<R: Read + Seek>(
             }
             let rr = if tree.rock_ridge {
                 let skip = usize::from(tree.susp_skip).min(su.len());
-                parse_rock_ridge(r, file_len, &su[skip..], rec.offset)?
+                parse_rock_ridge(
+                    r,
+                    file_len,
+                    su.get(skip..).unwrap_or_default(),
+                    rec.offset,
+                    &mut ce_budget,
+                )?
             } else {
                 RockRidge::default()
             };
@@ -490,6 +537,27 @@ pub fn read_tree<R: Read + Seek>(
                 (Some(n), TreeKind::Iso9660) => n.clone(),
                 _ => plain_iso_name(&ident),
             };
+            if name.len() > MAX_NAME_BYTES {
+                return Err(IsoError::malformed(
+                    "directory record",
+                    rec.offset,
+                    format!("name longer than {MAX_NAME_BYTES} bytes"),
+                ));
+            }
+            if dir_path.len() + 1 + name.len() > MAX_PATH_BYTES {
+                return Err(IsoError::malformed(
+                    "directory tree",
+                    rec.offset,
+                    format!("a path longer than {MAX_PATH_BYTES} bytes (PATH_MAX)"),
+                ));
+            }
+            text_bytes += (dir_path.len() + 1 + 2 * name.len() + ident.len()) as u64;
+            if text_bytes > MAX_TREE_TEXT_BYTES {
+                return Err(IsoError::Limit(format!(
+                    "names and paths of more than {} MiB in one directory tree (budget: name bytes)",
+                    MAX_TREE_TEXT_BYTES >> 20
+                )));
+            }
             let path = if dir_path.is_empty() {
                 name.clone()
             } else {
