@@ -883,6 +883,16 @@ rel = new_input("iso-wide-deep-paths", "boot.iso", bytes(img))
 iso_cases("iso-wide-deep-paths", rel, "reject", "budget|limit|more than|longer",
           "700 000 entries with ~4 KB paths under 14 directories with 250-byte names",
           commands=("inspect", "check"))
+
+# A module alias that is a glob bomb: 39 `*` then a byte no PCI id has, within the 40-byte
+# vendor/device head `check --pci` accepts. The recursive matcher tried ~C(56,17) splits per
+# module (before issue 15: a hang); the module is otherwise valid, so check may say LOADS.
+old_alias = b"alias=pci:v00001000d00000072sv*sd*bc*sc*i*\0description=remaster test module"
+at = ko.index(old_alias, modinfo["offset"], modinfo["offset"] + modinfo["size"])
+bomb = b"alias=pci:v" + b"*" * 39 + b"Xsv*sd*bc*sc*i*"
+rel = ko_input("ko-alias-glob-bomb", with_patch(ko, at, bomb + bytes(len(old_alias) - len(bomb))))
+case("ko-alias-glob-bomb:check-pci", rel, ["check", ISO, "{input}", "--pci", "1000:0072"], "tolerate", "",
+     "alias=pci:v + 39 '*' + X...: exponential for a backtracking glob matcher")
 shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
