@@ -893,6 +893,22 @@ bomb = b"alias=pci:v" + b"*" * 39 + b"Xsv*sd*bc*sc*i*"
 rel = ko_input("ko-alias-glob-bomb", with_patch(ko, at, bomb + bytes(len(old_alias) - len(bomb))))
 case("ko-alias-glob-bomb:check-pci", rel, ["check", ISO, "{input}", "--pci", "1000:0072"], "tolerate", "",
      "alias=pci:v + 39 '*' + X...: exponential for a backtracking glob matcher")
+
+# An xz initrd: a chain of 400 real directories d/d/…, a symlink s to its end, and 100 000
+# files s/xNNNNN. Each name resolves through the symlink into 400 components; the walker
+# rebuilt the candidate path per component (before issue 15: O(components²) per entry, a
+# hang); now resolution is incremental and the looked-up path bytes of a walk are capped.
+chain_names = ["/".join(["d"] * k) for k in range(1, 401)]
+def resolve_bomb():
+    for n in chain_names:
+        yield newc(n, mode=0o40755)
+    yield newc("s", chain_names[-1].encode(), mode=0o120777)
+    for i in range(100_000):
+        yield newc(f"s/x{i:05}")
+    yield trailer()
+initrd_case("initrd-symlink-chain", compress_stream("xz", ["-q", "--check=crc32", "-c"], resolve_bomb()),
+            "reject", "budget|resolution|symlink",
+            "100 000 files named through a symlink to a 400-level directory chain")
 shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
