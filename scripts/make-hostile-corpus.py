@@ -909,6 +909,45 @@ def resolve_bomb():
 initrd_case("initrd-symlink-chain", compress_stream("xz", ["-q", "--check=crc32", "-c"], resolve_bomb()),
             "reject", "budget|resolution|symlink",
             "100 000 files named through a symlink to a 400-level directory chain")
+
+# GPT arithmetic on the image's own fields: a partition's last LBA set to 2^64-1, every CRC
+# made valid again (before issue 15: the LBA range overflowed, a panic with overflow checks).
+import zlib
+
+
+def gpt_fix_crcs(img, hdr, entries_at, entries_len):
+    struct.pack_into("<I", img, hdr + 88, zlib.crc32(bytes(img[entries_at : entries_at + entries_len])))
+    size = le32(img, hdr + 12)
+    struct.pack_into("<I", img, hdr + 16, 0)
+    struct.pack_into("<I", img, hdr + 16, zlib.crc32(bytes(img[hdr : hdr + size])))
+
+
+img = bytearray(iso.img)
+n_entries, entry_size = struct.unpack_from("<II", img, gpt + 80)
+ents = entries_lba * 512
+# The first used entry that starts after LBA 0 (an entry at LBA 0 is the whole ISO).
+k = next(i for i in range(n_entries)
+         if any(img[ents + i * entry_size : ents + i * entry_size + 16])
+         and struct.unpack_from("<Q", img, ents + i * entry_size + 32)[0] > 0)
+struct.pack_into("<Q", img, ents + k * entry_size + 40, (1 << 64) - 1)
+gpt_fix_crcs(img, gpt, ents, n_entries * entry_size)
+rel = new_input("iso-gpt-lba-overflow", "boot.iso", bytes(img))
+iso_cases("iso-gpt-lba-overflow", rel, "reject", "gpt|partition|lba",
+          "a GPT partition's last LBA 2^64-1, CRCs valid", commands=("remaster", "inspect", "verify"))
+
+# A backup GPT header whose entry array span (1 sector) is shorter than the primary array,
+# CRC valid: the writer took the span from the backup and truncated the array under a CRC of
+# the whole (before issue 15: a grown image with a corrupt backup GPT, exit 0).
+img = bytearray(iso.img)
+alt = struct.unpack_from("<Q", img, gpt + 32)[0]
+bh = alt * 512
+assert img[bh : bh + 8] == b"EFI PART", "fixture ISO has no backup GPT header at its alternate LBA"
+struct.pack_into("<Q", img, bh + 72, alt - 1)
+gpt_fix_crcs(img, bh, (alt - 1) * 512, 512)
+rel = new_input("iso-gpt-backup-short", "boot.iso", bytes(img))
+iso_cases("iso-gpt-backup-short", rel, "reject", "gpt|backup",
+          "backup GPT header's entry array span 1 sector, the primary array needs more",
+          commands=("remaster",))
 shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:

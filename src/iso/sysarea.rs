@@ -214,14 +214,29 @@ pub fn read_system_area<R: Read + Seek>(
                     .map(|c| u16::from_le_bytes([c[0], c[1]]))
                     .take_while(|&u| u != 0)
                     .collect();
+                // Byte range of the partition, in checked arithmetic: the fields are the
+                // image's, and `last_lba = u64::MAX` or `first_lba ≥ 2^55` overflow.
+                let range = first_lba.checked_mul(512).zip(
+                    last_lba
+                        .checked_add(1)
+                        .and_then(|end| end.saturating_sub(first_lba).checked_mul(512)),
+                );
+                let Some((start, len)) = range else {
+                    return Err(IsoError::malformed(
+                        "GPT partition entry",
+                        primary.entries_lba.saturating_mul(512).saturating_add(
+                            (i as u64).saturating_mul(u64::from(primary.entry_size)),
+                        ),
+                        format!(
+                            "partition {} spans LBA {first_lba}..={last_lba}, beyond any disk",
+                            i + 1
+                        ),
+                    ));
+                };
                 let path = if first_lba == 0 {
                     None
                 } else {
-                    path_covering(
-                        tree,
-                        first_lba * 512,
-                        (last_lba + 1).saturating_sub(first_lba) * 512,
-                    )
+                    path_covering(tree, start, len)
                 };
                 partitions.push(GptPartition {
                     number: i as u32 + 1,
@@ -255,6 +270,30 @@ pub fn read_system_area<R: Read + Seek>(
     Ok(sa)
 }
 
+/// Entry sectors of the backup GPT for a primary entry array of `array_len` bytes: the
+/// backup header's own span (backup header LBA − its entries LBA) when it holds the whole
+/// array, the array's own size when there is no usable backup header. A span too short for
+/// the array is refused: writing it would truncate the array under a CRC of the full one.
+pub fn backup_entry_sectors(gpt: &Gpt, array_len: usize) -> Result<u64, IsoError> {
+    let needed = (array_len as u64).div_ceil(512);
+    match &gpt.backup {
+        Some(b) if b.my_lba > b.entries_lba => {
+            let span = b.my_lba - b.entries_lba;
+            if span < needed {
+                return Err(IsoError::malformed(
+                    "backup GPT header",
+                    b.my_lba.saturating_mul(512),
+                    format!(
+                        "its entry array has room for {span} sectors, the primary's needs {needed}"
+                    ),
+                ));
+            }
+            Ok(span)
+        }
+        _ => Ok(needed),
+    }
+}
+
 /// Encodes an LBA as MBR CHS bytes for a geometry (`heads`, `sectors` per track);
 /// beyond cylinder 1023 the conventional maximum is written.
 pub fn chs_bytes(lba: u64, heads: u64, sectors: u64) -> [u8; 3] {
@@ -276,11 +315,56 @@ pub fn chs_bytes(lba: u64, heads: u64, sectors: u64) -> [u8; 3] {
 
 /// Recomputes a GPT header's CRC (header bytes `0..header_size`, CRC field zeroed).
 pub fn fix_header_crc(h: &mut [u8]) {
-    let size = (le32(h, 12) as usize).clamp(92, h.len().min(512));
-    if h.len() < 20 {
+    // Length first: clamp panics when its minimum is above its maximum.
+    if h.len() < 92 {
         return;
     }
+    let size = (le32(h, 12) as usize).clamp(92, h.len().min(512));
     h[16..20].fill(0);
     let crc = crc32fast::hash(&h[..size]);
     h[16..20].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(my_lba: u64, entries_lba: u64) -> GptHeader {
+        GptHeader {
+            my_lba,
+            alternate_lba: 1,
+            first_usable: 0,
+            last_usable: 0,
+            disk_guid: String::new(),
+            entries_lba,
+            num_entries: 248,
+            entry_size: 128,
+            header_crc_ok: true,
+            entries_crc_ok: true,
+        }
+    }
+
+    #[test]
+    fn backup_span_must_hold_the_array() {
+        let mut gpt = Gpt {
+            primary: header(1, 2),
+            backup: Some(header(1000, 938)),
+            partitions: Vec::new(),
+        };
+        assert_eq!(backup_entry_sectors(&gpt, 248 * 128).ok(), Some(62));
+        gpt.backup = Some(header(1000, 999));
+        let err = backup_entry_sectors(&gpt, 248 * 128)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("needs 62")));
+        gpt.backup = None;
+        assert_eq!(backup_entry_sectors(&gpt, 248 * 128).ok(), Some(62));
+    }
+
+    #[test]
+    fn header_crc_of_a_short_buffer_does_not_panic() {
+        let mut h = vec![0u8; 40];
+        fix_header_crc(&mut h);
+        assert_eq!(h, vec![0u8; 40]);
+    }
 }
