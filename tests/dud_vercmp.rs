@@ -1,5 +1,6 @@
 //! rpmvercmp against librpm itself (`rpm --eval '%{lua: rpm.vercmp(a, b)}'`) over a
 //! generated list, plus rpmdev-vercmp when installed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod dud_support;
 

@@ -5,6 +5,7 @@
 //! has `sig_enforce=Y` and prints the same messages).
 //!
 //! Needs `scripts/build-kmod-fixtures.sh` (run automatically, cached) and qemu-system-x86.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 
