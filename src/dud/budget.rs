@@ -13,6 +13,9 @@
 //! - module and depmod.d bytes kept in memory in total ([`MAX_KEPT_BYTES`]).
 //!
 //! Exceeding one is fatal for the scan, and the error says which budget it was.
+//!
+//! No indexing/slicing or unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::cell::Cell;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -177,6 +180,7 @@ impl<R: Seek> Seek for Metered<R> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests index fixtures they built
 mod tests {
     use super::*;
 

@@ -11,6 +11,9 @@
 //! a later `*` subsumes every earlier choice. Time O(pattern × text), memory O(1): an alias
 //! made of many `*` (issue 15; the recursive matcher took ~10^14 steps) is no slower than
 //! any other.
+//!
+//! No indexing/slicing or unchecked arithmetic (denied below), like the other parsers.
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 /// What one pattern element (not `*`) at `p` says about byte `c`, and where the next
 /// element starts.
@@ -118,6 +121,7 @@ pub fn fnmatch(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests index fixtures they built
 mod tests {
     use super::fnmatch;
     use std::time::{Duration, Instant};
