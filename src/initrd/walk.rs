@@ -1039,6 +1039,10 @@ enum Lookup {
 /// long symlinked chain (`s/x` with `s` → `d/d/d/…`) would multiply that by the number of
 /// entries; a real initramfs looks up a few MB.
 const MAX_RESOLVE_BYTES: u64 = 256 << 20;
+/// Entries and name bytes the tree model may hold: names are at most PATH_MAX each, but the
+/// decode budget allows gigabytes of them.
+const MAX_TREE_NODES: usize = 1_000_000;
+const MAX_TREE_BYTES: u64 = 256 << 20;
 const RESOLVE_BUDGET: &str = "path resolution budget exceeded (more than 256 MiB of path components looked up; symlinks to long directory chains)";
 
 /// Resolves a path through symlinks; `Err` if a parent is missing or not a directory, on a
@@ -1133,6 +1137,8 @@ struct Fs {
     hardlinks: HashMap<(u32, u32, u32, u32), String>,
     /// Path bytes looked up so far (see [`MAX_RESOLVE_BYTES`]).
     resolved: std::cell::Cell<u64>,
+    /// Path and symlink-target bytes of the entries replayed so far (see [`MAX_TREE_BYTES`]).
+    stored: u64,
 }
 
 impl Fs {
@@ -1149,6 +1155,13 @@ impl Fs {
     fn check_budget(&self) -> Result<()> {
         if self.resolved.get() > MAX_RESOLVE_BYTES {
             return Err(InitrdError::new(RESOLVE_BUDGET));
+        }
+        if self.stored > MAX_TREE_BYTES || self.nodes.len() > MAX_TREE_NODES {
+            return Err(InitrdError::new(format!(
+                "tree budget exceeded: more than {MAX_TREE_NODES} entries or {} MiB of names \
+                 (a real initramfs has a few thousand)",
+                MAX_TREE_BYTES >> 20
+            )));
         }
         Ok(())
     }
@@ -1199,6 +1212,11 @@ impl Fs {
         }
         let path = resolve_in(|p| self.lookup(p), &e.name, false, false, &self.resolved)
             .map_err(|m| format!("{:?} dropped by the kernel: {m}", e.name))?;
+        let target_len = e.target.as_ref().map_or(0, String::len);
+        self.stored = self
+            .stored
+            .saturating_add(path.len() as u64)
+            .saturating_add(target_len as u64);
         let perm = e.mode & 0o7777;
         match e.kind {
             FileKind::Dir => {
