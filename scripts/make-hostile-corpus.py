@@ -948,6 +948,16 @@ rel = new_input("iso-gpt-backup-short", "boot.iso", bytes(img))
 iso_cases("iso-gpt-backup-short", rel, "reject", "gpt|backup",
           "backup GPT header's entry array span 1 sector, the primary array needs more",
           commands=("remaster",))
+
+# The boot_config fuzz target's worst finding as a file: a grub.cfg whose last quote never
+# closes (the added arguments would land inside it; GRUB rejects the file too).
+grub = iso.rec("EFI/BOOT/grub.cfg")
+grub_text = iso.img[grub.lba * SECTOR : grub.lba * SECTOR + grub.size]
+q = grub_text.rindex(b"'")
+rel = new_input("iso-grub-unterminated-quote", "boot.iso", src=ISO)
+patch(rel, grub.lba * SECTOR + q, b" ")
+iso_cases("iso-grub-unterminated-quote", rel, "reject", "quote|grub",
+          "EFI/BOOT/grub.cfg's last closing quote removed", commands=("remaster",))
 shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
