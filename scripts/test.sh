@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run): installs what the tests need, builds the
-# fixtures (cached), then runs the format, lint and test gates.
+# fixtures (cached), then runs the format, lint and test gates. In CI (CI=true) or with
+# --fuzz it then runs every cargo-fuzz target briefly (FUZZ_SECONDS each, default 10; built
+# with debug assertions and overflow checks), installing cargo-fuzz if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fuzz=0
+for arg in "$@"; do
+    case $arg in
+        --fuzz) fuzz=1 ;;
+        *) echo "usage: scripts/test.sh [--fuzz]" >&2; exit 2 ;;
+    esac
+done
+[ "${CI:-}" = true ] && fuzz=1
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets -- --test-threads="${TEST_THREADS:-2}"
+if [ "$fuzz" = 1 ]; then
+    start=$(date +%s)
+    FUZZ_SECONDS=${FUZZ_SECONDS:-10} FUZZ_INSTALL=1 bash scripts/fuzz.sh
+    echo "fuzz smoke run: $(( $(date +%s) - start ))s"
+fi
