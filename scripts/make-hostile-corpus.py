@@ -790,8 +790,6 @@ for r in nest.primary + nest.joliet_tree:
         set_extent(rel, r, lba=0, size=len(img))
 dud_case("dud-self-nesting", rel, "reject", "budget|nested",
          "32 top-level *.iso records all pointing at the image itself")
-case("dud-self-nesting:inspect", rel, ["inspect", "{input}"], "tolerate", "",
-     "32 top-level *.iso records all pointing at the image itself (inspect lists it as an ISO)")
 
 
 def chain_iso(name, depth):
