@@ -11,13 +11,20 @@
 # needs nightly flags (-Zsanitizer...): on a stable toolchain RUSTC_BOOTSTRAP=1 enables them.
 # FUZZ_SANITIZER=none|address (default address), FUZZ_RSS_MB (default 2048), FUZZ_SEEDS_ONLY=1
 # (build the seeds and stop), FUZZ_INSTALL=1 (cargo install cargo-fuzz from crates.io if it
-# is missing). Targets are always built -O with debug assertions, which also turns overflow
-# checks on (-a): an overflow on a hostile field is a crash, not a silent wrap.
+# is missing), FUZZ_BUILD=release|dev (default release: -O -a, optimised with debug
+# assertions and overflow checks; dev: -D, unoptimised, same checks, much faster to
+# compile: the CI smoke run). Either way an overflow on a hostile field is a crash, not a
+# silent wrap.
 . "$(dirname "$0")/lib.sh"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_SANITIZER=${FUZZ_SANITIZER:-address}
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
+case ${FUZZ_BUILD:-release} in
+    release) build_flags=(-O -a) ;;
+    dev) build_flags=(-D) ;;
+    *) echo "FUZZ_BUILD must be release or dev" >&2; exit 2 ;;
+esac
 FUZZ_DIR=$REPO_ROOT/fuzz
 SEEDS=$REMASTER_FIXTURES/fuzz-seeds
 CORPUS=$REMASTER_FIXTURES/fuzz-corpus
@@ -182,9 +189,9 @@ max_len() {
     esac
 }
 
-log "building the fuzz targets (sanitizer: $FUZZ_SANITIZER, debug assertions + overflow checks)"
+log "building the fuzz targets (${FUZZ_BUILD:-release}, sanitizer $FUZZ_SANITIZER, debug assertions + overflow checks)"
 build_start=$(date +%s)
-(cd "$FUZZ_DIR" && cargo fuzz build -O -a -s "$FUZZ_SANITIZER" >&2)
+(cd "$FUZZ_DIR" && cargo fuzz build "${build_flags[@]}" -s "$FUZZ_SANITIZER" >&2)
 log "built in $(( $(date +%s) - build_start ))s"
 
 summary=()
@@ -196,7 +203,7 @@ for target in "${targets[@]}"; do
     log "$target: ${FUZZ_SECONDS}s"
     start=$(date +%s)
     set +e
-    (cd "$FUZZ_DIR" && cargo fuzz run -O -a -s "$FUZZ_SANITIZER" "$target" "$CORPUS/$target" "$SEEDS/$target" -- \
+    (cd "$FUZZ_DIR" && cargo fuzz run "${build_flags[@]}" -s "$FUZZ_SANITIZER" "$target" "$CORPUS/$target" "$SEEDS/$target" -- \
         -max_total_time="$FUZZ_SECONDS" -max_len="$(max_len "$target")" -rss_limit_mb="$FUZZ_RSS_MB" \
         -timeout=20 -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/artifacts/$target/") >"$logf" 2>&1
     rc=$?

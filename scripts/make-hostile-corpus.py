@@ -956,6 +956,24 @@ rel = new_input("iso-grub-unterminated-quote", "boot.iso", src=ISO)
 patch(rel, grub.lba * SECTOR + q, b" ")
 iso_cases("iso-grub-unterminated-quote", rel, "reject", "quote|grub",
           "EFI/BOOT/grub.cfg's last closing quote removed", commands=("remaster",))
+
+# The efiboot_fat fuzz target's finding (built with overflow checks): a FAT directory entry
+# whose first cluster is 1 makes fatfs 0.3.6 compute cluster - 2 below zero. Here the root
+# directory's EFI/ entry of images/efiboot.img points at cluster 1 (before: the panic was
+# caught, but "thread 'main' panicked" was printed).
+fat_at = efiboot.lba * SECTOR
+fat = iso.img[fat_at : fat_at + 512]
+bps, spc = struct.unpack_from("<HB", fat, 11)
+reserved, nfats, root_entries = struct.unpack_from("<HBH", fat, 14)
+fat_size = struct.unpack_from("<H", fat, 22)[0]
+assert fat_size, "efiboot.img is not FAT12/16"
+root_at = fat_at + (reserved + nfats * fat_size) * bps
+efi_entry = next(root_at + 32 * i for i in range(root_entries)
+                 if iso.img[root_at + 32 * i : root_at + 32 * i + 11] == b"EFI        ")
+rel = new_input("iso-efiboot-cluster-underflow", "boot.iso", src=ISO)
+patch(rel, efi_entry + 26, struct.pack("<H", 1))
+iso_cases("iso-efiboot-cluster-underflow", rel, "reject", "efiboot|fat|corrupt",
+          "images/efiboot.img: the EFI/ directory entry's first cluster is 1", commands=("remaster",))
 shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
