@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target (fuzz/) for a fixed time and prints executions, time, corpus
-# size and crashes per target. Not part of CI (docs/fuzzing.md).
+# size and crashes per target. CI runs it briefly (scripts/test.sh with CI=true or --fuzz:
+# FUZZ_SECONDS=10 FUZZ_INSTALL=1); long runs are by hand (docs/fuzzing.md).
 #
 #   FUZZ_SECONDS=60 scripts/fuzz.sh [TARGET...]       (default: every target)
 #
@@ -9,22 +10,37 @@
 # fuzz/artifacts/<target>/ (git-ignored; turn each one into a regression test). cargo-fuzz
 # needs nightly flags (-Zsanitizer...): on a stable toolchain RUSTC_BOOTSTRAP=1 enables them.
 # FUZZ_SANITIZER=none|address (default address), FUZZ_RSS_MB (default 2048), FUZZ_SEEDS_ONLY=1
-# (build the seeds and stop).
+# (build the seeds and stop), FUZZ_INSTALL=1 (cargo install cargo-fuzz from crates.io if it
+# is missing), FUZZ_BUILD=release|dev (default release: -O -a, optimised with debug
+# assertions and overflow checks; dev: -D, unoptimised, same checks, much faster to
+# compile: the CI smoke run). Either way an overflow on a hostile field is a crash, not a
+# silent wrap.
 . "$(dirname "$0")/lib.sh"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_SANITIZER=${FUZZ_SANITIZER:-address}
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
+case ${FUZZ_BUILD:-release} in
+    release) build_flags=(-O -a) ;;
+    dev) build_flags=(-D) ;;
+    *) echo "FUZZ_BUILD must be release or dev" >&2; exit 2 ;;
+esac
 FUZZ_DIR=$REPO_ROOT/fuzz
 SEEDS=$REMASTER_FIXTURES/fuzz-seeds
 CORPUS=$REMASTER_FIXTURES/fuzz-corpus
-ALL_TARGETS=(iso_image initrd_walk cpio_newc kmod_module kmod_kernel rpm_reader dud_iso boot_config efiboot_fat)
+ALL_TARGETS=(iso_image initrd_walk cpio_newc kmod_module kmod_kernel rpm_reader dud_iso boot_config efiboot_fat
+    alias_glob depmod_index)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${ALL_TARGETS[@]}")
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
-    log "cargo-fuzz is not installed: cargo install cargo-fuzz --locked"
-    exit 2
+    if [ "${FUZZ_INSTALL:-}" = 1 ]; then
+        log "installing cargo-fuzz (crates.io)"
+        cargo install cargo-fuzz --locked >&2
+    else
+        log "cargo-fuzz is not installed: cargo install cargo-fuzz --locked (or FUZZ_INSTALL=1)"
+        exit 2
+    fi
 fi
 export RUSTC_BOOTSTRAP=1
 
@@ -139,6 +155,17 @@ EOF
     cp "$SEEDS/dud_iso/dd.iso" "$SEEDS/iso_image/dud.iso"
     cp "$SEEDS/iso_image/hybrid.iso" "$SEEDS/dud_iso/hybrid.iso"
 
+    # Alias globs: pattern NUL text.
+    printf 'pci:v00001000d00000072sv*sd*bc*sc*i*\0pci:v00001000d00000072sv00001028sd00001F1Cbc01sc04i00' \
+        >"$SEEDS/alias_glob/pci"
+    printf 'pci:v0000[89]086d*[!0]?\\*\0pci:v00008086d00001234*' >"$SEEDS/alias_glob/brackets"
+    printf 'usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*\0usb:v1234p5678d0100dc00dsc00dp00ic08isc06ip50in00' \
+        >"$SEEDS/alias_glob/usb"
+    # depmod: builtin.modinfo, ---, modules.builtin, ---, a module.
+    { printf 'ahci.alias=pci:v*d*sv*sd*bc01sc06i01\0ahci.alias=pci:v00008086d*\0sd_mod.alias=scsi:t-0x00\0'
+      printf '\n---\nkernel/drivers/ata/ahci.ko\nkernel/drivers/scsi/sd_mod.ko\n\n---\n'
+      cat "$cases/tiny_same.ko"; } >"$SEEDS/depmod_index/tiny"
+
     # A small FAT image holding EFI/BOOT/grub.cfg, like efiboot.img.
     mkfs.fat -C "$SEEDS/efiboot_fat/efiboot.img" 64 -n ANACONDA >/dev/null
     mmd -i "$SEEDS/efiboot_fat/efiboot.img" ::EFI ::EFI/BOOT
@@ -157,13 +184,15 @@ max_len() {
     case $1 in
         iso_image | dud_iso) echo 262144 ;;
         efiboot_fat) echo 131072 ;;
-        rpm_reader | kmod_module | kmod_kernel | initrd_walk) echo 65536 ;;
+        rpm_reader | kmod_module | kmod_kernel | initrd_walk | depmod_index) echo 65536 ;;
         *) echo 16384 ;;
     esac
 }
 
-log "building the fuzz targets (sanitizer: $FUZZ_SANITIZER)"
-(cd "$FUZZ_DIR" && cargo fuzz build -O -s "$FUZZ_SANITIZER" >&2)
+log "building the fuzz targets (${FUZZ_BUILD:-release}, sanitizer $FUZZ_SANITIZER, debug assertions + overflow checks)"
+build_start=$(date +%s)
+(cd "$FUZZ_DIR" && cargo fuzz build "${build_flags[@]}" -s "$FUZZ_SANITIZER" >&2)
+log "built in $(( $(date +%s) - build_start ))s"
 
 summary=()
 total_crashes=0
@@ -174,7 +203,7 @@ for target in "${targets[@]}"; do
     log "$target: ${FUZZ_SECONDS}s"
     start=$(date +%s)
     set +e
-    (cd "$FUZZ_DIR" && cargo fuzz run -O -s "$FUZZ_SANITIZER" "$target" "$CORPUS/$target" "$SEEDS/$target" -- \
+    (cd "$FUZZ_DIR" && cargo fuzz run "${build_flags[@]}" -s "$FUZZ_SANITIZER" "$target" "$CORPUS/$target" "$SEEDS/$target" -- \
         -max_total_time="$FUZZ_SECONDS" -max_len="$(max_len "$target")" -rss_limit_mb="$FUZZ_RSS_MB" \
         -timeout=20 -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/artifacts/$target/") >"$logf" 2>&1
     rc=$?

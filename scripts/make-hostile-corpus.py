@@ -753,6 +753,229 @@ dud_case("dud-rpm-past-end", rel, "reject", PAST_END + "|rpm", "the RPM's extent
 rel = new_input("dud-not-iso", "dd.iso", random.Random(13).randbytes(100_000))
 dud_case("dud-not-iso", rel, "reject", "iso|unrecognised|driver update|not", "100 kB of random bytes named dd.iso")
 
+
+# --- superlinear costs (issue 15 §2): each step under its cap, the caps multiplying --------
+
+
+def xorriso_iso(tree_dir, extra=()):
+    """A small Rock Ridge + Joliet ISO of tree_dir, built by xorriso; returns its bytes."""
+    out = os.path.join(OUT, "tmp.iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "OEMDRV", *extra,
+                    "-o", out, tree_dir], check=True, stderr=subprocess.DEVNULL)
+    data = read(out)
+    os.remove(out)
+    return data
+
+
+def scratch_dir(name):
+    d = os.path.join(OUT, "scratch", name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+# A DUD ISO whose 32 top-level *.iso files all point at the image itself (LBA 0, its whole
+# length): each nested image is the DUD again, so following them mounts 1+32+32²+32³+32⁴
+# images (before issue 15: a hang, with every one kept in memory).
+d = scratch_dir("dud-self-nesting")
+rng = random.Random(15)
+for i in range(32):
+    with open(os.path.join(d, f"n{i:02}.iso"), "wb") as f:
+        f.write(rng.randbytes(SECTOR))
+img = xorriso_iso(d)
+rel = new_input("dud-self-nesting", "dd.iso", img)
+nest = Iso(os.path.join(OUT, rel))
+for r in nest.primary + nest.joliet_tree:
+    if r.path.lower().endswith(".iso"):
+        set_extent(rel, r, lba=0, size=len(img))
+dud_case("dud-self-nesting", rel, "reject", "budget|nested",
+         "32 top-level *.iso records all pointing at the image itself")
+
+
+def chain_iso(name, depth):
+    """An ISO (Rock Ridge, no Joliet) of `depth` nested directories d/d/d/…; returns its bytes
+    and, per level, the byte offset and lba of the record naming the next directory."""
+    d = scratch_dir(name)
+    p = d
+    for _ in range(depth):
+        p = os.path.join(p, "d")
+    os.makedirs(p)
+    out = os.path.join(OUT, "tmp.iso")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-V", "CHAIN", "-o", out, d],
+                   check=True, stderr=subprocess.DEVNULL)
+    img = bytearray(read(out))
+    os.remove(out)
+    pvd = 16 * SECTOR
+    lba = le32(img, pvd + 156 + 2)
+    chain = []
+    for _ in range(depth):
+        base, pos, found = lba * SECTOR, 0, None
+        while pos < SECTOR and img[base + pos]:
+            at = base + pos
+            ln, nlen = img[at], img[at + 32]
+            if img[at + 25] & 2 and img[at + 33 : at + 33 + nlen] not in (b"\0", b"\1"):
+                found = at
+            pos += ln
+        assert found is not None, f"{name}: chain broken at lba {lba}"
+        chain.append(found)
+        lba = le32(img, found + 2)
+    return img, chain
+
+
+def set_record_sua(img, at, sua):
+    """Rewrites the directory record at `at` (the last one of its sector) with system-use area
+    `sua`, keeping its extent, flags and identifier."""
+    old_len, nlen = img[at], img[at + 32]
+    head = bytes(img[at : at + 33 + nlen]) + (b"\0" if nlen % 2 == 0 else b"")
+    rec = bytearray(head + sua)
+    assert len(rec) <= 255
+    rec[0] = len(rec)
+    img[at : at + max(old_len, len(rec))] = bytes(rec) + bytes(max(0, old_len - len(rec)))
+
+
+def ce_entry(block, length, offset=0):
+    both = lambda v: struct.pack("<I", v) + struct.pack(">I", v)
+    return b"CE\x1c\x01" + both(block) + both(offset) + both(length)
+
+
+def nm_entry(name, more):
+    return b"NM" + bytes([5 + len(name), 1]) + bytes([1 if more else 0]) + name
+
+
+# A chain of 500 directories, one per sector (the loop check does not see it), each named by
+# Rock Ridge NM entries continued over 17 CE areas that all point at one shared sector of the
+# system area: ~30 KB per name, and every node stored its full path, Σ depth × name ≈ 3.7 GB
+# from a 1 MB image (before issue 15: killed under the test's ulimit -v).
+img, chain = chain_iso("iso-rr-name-bomb", 500)
+area = b"".join(nm_entry(b"x" * 250, True) for _ in range(7)) + ce_entry(1, SECTOR)
+img[SECTOR : SECTOR + len(area)] = area
+for at in chain:
+    set_record_sua(img, at, nm_entry(b"d", True) + ce_entry(1, SECTOR))
+rel = new_input("iso-rr-name-bomb", "boot.iso", bytes(img))
+iso_cases("iso-rr-name-bomb", rel, "reject", "name|longer|budget|limit",
+          "500 nested directories named by ~30 KB Rock Ridge names from one shared CE sector")
+
+# 14 nested directories with 250-byte names (paths just under PATH_MAX), the last one holding
+# 700 000 records of 64 bytes whose names (250 bytes, from one shared CE area) give each node
+# a ~4 KB path: ~3 GB of paths from a 45 MB image (before issue 15: killed under ulimit -v).
+img, chain = chain_iso("iso-wide-deep-paths", 14)
+img[2 * SECTOR : 2 * SECTOR + 255] = nm_entry(b"y" * 250, False)
+for at in chain:
+    set_record_sua(img, at, ce_entry(2, 255))
+count = 700_000
+per_sector = SECTOR // 64
+rec = bytearray(64)
+rec[0], rec[32] = 64, 3
+rec[33:36] = b"F;1"
+rec[36:64] = ce_entry(2, 255)
+sector = bytes(rec) * per_sector
+last = chain[-1]
+big_lba = len(img) // SECTOR
+dot = bytes(img[le32(img, last + 2) * SECTOR :][:68])  # `.` and `..` of the original directory
+nsec = -(-count // per_sector) + 1
+img += (dot + bytes(SECTOR - len(dot)) + sector * (nsec - 1))
+set_extent_bytes = lambda at, lba, size: img.__setitem__(
+    slice(at + 2, at + 18), struct.pack("<I", lba) + struct.pack(">I", lba) + struct.pack("<I", size) + struct.pack(">I", size))
+set_extent_bytes(last, big_lba, nsec * SECTOR)
+rel = new_input("iso-wide-deep-paths", "boot.iso", bytes(img))
+iso_cases("iso-wide-deep-paths", rel, "reject", "budget|limit|more than|longer",
+          "700 000 entries with ~4 KB paths under 14 directories with 250-byte names",
+          commands=("inspect", "check"))
+
+# A module alias that is a glob bomb: 39 `*` then a byte no PCI id has, within the 40-byte
+# vendor/device head `check --pci` accepts. The recursive matcher tried ~C(56,17) splits per
+# module (before issue 15: a hang); the module is otherwise valid, so check may say LOADS.
+old_alias = b"alias=pci:v00001000d00000072sv*sd*bc*sc*i*\0description=remaster test module"
+at = ko.index(old_alias, modinfo["offset"], modinfo["offset"] + modinfo["size"])
+bomb = b"alias=pci:v" + b"*" * 39 + b"Xsv*sd*bc*sc*i*"
+rel = ko_input("ko-alias-glob-bomb", with_patch(ko, at, bomb + bytes(len(old_alias) - len(bomb))))
+case("ko-alias-glob-bomb:check-pci", rel, ["check", ISO, "{input}", "--pci", "1000:0072"], "tolerate", "",
+     "alias=pci:v + 39 '*' + X...: exponential for a backtracking glob matcher")
+
+# An xz initrd: a chain of 400 real directories d/d/…, a symlink s to its end, and 100 000
+# files s/xNNNNN. Each name resolves through the symlink into 400 components; the walker
+# rebuilt the candidate path per component (before issue 15: O(components²) per entry, a
+# hang); now resolution is incremental and the looked-up path bytes of a walk are capped.
+chain_names = ["/".join(["d"] * k) for k in range(1, 401)]
+def resolve_bomb():
+    for n in chain_names:
+        yield newc(n, mode=0o40755)
+    yield newc("s", chain_names[-1].encode(), mode=0o120777)
+    for i in range(100_000):
+        yield newc(f"s/x{i:05}")
+    yield trailer()
+initrd_case("initrd-symlink-chain", compress_stream("xz", ["-q", "--check=crc32", "-c"], resolve_bomb()),
+            "reject", "budget|resolution|symlink",
+            "100 000 files named through a symlink to a 400-level directory chain")
+
+# GPT arithmetic on the image's own fields: a partition's last LBA set to 2^64-1, every CRC
+# made valid again (before issue 15: the LBA range overflowed, a panic with overflow checks).
+import zlib
+
+
+def gpt_fix_crcs(img, hdr, entries_at, entries_len):
+    struct.pack_into("<I", img, hdr + 88, zlib.crc32(bytes(img[entries_at : entries_at + entries_len])))
+    size = le32(img, hdr + 12)
+    struct.pack_into("<I", img, hdr + 16, 0)
+    struct.pack_into("<I", img, hdr + 16, zlib.crc32(bytes(img[hdr : hdr + size])))
+
+
+img = bytearray(iso.img)
+n_entries, entry_size = struct.unpack_from("<II", img, gpt + 80)
+ents = entries_lba * 512
+# The first used entry that starts after LBA 0 (an entry at LBA 0 is the whole ISO).
+k = next(i for i in range(n_entries)
+         if any(img[ents + i * entry_size : ents + i * entry_size + 16])
+         and struct.unpack_from("<Q", img, ents + i * entry_size + 32)[0] > 0)
+struct.pack_into("<Q", img, ents + k * entry_size + 40, (1 << 64) - 1)
+gpt_fix_crcs(img, gpt, ents, n_entries * entry_size)
+rel = new_input("iso-gpt-lba-overflow", "boot.iso", bytes(img))
+iso_cases("iso-gpt-lba-overflow", rel, "reject", "gpt|partition|lba",
+          "a GPT partition's last LBA 2^64-1, CRCs valid", commands=("remaster", "inspect", "verify"))
+
+# A backup GPT header whose entry array span (1 sector) is shorter than the primary array,
+# CRC valid: the writer took the span from the backup and truncated the array under a CRC of
+# the whole (before issue 15: a grown image with a corrupt backup GPT, exit 0).
+img = bytearray(iso.img)
+alt = struct.unpack_from("<Q", img, gpt + 32)[0]
+bh = alt * 512
+assert img[bh : bh + 8] == b"EFI PART", "fixture ISO has no backup GPT header at its alternate LBA"
+struct.pack_into("<Q", img, bh + 72, alt - 1)
+gpt_fix_crcs(img, bh, (alt - 1) * 512, 512)
+rel = new_input("iso-gpt-backup-short", "boot.iso", bytes(img))
+iso_cases("iso-gpt-backup-short", rel, "reject", "gpt|backup",
+          "backup GPT header's entry array span 1 sector, the primary array needs more",
+          commands=("remaster",))
+
+# The boot_config fuzz target's worst finding as a file: a grub.cfg whose last quote never
+# closes (the added arguments would land inside it; GRUB rejects the file too).
+grub = iso.rec("EFI/BOOT/grub.cfg")
+grub_text = iso.img[grub.lba * SECTOR : grub.lba * SECTOR + grub.size]
+q = grub_text.rindex(b"'")
+rel = new_input("iso-grub-unterminated-quote", "boot.iso", src=ISO)
+patch(rel, grub.lba * SECTOR + q, b" ")
+iso_cases("iso-grub-unterminated-quote", rel, "reject", "quote|grub",
+          "EFI/BOOT/grub.cfg's last closing quote removed", commands=("remaster",))
+
+# The efiboot_fat fuzz target's finding (built with overflow checks): a FAT directory entry
+# whose first cluster is 1 makes fatfs 0.3.6 compute cluster - 2 below zero. Here the root
+# directory's EFI/ entry of images/efiboot.img points at cluster 1 (before: the panic was
+# caught, but "thread 'main' panicked" was printed).
+fat_at = efiboot.lba * SECTOR
+fat = iso.img[fat_at : fat_at + 512]
+bps, spc = struct.unpack_from("<HB", fat, 11)
+reserved, nfats, root_entries = struct.unpack_from("<HBH", fat, 14)
+fat_size = struct.unpack_from("<H", fat, 22)[0]
+assert fat_size, "efiboot.img is not FAT12/16"
+root_at = fat_at + (reserved + nfats * fat_size) * bps
+efi_entry = next(root_at + 32 * i for i in range(root_entries)
+                 if iso.img[root_at + 32 * i : root_at + 32 * i + 11] == b"EFI        ")
+rel = new_input("iso-efiboot-cluster-underflow", "boot.iso", src=ISO)
+patch(rel, efi_entry + 26, struct.pack("<H", 1))
+iso_cases("iso-efiboot-cluster-underflow", rel, "reject", "efiboot|fat|corrupt",
+          "images/efiboot.img: the EFI/ directory entry's first cluster is 1", commands=("remaster",))
+shutil.rmtree(os.path.join(OUT, "scratch"), ignore_errors=True)
+
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump({"cases": cases}, f, indent=1)
 print(f"{len(cases)} cases, {len(os.listdir(os.path.join(OUT, 'inputs')))} inputs", file=sys.stderr)

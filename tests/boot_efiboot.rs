@@ -1,6 +1,7 @@
 //! efiboot.img edits against the real tools: mkfs.fat + mtools build lorax-like images
 //! (label ANACONDA, EFI/BOOT/*, lorax's size estimate with little slack), fsck.fat and
 //! mtools check the result.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};

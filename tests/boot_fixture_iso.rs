@@ -2,6 +2,7 @@
 //! parse both menus, edit the grub.cfg inside `images/efiboot.img` in place through a
 //! `StreamSlice` of the ISO, re-implant the MD5, and check with xorriso / mtools /
 //! fsck.fat / checkisomd5 that only the intended bytes changed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

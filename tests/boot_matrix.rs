@@ -1,6 +1,7 @@
 //! Boots the fixture ISO in every mode of the matrix and checks the init's report; boots
 //! deliberately broken copies and checks they fail where they should.
 //! Run: `cargo test --test boot_matrix` (~2-4 min; guests run 2 at a time, TCG).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

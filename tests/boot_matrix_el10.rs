@@ -4,6 +4,7 @@
 //! where they should, and only there.
 //! Run: `cargo test --test boot_matrix_el10 -- --test-threads=2` (21 QEMU boots under TCG,
 //! ~10 min; at most `REMASTER_BOOT_JOBS` guests at once).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `remaster inspect` through the CLI on every kind of input, checked against xorriso and
 //! the fixture's own facts; broken inputs give one-line errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 #[path = "dud_support/mod.rs"]

@@ -4,6 +4,7 @@
 //! the documented classes and the library's errors can be matched by kind; `verify` expects a
 //! driver update disk only where the media claims one; the clap definition is consistent.
 //! Run: `cargo test --test cli_safety` (no QEMU; a few remasters of the 44 MB fixture).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 #[path = "dud_support/mod.rs"]

@@ -1,5 +1,6 @@
 //! `dud create`: the written ISO checked with xorriso and rpm as oracles, determinism,
 //! atomicity, and our own reader.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod dud_support;
 

@@ -1,5 +1,6 @@
 //! The installer's rules on vendor-style DUD ISOs built by xorriso (and the same trees as
 //! directories): which repos it finds, which RPMs dd_list takes, which modules load.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod dud_support;
 

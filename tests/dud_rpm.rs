@@ -1,4 +1,5 @@
 //! The kmod RPM reader against rpm(8) and rpm2cpio|cpio as oracles, and on corrupt input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod dud_support;
 

@@ -1,6 +1,7 @@
 //! rpmvercmp against librpm itself (librpmio's `rpmvercmp` through ctypes, `rpm --eval
 //! '%{lua: rpm.vercmp(a, b)}'` and python3-rpm's `labelCompare`, what rpmdev-vercmp calls)
 //! over a generated list.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod dud_support;
 

@@ -13,6 +13,7 @@
 //!
 //! Fixtures: scripts/build-fixture-iso.sh (small fixture, and the ~1 GiB one with
 //! FIXTURE_INSTALL_IMG_MB=900), built on demand and cached in $REMASTER_FIXTURES.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

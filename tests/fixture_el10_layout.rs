@@ -4,6 +4,7 @@
 //! the facts an EL10-aware writer must keep (docs/layouts.md and docs/fixtures.md;
 //! docs/fixtures.md). No QEMU.
 //! Run: `cargo test --test fixture_el10_layout` (builds the fixture if missing or stale).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

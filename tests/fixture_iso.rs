@@ -2,6 +2,7 @@
 //! (xorriso, checkisomd5, fsck.fat, xz, cpio, kmod, sgdisk).
 //! Run: `cargo test --test fixture_iso` (builds the fixture through scripts/build-fixture-iso.sh
 //! if the cache is missing or stale).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

@@ -15,6 +15,7 @@
 //! cases must fail (or be refused) and name an expected cause; `tolerate` cases (mutations
 //! that may leave a readable file) may succeed. `HOSTILE_FILTER=substring` runs only
 //! matching cases; `HOSTILE_THREADS` (default 2) sets the parallelism.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

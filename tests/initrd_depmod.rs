@@ -5,6 +5,7 @@
 //!
 //! Needs the unpacked kernel: `scripts/make-test-initrds.sh kernel` (run automatically, cached in
 //! $REMASTER_FIXTURES, default <repo>/fixtures/build as in scripts/lib.sh).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The fixture ISO's real dracut-made initrd (xz CRC32, usr-merged; scripts/build-fixture-iso.sh,
 //! cached in $REMASTER_FIXTURES/iso/boot.iso): the walker lists exactly what `cpio -t` lists,
 //! and an overlay with a regenerated module index is appended, routed and verified.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! the effective tree to disk and let kmod's `modprobe`/`modinfo` resolve the added module.
 //!
 //! Needs the unpacked kernel: `scripts/make-test-initrds.sh kernel` (run automatically).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Walker and overlay tests against initrds built here with the real cpio / xz / zstd / gzip,
 //! the way dracut does (`find . | sort | cpio -o -H newc`, `xz --check=crc32`). The oracle for
 //! "what the kernel unpacks" is `cpio -t` run on each segment after manual decompression.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 use remaster::codec::{Codec, XzCheck};
 use remaster::initrd::walk::{list, read_files, FileKind};

@@ -2,6 +2,7 @@
 //! boot-relevant files in full) and lists every file only with `--files`, in human and
 //! JSON form. Checked against xorriso's own listing, on the EL9 fixture and on a scratch
 //! ISO shaped like a DVD (thousands of packages, a GRUB module directory).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

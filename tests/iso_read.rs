@@ -1,5 +1,6 @@
 //! The ISO reader against xorriso's own reports, on a lorax-like ISO built here and on the
 //! real fixture; and hostile inputs (must error cleanly, never panic or hang).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod iso_support;
 

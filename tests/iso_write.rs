@@ -1,4 +1,5 @@
 //! The graft writer, checked with xorriso, osirrox, fsck.fat and sgdisk as oracles.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod iso_support;
 

@@ -4,6 +4,7 @@
 //! `modprobe --resolve-alias` for PCI alias matching; and bad input (no panics).
 //!
 //! Needs `scripts/build-kmod-fixtures.sh` (run automatically, cached).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! shows).
 //!
 //! Needs `scripts/build-kmod-fixtures.sh` (run automatically, cached) and qemu-system-x86.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

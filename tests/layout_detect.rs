@@ -5,6 +5,7 @@
 //! Each is recognised by what is on it, lists every config with the firmware paths that
 //! read it, and is refused by name where remaster cannot edit it yet — never with advice
 //! the media cannot follow.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

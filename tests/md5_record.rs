@@ -3,6 +3,7 @@
 //! `SKIPSECTORS` and `FRAGMENT COUNT`; only the digest and the fragment sums are new.
 //! Through the real binary on the fixture, with `implantisomd5` making the inputs and
 //! `checkisomd5 --verbose` as the oracle.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

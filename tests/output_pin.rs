@@ -8,6 +8,7 @@
 //! fails with the new fixture digest; check that the change is the input's (the other tests
 //! pass), and re-pin: `REMASTER_REPIN=1 cargo test --test output_pin -- --nocapture` prints
 //! the lines to paste into `PINS`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

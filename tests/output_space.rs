@@ -14,6 +14,7 @@
 //!
 //! The space tests mount a small tmpfs in a temporary directory, which needs root. Without
 //! root they are skipped with a note, except under CI (`CI=true`), where they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! boot config, with an efiboot.img too full for the edited grub.cfg. Each: one-line error
 //! naming the file and the cause, exit 3, no output left, input unchanged. The broken media
 //! are made from the fixture with xorriso and mtools.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

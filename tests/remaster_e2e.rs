@@ -3,6 +3,7 @@
 //! checkisomd5, sgdisk, fsck.fat, `remaster verify`) and booted in all six modes with an
 //! emulated LSI MegaRAID HBA whose driver the pristine initrd lacks.
 //! Run: `cargo test --test remaster_e2e` (boots take ~20-40 s each under TCG).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 #[path = "dud_support/mod.rs"]

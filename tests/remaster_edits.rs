@@ -2,6 +2,7 @@
 //! --ks, --volid and --add on the fixture, checked by xorriso/checkisomd5/`remaster verify`
 //! and by booting (the init finds its medium by the renamed label).
 //! Run: `cargo test --test remaster_edits`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
 

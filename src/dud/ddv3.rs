@@ -16,18 +16,21 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::Serialize;
 
+use super::budget::{Metered, ScanBudget};
 use super::rpm::{read_kmod_rpm, KmodRpm, ModuleCompression, RpmLimits};
 use super::rpmvercmp::sense_matches;
 
-/// Most directory entries walked in one DUD (hostile images can loop or be huge).
+/// Most directory entries walked in one image (hostile images can loop or be huge); the
+/// whole scan, nested images included, has its own total in [`ScanBudget`].
 const MAX_ENTRIES: usize = 100_000;
 /// Deepest path walked.
 const MAX_DEPTH: usize = 64;
 /// How deep top-level `*.iso` files are followed (the installer has no limit; real DUDs
-/// nest at most once).
+/// nest at most once). How many are mounted in total is capped by [`ScanBudget`].
 const MAX_NESTING: u32 = 4;
 
 /// A readable and seekable byte stream (host file or a file inside an ISO).
@@ -163,6 +166,9 @@ pub enum DudError {
     Iso(String),
     #[error("{0}")]
     Layout(String),
+    /// A budget of the whole scan ran out (see [`ScanBudget`]): fatal, not a per-image error.
+    #[error("{0}")]
+    Budget(String),
 }
 
 /// Opens a DUD (ISO file or directory) and requires that the installer would find a
@@ -182,8 +188,13 @@ pub fn open_dud(path: &Path) -> crate::Result<Dud> {
 /// `rpms/<arch>/`, and (when there is no repo) top-level `*.iso` files.
 pub fn scan_dud(path: &Path) -> crate::Result<Dud> {
     let meta = std::fs::metadata(path).map_err(|e| crate::Error::input(path, e))?;
+    let budget = if meta.is_dir() {
+        ScanBudget::for_directory()
+    } else {
+        ScanBudget::for_file(meta.len())
+    };
     let tree = if meta.is_dir() {
-        Tree::Dir(path.to_path_buf())
+        Tree::Dir(path.to_path_buf(), budget.clone())
     } else {
         let mut file = std::fs::File::open(path).map_err(|e| crate::Error::input(path, e))?;
         // The crate's own ISO reader first: on a hostile image it names the cause
@@ -192,13 +203,21 @@ pub fn scan_dud(path: &Path) -> crate::Result<Dud> {
         crate::iso::Image::open(&mut file).map_err(|e| e.into_input(path))?;
         file.seek(std::io::SeekFrom::Start(0))
             .map_err(|e| crate::Error::input(path, e))?;
-        Tree::mount_iso(Box::new(file)).map_err(|e| crate::Error::input(path, e))?
+        Tree::mount_iso(Box::new(Metered::new(file, budget.clone())))
+            .map_err(|e| crate::Error::input(path, e))?
     };
-    read_tree(path, String::new(), tree, 0).map_err(|e| crate::Error::input(path, e))
+    read_tree(path, String::new(), tree, 0, &budget).map_err(|e| {
+        // A budget that ran out is the cause, whatever error it surfaced as.
+        match budget.exceeded() {
+            Some(msg) => crate::Error::input(path, msg),
+            None => crate::Error::input(path, e),
+        }
+    })
 }
 
 enum Tree {
-    Dir(PathBuf),
+    /// A directory; its files are read through the scan's read budget.
+    Dir(PathBuf, Rc<ScanBudget>),
     Iso {
         volume: IsoVolume,
         volume_id: String,
@@ -239,10 +258,10 @@ impl Tree {
         })
     }
 
-    fn entries(&self) -> Result<Vec<TreeEntry>, DudError> {
+    fn entries(&self, budget: &ScanBudget) -> Result<Vec<TreeEntry>, DudError> {
         let mut out = Vec::new();
         match self {
-            Tree::Dir(root) => {
+            Tree::Dir(root, _) => {
                 for entry in walkdir::WalkDir::new(root)
                     .follow_links(true)
                     .max_depth(MAX_DEPTH)
@@ -263,7 +282,7 @@ impl Tree {
                     } else {
                         (EntryKind::Other, 0)
                     };
-                    push_capped(&mut out, TreeEntry { path, kind, size })?;
+                    push_capped(&mut out, TreeEntry { path, kind, size }, budget)?;
                 }
             }
             Tree::Iso {
@@ -296,6 +315,7 @@ impl Tree {
                             kind,
                             size: meta.len(),
                         },
+                        budget,
                     )?;
                 }
             }
@@ -306,9 +326,10 @@ impl Tree {
 
     fn open(&self, path: &str) -> Result<Box<dyn ReadSeek>, DudError> {
         match self {
-            Tree::Dir(root) => Ok(Box::new(std::fs::File::open(
-                root.join(path.trim_start_matches('/')),
-            )?)),
+            Tree::Dir(root, budget) => Ok(Box::new(Metered::new(
+                std::fs::File::open(root.join(path.trim_start_matches('/')))?,
+                budget.clone(),
+            ))),
             Tree::Iso { volume, .. } => {
                 let file = volume
                     .open(path, hadris_fs::OpenOptions::new().read())
@@ -332,7 +353,12 @@ fn linux_primary_name(path: &str) -> String {
         .join("/")
 }
 
-fn push_capped(out: &mut Vec<TreeEntry>, entry: TreeEntry) -> Result<(), DudError> {
+fn push_capped(
+    out: &mut Vec<TreeEntry>,
+    entry: TreeEntry,
+    budget: &ScanBudget,
+) -> Result<(), DudError> {
+    budget.entry().map_err(DudError::Budget)?;
     if out.len() >= MAX_ENTRIES {
         return Err(DudError::Layout(format!(
             "more than {MAX_ENTRIES} entries; not a driver disk"
@@ -414,8 +440,17 @@ pub fn analyse_layout(entries: &[TreeEntry]) -> Layout {
     layout
 }
 
-fn read_tree(source: &Path, inner_path: String, tree: Tree, depth: u32) -> Result<Dud, DudError> {
-    let entries = tree.entries()?;
+fn read_tree(
+    source: &Path,
+    inner_path: String,
+    tree: Tree,
+    depth: u32,
+    budget: &ScanBudget,
+) -> Result<Dud, DudError> {
+    // A budget that ran out anywhere below stops the whole scan: per-image errors are kept
+    // as findings, but a spent budget would otherwise turn into thousands of them.
+    let spent = |budget: &ScanBudget| budget.exceeded().map(DudError::Budget);
+    let entries = tree.entries(budget)?;
     let layout = analyse_layout(&entries);
     let mut rpms = Vec::new();
     let mut unreadable_rpms = Vec::new();
@@ -425,8 +460,18 @@ fn read_tree(source: &Path, inner_path: String, tree: Tree, depth: u32) -> Resul
                 read_kmod_rpm(stream, &RpmLimits::default())
                     .map_err(|e| DudError::Layout(e.to_string()))
             });
+            if let Some(e) = spent(budget) {
+                return Err(e);
+            }
             match read {
                 Ok(mut rpm) => {
+                    let kept = rpm
+                        .modules
+                        .iter()
+                        .map(|m| m.bytes.len() as u64)
+                        .chain(rpm.depmod_confs.iter().map(|c| c.text.len() as u64))
+                        .sum();
+                    budget.keep(kept).map_err(DudError::Budget)?;
                     rpm.file_name = path.clone();
                     rpms.push(rpm);
                 }
@@ -444,10 +489,14 @@ fn read_tree(source: &Path, inner_path: String, tree: Tree, depth: u32) -> Resul
     if depth < MAX_NESTING {
         for iso in &layout.top_level_isos {
             let inner = format!("{inner_path}{iso}");
+            budget.mount_nested().map_err(DudError::Budget)?;
             let result = tree
                 .open(iso)
                 .and_then(Tree::mount_iso)
-                .and_then(|t| read_tree(source, inner.clone(), t, depth + 1));
+                .and_then(|t| read_tree(source, inner.clone(), t, depth + 1, budget));
+            if let Some(e) = spent(budget) {
+                return Err(e);
+            }
             match result {
                 Ok(dud) => nested.push(dud),
                 Err(e) => unreadable_nested.push(UnreadableRpm {
@@ -458,7 +507,7 @@ fn read_tree(source: &Path, inner_path: String, tree: Tree, depth: u32) -> Resul
         }
     }
     let (kind, volume_id) = match &tree {
-        Tree::Dir(_) => (DudKind::Directory, None),
+        Tree::Dir(..) => (DudKind::Directory, None),
         Tree::Iso { volume_id, .. } => (DudKind::Iso, Some(volume_id.clone())),
     };
     Ok(Dud {

@@ -2,9 +2,11 @@
 //!
 //! - [`rpm`]: read a kmod RPM (identity, Provides/Requires, files, module bytes).
 //! - [`ddv3`]: read a DUD (ISO or directory) and judge it by the installer's own rules.
+//! - [`budget`]: the budgets of one DUD scan, nested images included.
 //! - [`create`]: write a DDv3 ISO from RPMs (`remaster dud create`).
 //! - [`inspect`]: reports for `remaster inspect dd.iso|x.rpm`.
 //! - [`rpmvercmp`]: librpm's version comparison, as dd_list uses it.
+pub mod budget;
 pub mod create;
 pub mod ddv3;
 pub mod inspect;

@@ -6,6 +6,9 @@
 //! makes it panic or allocate gigabytes), so [`read_header_bytes`] first reads both headers
 //! with size caps and checks every index entry against its store; only bytes that passed
 //! are handed to the crate.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::io::{self, Cursor, Read};
 
@@ -218,7 +221,7 @@ pub fn read_header_bytes(input: &mut impl Read, limits: &RpmLimits) -> Result<Ve
         return Err(RpmError::NotRpm);
     }
     let sig_store = read_one_header(input, &mut out, limits, "signature header")?;
-    let padding = (8 - sig_store % 8) % 8;
+    let padding = 8usize.wrapping_sub(sig_store % 8) % 8;
     let mut pad = [0u8; 8];
     read_exact(
         input,
@@ -252,7 +255,7 @@ fn read_one_header(
     }
     let be32 = |b: &[u8], at: usize| -> u32 {
         let mut w = [0u8; 4];
-        if let Some(s) = b.get(at..at + 4) {
+        if let Some(s) = b.get(at..at.saturating_add(4)) {
             w.copy_from_slice(s);
         }
         u32::from_be_bytes(w)
@@ -264,8 +267,10 @@ fn read_one_header(
             "{what}: {entries} index entries"
         )));
     }
-    let index_len = u64::from(entries) * 16;
-    let total = index_len + u64::from(store) + out.len() as u64;
+    let index_len = u64::from(entries).saturating_mul(16);
+    let total = index_len
+        .saturating_add(u64::from(store))
+        .saturating_add(out.len() as u64);
     if total > u64::from(limits.max_header_bytes) {
         return Err(RpmError::CorruptHeader(format!(
             "{what}: {total} bytes exceeds the {}-byte limit",
@@ -276,8 +281,15 @@ fn read_one_header(
     let store_len = store as usize;
     let start = out.len();
     out.extend_from_slice(&intro);
-    out.resize(start + 16 + index_len + store_len, 0);
-    let body = out.get_mut(start + 16..).unwrap_or_default();
+    // Bounded by max_header_bytes just above.
+    out.resize(
+        start
+            .saturating_add(16)
+            .saturating_add(index_len)
+            .saturating_add(store_len),
+        0,
+    );
+    let body = out.get_mut(start.saturating_add(16)..).unwrap_or_default();
     read_exact(input, body, what)?;
     let index = body.get(..index_len).unwrap_or_default();
     for entry in index.chunks_exact(16) {
@@ -478,7 +490,7 @@ impl<R: Read> CpioNameGuard<R> {
     }
 
     fn hex_field(header: &[u8], at: usize) -> Option<u64> {
-        let field = std::str::from_utf8(header.get(at..at + 8)?).ok()?;
+        let field = std::str::from_utf8(header.get(at..at.saturating_add(8))?).ok()?;
         u64::from_str_radix(field, 16).ok()
     }
 
@@ -487,9 +499,12 @@ impl<R: Read> CpioNameGuard<R> {
         let mut header = vec![0u8; NEWC_HEADER_LEN];
         let mut filled = 0;
         while filled < header.len() {
-            match self.inner.read(&mut header[filled..])? {
+            match self
+                .inner
+                .read(header.get_mut(filled..).unwrap_or_default())?
+            {
                 0 => break,
-                n => filled += n,
+                n => filled = filled.saturating_add(n),
             }
         }
         header.truncate(filled);
@@ -503,8 +518,13 @@ impl<R: Read> CpioNameGuard<R> {
                         format!("payload cpio entry with a {name_len}-byte name"),
                     ));
                 }
-                let name_end = (NEWC_HEADER_LEN as u64 + name_len).div_ceil(4) * 4;
-                self.skip = name_end - NEWC_HEADER_LEN as u64 + file_len.div_ceil(4) * 4;
+                // name_len ≤ MAX_CPIO_NAME, file_len ≤ 0xFFFFFFFF (8 hex digits).
+                let name_end = (NEWC_HEADER_LEN as u64)
+                    .saturating_add(name_len)
+                    .next_multiple_of(4);
+                self.skip = name_end
+                    .saturating_sub(NEWC_HEADER_LEN as u64)
+                    .saturating_add(file_len.next_multiple_of(4));
             }
             _ => self.checking = false,
         }
@@ -528,20 +548,22 @@ impl<R: Read> Read for CpioNameGuard<R> {
             .filter(|r| !r.is_empty())
         {
             let n = rest.len().min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
-            self.pending_at += n;
+            if let (Some(to), Some(from)) = (buf.get_mut(..n), rest.get(..n)) {
+                to.copy_from_slice(from);
+            }
+            self.pending_at = self.pending_at.saturating_add(n);
             return Ok(n);
         }
         if !self.checking {
             return self.inner.read(buf);
         }
         let want = (buf.len() as u64).min(self.skip) as usize;
-        let n = self.inner.read(&mut buf[..want])?;
+        let n = self.inner.read(buf.get_mut(..want).unwrap_or_default())?;
         if n == 0 {
             // Truncated payload: stop checking, the crate reports the short read.
             self.checking = false;
         }
-        self.skip -= n as u64;
+        self.skip = self.skip.saturating_sub(n as u64);
         Ok(n)
     }
 }
@@ -566,6 +588,7 @@ pub fn read_kmod_rpm_file(path: &std::path::Path) -> crate::Result<KmodRpm> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests index fixtures they built
 mod tests {
     use super::*;
 

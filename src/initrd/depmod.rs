@@ -278,17 +278,24 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
         d.sort_by_key(|x| dep_sort[*x]);
     }
     let all_deps = |i: usize| -> Vec<usize> {
-        // mod_fill_all_unique_dependencies, then sort by dep_sort.
-        fn fill(i: usize, deps: &[Vec<usize>], out: &mut Vec<usize>) {
-            for &d in &deps[i] {
-                if !out.contains(&d) {
-                    out.push(d);
-                    fill(d, deps, out);
+        // mod_fill_all_unique_dependencies (depth first, each module once), then sort by
+        // dep_sort. An explicit stack: a dependency chain is as long as the module list.
+        let mut out: Vec<usize> = Vec::new();
+        let mut seen = vec![false; deps.len()];
+        let mut stack: Vec<(usize, usize)> = vec![(i, 0)];
+        while let Some((m, k)) = stack.pop() {
+            let Some(&d) = deps.get(m).and_then(|ds| ds.get(k)) else {
+                continue;
+            };
+            stack.push((m, k + 1));
+            if !seen.get(d).copied().unwrap_or(true) {
+                if let Some(s) = seen.get_mut(d) {
+                    *s = true;
                 }
+                out.push(d);
+                stack.push((d, 0));
             }
         }
-        let mut out = Vec::new();
-        fill(i, &deps, &mut out);
         out.sort_by_key(|x| dep_sort[*x]);
         out
     };
@@ -468,6 +475,8 @@ const NODE_PREFIX: u32 = 0x8000_0000;
 const NODE_VALUES: u32 = 0x4000_0000;
 const NODE_CHILDS: u32 = 0x2000_0000;
 const CHILD_MAX: u8 = 128;
+/// Longest index key accepted (bounds the trie's depth).
+const MAX_KEY_LEN: usize = 2048;
 
 #[derive(Default)]
 struct Node {
@@ -491,6 +500,15 @@ impl Index {
 
     fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<()> {
         let key = key.as_bytes();
+        // The trie is as deep as its longest key; the writer is iterative, but dropping a
+        // Node recurses. Real keys (module names, aliases, `symbol:` + KSYM_NAME_LEN) are
+        // far shorter.
+        if key.len() > MAX_KEY_LEN {
+            return Err(InitrdError::new(format!(
+                "module index key of {} bytes (longer than {MAX_KEY_LEN}: a hostile alias or symbol name?)",
+                key.len()
+            )));
+        }
         if key.iter().any(|b| *b >= CHILD_MAX || *b == 0) {
             return Err(InitrdError::new(format!(
                 "index key {:?} has non-ASCII bytes",
@@ -551,22 +569,63 @@ impl Index {
     }
 }
 
-/// Children first (post-order), then the node: prefix, child table, values.
-fn write_node(node: &Node, out: &mut Vec<u8>) -> Result<u32> {
-    let mut child_offs = Vec::new();
-    let (first, last) = match (node.children.keys().next(), node.children.keys().last()) {
-        (Some(f), Some(l)) => (*f, *l),
-        _ => (CHILD_MAX, 0),
-    };
-    if first < CHILD_MAX {
-        for ch in first..=last {
-            let off = match node.children.get(&ch) {
-                Some(c) => write_node(c, out)?,
-                None => 0,
-            };
-            child_offs.push(off);
+/// One node being written: its children `first..=last`, the next one to visit and the
+/// offsets of those written so far.
+struct Frame<'a> {
+    node: &'a Node,
+    first: u8,
+    last: u8,
+    next: u16,
+    child_offs: Vec<u32>,
+}
+
+impl<'a> Frame<'a> {
+    fn new(node: &'a Node) -> Self {
+        let (first, last) = match (node.children.keys().next(), node.children.keys().last()) {
+            (Some(f), Some(l)) => (*f, *l),
+            _ => (CHILD_MAX, 0),
+        };
+        Frame {
+            node,
+            first,
+            last,
+            next: u16::from(first),
+            child_offs: Vec::new(),
         }
     }
+}
+
+/// Children first (post-order), then the node: prefix, child table, values. Iterative (an
+/// explicit stack), so a deep trie cannot overflow the thread's stack (issue 15).
+fn write_node(root: &Node, out: &mut Vec<u8>) -> Result<u32> {
+    let mut stack = vec![Frame::new(root)];
+    loop {
+        let Some(top) = stack.last_mut() else {
+            return Err(InitrdError::new("module index writer: empty stack"));
+        };
+        if top.first < CHILD_MAX && top.next <= u16::from(top.last) {
+            let ch = u8::try_from(top.next).unwrap_or(CHILD_MAX);
+            top.next += 1;
+            match top.node.children.get(&ch) {
+                Some(c) => stack.push(Frame::new(c)),
+                None => top.child_offs.push(0),
+            }
+            continue;
+        }
+        let Some(done) = stack.pop() else {
+            return Err(InitrdError::new("module index writer: empty stack"));
+        };
+        let offset = emit_node(&done, out)?;
+        match stack.last_mut() {
+            Some(parent) => parent.child_offs.push(offset),
+            None => return Ok(offset),
+        }
+    }
+}
+
+/// Writes one node whose children are already written; returns its offset | flags.
+fn emit_node(f: &Frame<'_>, out: &mut Vec<u8>) -> Result<u32> {
+    let node = f.node;
     let offset = u32::try_from(out.len())
         .ok()
         .filter(|o| *o < 0x1000_0000)
@@ -577,10 +636,10 @@ fn write_node(node: &Node, out: &mut Vec<u8>) -> Result<u32> {
         out.push(0);
         flags |= NODE_PREFIX;
     }
-    if !child_offs.is_empty() {
-        out.push(first);
-        out.push(last);
-        for c in &child_offs {
+    if !f.child_offs.is_empty() {
+        out.push(f.first);
+        out.push(f.last);
+        for c in &f.child_offs {
             out.extend_from_slice(&c.to_be_bytes());
         }
         flags |= NODE_CHILDS;
@@ -633,5 +692,29 @@ mod tests {
         assert_eq!(a.children.len(), 2);
         let bytes = idx.write().unwrap();
         assert_eq!(&bytes[..8], &[0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1]);
+    }
+
+    #[test]
+    fn deep_trie_is_written_on_a_small_stack() {
+        // Nested keys b, ab, aab, …: the trie is as deep as the longest key. The recursive
+        // writer needed a stack frame per level; this one runs on a 64 KiB thread.
+        let mut idx = Index::new();
+        for n in 0..MAX_KEY_LEN {
+            let key = format!("{}b", "a".repeat(n));
+            idx.insert(&key, "m", 0).unwrap();
+        }
+        let bytes = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn_scoped(s, || idx.write())
+                .unwrap()
+                .join()
+                .unwrap()
+        })
+        .unwrap();
+        assert!(bytes.len() > MAX_KEY_LEN * 8);
+        let too_long = "a".repeat(MAX_KEY_LEN + 1);
+        let err = idx.insert(&too_long, "m", 0).unwrap_err().to_string();
+        assert!(err.contains("longer than"), "{err}");
     }
 }

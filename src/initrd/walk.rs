@@ -169,6 +169,7 @@ impl Listing {
             path,
             follow_last,
             true,
+            &std::cell::Cell::new(0),
         )
         .ok()?;
         let entry = self.entries.get(&canon);
@@ -285,6 +286,7 @@ pub fn walk<R: Read + Seek>(
                 where_: "",
             };
             parser.entry(&mut input, &mut w, idx, true, &mut counts)?;
+            w.fs.check_budget()?;
             seg.entries += counts.0;
             seg.archives += counts.1;
             seg.size = input.pos - seg.offset;
@@ -478,6 +480,7 @@ impl Walker<'_> {
                     return Err(parser.err(dec.pos, "junk within compressed archive"));
                 }
                 parser.entry(&mut dec, self, idx, apply, &mut counts)?;
+                self.fs.check_budget()?;
             }
             Ok(())
         })();
@@ -1039,63 +1042,99 @@ enum Lookup {
     Other,
 }
 
-/// Resolves a path through symlinks; `Err` if a parent is missing or not a directory, or on a
-/// loop.
+/// Path bytes looked up while resolving names, in total for one walk (or one
+/// [`Listing::resolve`]). Each resolution is linear in the components it processes (at most
+/// [`MAX_SYMLINKS`] + 1 paths of `PATH_MAX`), but an image of many entries named through a
+/// long symlinked chain (`s/x` with `s` → `d/d/d/…`) would multiply that by the number of
+/// entries; a real initramfs looks up a few MB.
+const MAX_RESOLVE_BYTES: u64 = 256 << 20;
+/// Entries and name bytes the tree model may hold: names are at most PATH_MAX each, but the
+/// decode budget allows gigabytes of them.
+const MAX_TREE_NODES: usize = 1_000_000;
+const MAX_TREE_BYTES: u64 = 256 << 20;
+const RESOLVE_BUDGET: &str = "path resolution budget exceeded (more than 256 MiB of path components looked up; symlinks to long directory chains)";
+
+/// Resolves a path through symlinks; `Err` if a parent is missing or not a directory, on a
+/// loop, or when the lookups counted in `spent` pass [`MAX_RESOLVE_BYTES`].
+///
+/// The candidate path is kept incrementally (one push or truncate per component) and the
+/// "is this the last component" test uses a running count, so a resolution costs
+/// O(components × component length) plus the lookups.
 fn resolve_in(
     lookup: impl Fn(&str) -> Option<Lookup>,
     path: &str,
     follow_last: bool,
     allow_missing: bool,
+    spent: &std::cell::Cell<u64>,
 ) -> std::result::Result<String, &'static str> {
-    let mut out: Vec<String> = Vec::new();
+    let real = |c: &str| !c.is_empty() && c != ".";
+    // `cand` is the resolved prefix; `ends` the length of `cand` before each component.
+    let mut cand = String::new();
+    let mut ends: Vec<usize> = Vec::new();
     let mut todo: std::collections::VecDeque<String> =
         path.split('/').map(str::to_string).collect();
+    // Components in `todo` that are neither empty nor ".".
+    let mut pending = todo.iter().filter(|c| real(c)).count();
     let mut hops = 0;
     while let Some(c) = todo.pop_front() {
-        if c.is_empty() || c == "." {
+        if !real(&c) {
             continue;
         }
+        pending = pending.saturating_sub(1);
         if c == ".." {
-            out.pop();
+            if let Some(end) = ends.pop() {
+                cand.truncate(end);
+            }
             continue;
         }
-        let last = todo.iter().all(|t| t.is_empty() || t == ".");
-        let mut cand = out.join("/");
+        let last = pending == 0;
+        let before = cand.len();
         if !cand.is_empty() {
             cand.push('/');
         }
         cand.push_str(&c);
-        match lookup(&cand) {
+        let total = spent.get().saturating_add(cand.len() as u64);
+        spent.set(total);
+        if total > MAX_RESOLVE_BYTES {
+            return Err(RESOLVE_BUDGET);
+        }
+        let found = lookup(&cand);
+        match found {
             Some(Lookup::Symlink(target)) if !last || follow_last => {
+                cand.truncate(before);
                 hops += 1;
                 if hops > MAX_SYMLINKS {
                     return Err("too many levels of symbolic links");
                 }
                 if target.starts_with('/') {
-                    out.clear();
+                    cand.clear();
+                    ends.clear();
                 }
                 for t in target.split('/').rev() {
+                    if real(t) {
+                        pending = pending.saturating_add(1);
+                    }
                     todo.push_front(t.to_string());
                 }
             }
-            Some(Lookup::Dir) => out.push(c),
+            Some(Lookup::Dir) => ends.push(before),
             Some(_) => {
                 if last {
-                    out.push(c)
+                    ends.push(before)
                 } else {
                     return Err("a parent is not a directory");
                 }
             }
             None => {
                 if last || allow_missing {
-                    out.push(c)
+                    ends.push(before)
                 } else {
                     return Err("a parent directory does not exist");
                 }
             }
         }
     }
-    Ok(out.join("/"))
+    Ok(cand)
 }
 
 /// The rootfs model the entries are replayed on.
@@ -1105,6 +1144,10 @@ struct Fs {
     inodes: Vec<Inode>,
     /// Hard-link table of the current archive: (major, minor, ino, mode) → canonical path.
     hardlinks: HashMap<(u32, u32, u32, u32), String>,
+    /// Path bytes looked up so far (see [`MAX_RESOLVE_BYTES`]).
+    resolved: std::cell::Cell<u64>,
+    /// Path and symlink-target bytes of the entries replayed so far (see [`MAX_TREE_BYTES`]).
+    stored: u64,
 }
 
 impl Fs {
@@ -1116,8 +1159,24 @@ impl Fs {
         })
     }
 
+    /// Fails the walk once name resolution has used up its budget (the entries would
+    /// otherwise be reported as dropped by the kernel, which they are not).
+    fn check_budget(&self) -> Result<()> {
+        if self.resolved.get() > MAX_RESOLVE_BYTES {
+            return Err(InitrdError::new(RESOLVE_BUDGET));
+        }
+        if self.stored > MAX_TREE_BYTES || self.nodes.len() > MAX_TREE_NODES {
+            return Err(InitrdError::new(format!(
+                "tree budget exceeded: more than {MAX_TREE_NODES} entries or {} MiB of names \
+                 (a real initramfs has a few thousand)",
+                MAX_TREE_BYTES >> 20
+            )));
+        }
+        Ok(())
+    }
+
     fn canonical(&self, name: &str) -> Option<String> {
-        resolve_in(|p| self.lookup(p), name, false, false).ok()
+        resolve_in(|p| self.lookup(p), name, false, false, &self.resolved).ok()
     }
 
     fn linked_wanted(&self, h: &Header) -> bool {
@@ -1160,8 +1219,13 @@ impl Fs {
             // "." : the root directory; mkdir fails with EEXIST, chmod applies. Nothing to model.
             return Ok(());
         }
-        let path = resolve_in(|p| self.lookup(p), &e.name, false, false)
+        let path = resolve_in(|p| self.lookup(p), &e.name, false, false, &self.resolved)
             .map_err(|m| format!("{:?} dropped by the kernel: {m}", e.name))?;
+        let target_len = e.target.as_ref().map_or(0, String::len);
+        self.stored = self
+            .stored
+            .saturating_add(path.len() as u64)
+            .saturating_add(target_len as u64);
         let perm = e.mode & 0o7777;
         match e.kind {
             FileKind::Dir => {

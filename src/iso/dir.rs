@@ -1,6 +1,17 @@
 //! Directory records, Rock Ridge (SUSP: NM, SL, PX, CE) and Joliet names; the walk that
 //! builds a [`Tree`] and remembers the byte offset of every record (the writer repoints
 //! records in place).
+//!
+//! Memory is linear in the image and capped (issue 15): every node stores its full path, so
+//! a deep chain of directories with long names would cost Σ depth × name bytes. A name is at
+//! most [`MAX_NAME_BYTES`] (as Linux isofs), a path at most [`MAX_PATH_BYTES`] (PATH_MAX), the
+//! names and paths of one tree at most [`MAX_TREE_TEXT_BYTES`] in total, the continuation
+//! areas read for one tree at most [`MAX_TREE_CE_BYTES`], and a tree has at most
+//! [`MAX_NODES`] nodes. With the directory caps below, one tree costs at most about
+//! 128 MiB of text + 500k nodes × ~300 bytes + one 64 MiB directory buffer.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::collections::HashSet;
 use std::io::{Read, Seek};
@@ -119,8 +130,17 @@ impl Tree {
 
 /// Largest directory extent accepted (a directory of ~100k entries).
 const MAX_DIR_BYTES: u32 = 64 << 20;
-/// Most nodes per tree.
-const MAX_NODES: usize = 1_000_000;
+/// Most nodes per tree (a full RHEL DVD has under 50k).
+pub const MAX_NODES: usize = 500_000;
+/// Longest name (Rock Ridge NM, after continuations; Linux isofs stops at 255 too).
+pub const MAX_NAME_BYTES: usize = 255;
+/// Longest path of a node and longest symlink target (Linux PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Names, identifiers and paths of one tree, in total.
+pub const MAX_TREE_TEXT_BYTES: u64 = 128 << 20;
+/// SUSP continuation-area bytes read for one tree, in total (CE areas may all point at one
+/// shared sector, so the per-record cap alone multiplies with the number of records).
+pub const MAX_TREE_CE_BYTES: u64 = 64 << 20;
 /// Most directory bytes read per tree (overlapping hostile extents must not multiply reads).
 const MAX_TREE_DIR_BYTES: u64 = 512 << 20;
 /// Most SUSP continuation areas followed per record.
@@ -159,23 +179,36 @@ pub fn parse_record(rec: &[u8], offset: u64) -> Result<Record, IsoError> {
             format!("length {len}"),
         ));
     }
-    let name_len = usize::from(rec[32]);
-    if 33 + name_len > usize::from(len) {
+    // The fixed 33-byte part (len ≥ 34 and rec.len() ≥ len were checked above).
+    let Some(head) = rec.get(..33).and_then(|h| <&[u8; 33]>::try_from(h).ok()) else {
+        return Err(IsoError::malformed(
+            "directory record",
+            offset,
+            format!("length {len}"),
+        ));
+    };
+    let name_len = usize::from(head[32]);
+    if name_len.saturating_add(33) > usize::from(len) {
         return Err(IsoError::malformed(
             "directory record",
             offset,
             format!("name of {name_len} bytes does not fit a {len}-byte record"),
         ));
     }
-    let ear = u32::from(rec[1]);
-    let su_start = 33 + name_len + usize::from(name_len.is_multiple_of(2));
+    let ear = u32::from(head[1]);
+    let su_start = name_len
+        .saturating_add(33)
+        .saturating_add(usize::from(name_len.is_multiple_of(2)));
     Ok(Record {
         offset,
         len,
         lba: le32(rec, 2).saturating_add(ear),
         size: le32(rec, 10),
-        flags: rec[25],
-        ident: rec[33..33 + name_len].to_vec(),
+        flags: head[25],
+        ident: rec
+            .get(33..name_len.saturating_add(33))
+            .unwrap_or_default()
+            .to_vec(),
         su_start: su_start.min(usize::from(len)),
     })
 }
@@ -185,26 +218,29 @@ pub fn parse_record(rec: &[u8], offset: u64) -> Result<Record, IsoError> {
 pub fn split_records(buf: &[u8], base_offset: u64) -> Result<Vec<Record>, IsoError> {
     let mut out = Vec::new();
     let mut pos = 0usize;
-    let sector = SECTOR as usize;
+    const SECTOR_BYTES: usize = SECTOR as usize;
     while pos < buf.len() {
-        let len = usize::from(buf[pos]);
+        let len = usize::from(buf.get(pos).copied().unwrap_or(0));
+        let next_sector = (pos / SECTOR_BYTES)
+            .saturating_add(1)
+            .saturating_mul(SECTOR_BYTES);
         if len == 0 {
-            pos = (pos / sector + 1) * sector;
+            pos = next_sector;
             continue;
         }
-        let sector_end = ((pos / sector + 1) * sector).min(buf.len());
-        if pos + len > sector_end {
+        let sector_end = next_sector.min(buf.len());
+        if pos.saturating_add(len) > sector_end {
             return Err(IsoError::malformed(
                 "directory record",
-                base_offset + pos as u64,
+                base_offset.saturating_add(pos as u64),
                 "crosses a sector boundary",
             ));
         }
         out.push(parse_record(
-            &buf[pos..pos + len],
-            base_offset + pos as u64,
+            buf.get(pos..pos.saturating_add(len)).unwrap_or_default(),
+            base_offset.saturating_add(pos as u64),
         )?);
-        pos += len;
+        pos = pos.saturating_add(len);
     }
     Ok(out)
 }
@@ -227,12 +263,14 @@ pub struct RockRidge {
 }
 
 /// Parses the SUSP/Rock Ridge entries of a record's system-use area, following CE
-/// continuation areas (bounded).
+/// continuation areas (bounded per record, and in total by `ce_budget`: bytes of
+/// continuation areas still allowed for this tree).
 pub fn parse_rock_ridge<R: Read + Seek>(
     r: &mut R,
     file_len: u64,
     su: &[u8],
     offset: u64,
+    ce_budget: &mut u64,
 ) -> Result<RockRidge, IsoError> {
     let mut rr = RockRidge::default();
     let mut name = Vec::new();
@@ -244,17 +282,20 @@ pub fn parse_rock_ridge<R: Read + Seek>(
     for _ in 0..=MAX_CONTINUATIONS {
         let mut next: Option<(u64, usize)> = None;
         let mut pos = 0usize;
-        while pos + 4 <= area.len() {
-            let sig = [area[pos], area[pos + 1]];
-            let len = usize::from(area[pos + 2]);
-            if len < 4 || pos + len > area.len() {
-                break; // padding or damaged tail: stop quietly, like the kernel
-            }
-            let e = &area[pos..pos + len];
+        while let Some(&[s0, s1, l]) = area
+            .get(pos..pos.saturating_add(3))
+            .and_then(|h| <&[u8; 3]>::try_from(h).ok())
+        {
+            let sig = [s0, s1];
+            let len = usize::from(l);
+            // Padding or a damaged tail: stop quietly, like the kernel.
+            let Some(e) = area.get(pos..pos.saturating_add(len)).filter(|_| len >= 4) else {
+                break;
+            };
             match &sig {
                 b"ST" => break,
                 b"SP" if len >= 7 && e.get(4..6) == Some([0xBE, 0xEF].as_slice()) => {
-                    rr.sp_skip = Some(e[6]);
+                    rr.sp_skip = e.get(6).copied();
                 }
                 b"CE" if len >= 28 => {
                     let block = u64::from(le32(e, 4));
@@ -267,26 +308,34 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                             format!("continuation of {clen} bytes"),
                         ));
                     }
-                    next = Some((block * SECTOR + off, clen));
+                    next = Some((block.saturating_mul(SECTOR).saturating_add(off), clen));
                 }
                 b"NM" if len >= 5 => {
-                    let flags = e[4];
+                    let flags = e.get(4).copied().unwrap_or(0);
                     if flags & 0x02 != 0 {
                         name = b".".to_vec();
                     } else if flags & 0x04 != 0 {
                         name = b"..".to_vec();
                     } else {
-                        name.extend_from_slice(&e[5..]);
+                        name.extend_from_slice(e.get(5..).unwrap_or_default());
+                    }
+                    if name.len() > MAX_NAME_BYTES {
+                        return Err(IsoError::malformed(
+                            "Rock Ridge NM entry",
+                            offset,
+                            format!("name longer than {MAX_NAME_BYTES} bytes"),
+                        ));
                     }
                     have_name = true;
                 }
                 b"SL" if len >= 5 => {
                     have_link = true;
                     let mut c = 5usize;
-                    while c + 2 <= len {
-                        let cflags = e[c];
-                        let clen = usize::from(e[c + 1]);
-                        let Some(content) = e.get(c + 2..c + 2 + clen) else {
+                    while let (Some(&cflags), Some(&clen)) = (e.get(c), e.get(c.saturating_add(1)))
+                    {
+                        let clen = usize::from(clen);
+                        let body = c.saturating_add(2);
+                        let Some(content) = e.get(body..body.saturating_add(clen)) else {
                             break;
                         };
                         if !link_component_open && !link.is_empty() && !link.ends_with('/') {
@@ -303,7 +352,14 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                             link.push_str(&String::from_utf8_lossy(content));
                         }
                         link_component_open = cflags & 0x01 != 0;
-                        c += 2 + clen;
+                        c = body.saturating_add(clen);
+                    }
+                    if link.len() > MAX_PATH_BYTES {
+                        return Err(IsoError::malformed(
+                            "Rock Ridge SL entry",
+                            offset,
+                            format!("symlink target longer than {MAX_PATH_BYTES} bytes"),
+                        ));
                     }
                 }
                 b"PX" if len >= 36 => {
@@ -318,10 +374,16 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                 b"CL" if len >= 12 => rr.child_link = Some(le32(e, 4)),
                 _ => {}
             }
-            pos += len;
+            pos = pos.saturating_add(len);
         }
         match next {
             Some((at, clen)) => {
+                *ce_budget = ce_budget.checked_sub(clen as u64).ok_or_else(|| {
+                    IsoError::Limit(format!(
+                        "Rock Ridge continuation areas of more than {MAX_TREE_CE_BYTES} bytes \
+                         in one directory tree (budget: continuation bytes)"
+                    ))
+                })?;
                 area = read_at(r, at, clen, file_len, "Rock Ridge continuation area")?
             }
             None => break,
@@ -343,7 +405,7 @@ pub fn plain_iso_name(ident: &str) -> String {
 }
 
 fn check_extent(e: Extent, file_len: u64, what: &str) -> Result<(), IsoError> {
-    let end = e.offset() + u64::from(e.len);
+    let end = e.offset().saturating_add(u64::from(e.len));
     if end > file_len {
         return Err(IsoError::Truncated {
             what: what.to_string(),
@@ -394,6 +456,8 @@ pub fn read_tree<R: Read + Seek>(
     };
     let mut visited: HashSet<u32> = HashSet::new();
     let mut dir_bytes_read: u64 = 0;
+    let mut ce_budget = MAX_TREE_CE_BYTES;
+    let mut text_bytes: u64 = 0;
     let mut queue = std::collections::VecDeque::from([0usize]);
     while let Some(dir_index) = queue.pop_front() {
         let Some(dir) = tree.nodes.get(dir_index) else {
@@ -419,7 +483,7 @@ pub fn read_tree<R: Read + Seek>(
             ));
         }
         check_extent(ext, file_len, &what)?;
-        dir_bytes_read += u64::from(ext.len);
+        dir_bytes_read = dir_bytes_read.saturating_add(u64::from(ext.len));
         if dir_bytes_read > MAX_TREE_DIR_BYTES {
             return Err(IsoError::Limit(format!(
                 "directories of more than {MAX_TREE_DIR_BYTES} bytes in total"
@@ -431,14 +495,14 @@ pub fn read_tree<R: Read + Seek>(
         let mut pending: Option<usize> = None; // multi-extent file being collected
         for (i, rec) in records.iter().enumerate() {
             let su = buf
-                .get((rec.offset - ext.offset()) as usize..)
+                .get(rec.offset.saturating_sub(ext.offset()) as usize..)
                 .and_then(|b| b.get(..usize::from(rec.len)))
                 .and_then(|b| b.get(rec.su_start..))
                 .unwrap_or(&[]);
             if i == 0 {
                 // `.`: Rock Ridge is announced by SP in the root's `.` record.
                 if dir_index == 0 && kind == TreeKind::Iso9660 {
-                    let rr = parse_rock_ridge(r, file_len, su, rec.offset)?;
+                    let rr = parse_rock_ridge(r, file_len, su, rec.offset, &mut ce_budget)?;
                     if let Some(skip) = rr.sp_skip {
                         tree.rock_ridge = true;
                         tree.susp_skip = skip;
@@ -458,7 +522,13 @@ pub fn read_tree<R: Read + Seek>(
             }
             let rr = if tree.rock_ridge {
                 let skip = usize::from(tree.susp_skip).min(su.len());
-                parse_rock_ridge(r, file_len, &su[skip..], rec.offset)?
+                parse_rock_ridge(
+                    r,
+                    file_len,
+                    su.get(skip..).unwrap_or_default(),
+                    rec.offset,
+                    &mut ce_budget,
+                )?
             } else {
                 RockRidge::default()
             };
@@ -480,7 +550,7 @@ pub fn read_tree<R: Read + Seek>(
                     if let Some(n) = tree.nodes.get_mut(p) {
                         n.extents.push(extent);
                         n.records.push(rec.offset);
-                        n.size += u64::from(rec.size);
+                        n.size = n.size.saturating_add(u64::from(rec.size));
                     }
                     pending = rec.is_multi_extent().then_some(p);
                     continue;
@@ -490,6 +560,33 @@ pub fn read_tree<R: Read + Seek>(
                 (Some(n), TreeKind::Iso9660) => n.clone(),
                 _ => plain_iso_name(&ident),
             };
+            if name.len() > MAX_NAME_BYTES {
+                return Err(IsoError::malformed(
+                    "directory record",
+                    rec.offset,
+                    format!("name longer than {MAX_NAME_BYTES} bytes"),
+                ));
+            }
+            let path_len = dir_path.len().saturating_add(1).saturating_add(name.len());
+            if path_len > MAX_PATH_BYTES {
+                return Err(IsoError::malformed(
+                    "directory tree",
+                    rec.offset,
+                    format!("a path longer than {MAX_PATH_BYTES} bytes (PATH_MAX)"),
+                ));
+            }
+            // Each ≤ PATH_MAX here: path, name (twice: node name and path) and identifier.
+            text_bytes = text_bytes.saturating_add(
+                path_len
+                    .saturating_add(name.len())
+                    .saturating_add(ident.len()) as u64,
+            );
+            if text_bytes > MAX_TREE_TEXT_BYTES {
+                return Err(IsoError::Limit(format!(
+                    "names and paths of more than {} MiB in one directory tree (budget: name bytes)",
+                    MAX_TREE_TEXT_BYTES >> 20
+                )));
+            }
             let path = if dir_path.is_empty() {
                 name.clone()
             } else {

@@ -1,5 +1,8 @@
 //! The El Torito boot catalog (validation entry, default entry, sections) and which file
 //! each boot image is.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::io::{Read, Seek};
 
@@ -70,10 +73,9 @@ pub fn read_catalog<R: Read + Seek>(
     lba: u32,
     tree: &Tree,
 ) -> Result<BootCatalog, IsoError> {
-    let base = u64::from(lba) * SECTOR;
-    let avail = file_len
-        .saturating_sub(base)
-        .min(MAX_CATALOG_SECTORS as u64 * SECTOR);
+    const MAX_CATALOG_BYTES: u64 = MAX_CATALOG_SECTORS as u64 * SECTOR;
+    let base = u64::from(lba).saturating_mul(SECTOR);
+    let avail = file_len.saturating_sub(base).min(MAX_CATALOG_BYTES);
     if avail < 64 {
         return Err(IsoError::malformed(
             "El Torito catalog",
@@ -82,7 +84,10 @@ pub fn read_catalog<R: Read + Seek>(
         ));
     }
     let buf = read_at(r, base, avail as usize, file_len, "El Torito catalog")?;
-    let v = &buf[..32];
+    let entry_at =
+        |pos: usize| -> Option<&[u8; 32]> { buf.get(pos..pos.checked_add(32)?)?.try_into().ok() };
+    let no_validation = || IsoError::malformed("El Torito catalog", base, "no validation entry");
+    let v = entry_at(0).ok_or_else(no_validation)?;
     if v[0] != 0x01 || v[30] != 0x55 || v[31] != 0xAA {
         return Err(IsoError::malformed(
             "El Torito catalog",
@@ -91,7 +96,7 @@ pub fn read_catalog<R: Read + Seek>(
         ));
     }
     let sum = v.chunks_exact(2).fold(0u16, |s, c| {
-        s.wrapping_add(u16::from_le_bytes([c[0], c[1]]))
+        s.wrapping_add(u16::from_le_bytes(c.try_into().unwrap_or([0; 2])))
     });
     if sum != 0 {
         return Err(IsoError::malformed(
@@ -109,7 +114,7 @@ pub fn read_catalog<R: Read + Seek>(
             .to_string(),
         entries: Vec::new(),
     };
-    let entry = |e: &[u8], platform: u8, at: usize| BootEntry {
+    let entry = |e: &[u8; 32], platform: u8, at: usize| BootEntry {
         platform_id: platform,
         platform: platform_name(platform),
         bootable: e[0] == 0x88,
@@ -118,17 +123,17 @@ pub fn read_catalog<R: Read + Seek>(
         system_type: e[4],
         load_size: le16(e, 6),
         lba: le32(e, 8),
-        entry_offset: base + at as u64,
+        entry_offset: base.saturating_add(at as u64),
         path: path_at(tree, le32(e, 8)),
         boot_info_table: false,
     };
-    cat.entries.push(entry(&buf[32..64], v[1], 32));
+    let default = entry_at(32).ok_or_else(no_validation)?;
+    cat.entries.push(entry(default, v[1], 32));
     // Sections: header 0x90 (more follow) / 0x91 (last), then its entries; 0x44 extensions.
     let mut pos = 64usize;
     let mut platform = v[1];
     let mut last_section = false;
-    while pos + 32 <= buf.len() {
-        let e = &buf[pos..pos + 32];
+    while let Some(e) = entry_at(pos) {
         match e[0] {
             0x90 | 0x91 => {
                 platform = e[1];
@@ -144,11 +149,11 @@ pub fn read_catalog<R: Read + Seek>(
                 }
             }
         }
-        pos += 32;
+        pos = pos.saturating_add(32);
     }
     // Boot-info table (mkisofs -boot-info-table): bytes 8..12 = PVD sector, 12..16 = own LBA.
     for e in &mut cat.entries {
-        let at = u64::from(e.lba) * SECTOR;
+        let at = u64::from(e.lba).saturating_mul(SECTOR);
         if at >= file_len {
             return Err(IsoError::malformed(
                 "El Torito catalog",
@@ -156,7 +161,7 @@ pub fn read_catalog<R: Read + Seek>(
                 format!("boot entry points at sector {} outside the image", e.lba),
             ));
         }
-        if e.emulation == 0 && at + 64 <= file_len && e.lba != 0 {
+        if e.emulation == 0 && at.saturating_add(64) <= file_len && e.lba != 0 {
             let head = read_at(r, at, 64, file_len, "boot image")?;
             e.boot_info_table = le32(&head, 8) == 16 && le32(&head, 12) == e.lba;
         }

@@ -1,4 +1,7 @@
 //! Volume descriptors (ECMA-119 §8): primary, supplementary (Joliet), boot record.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::io::{Read, Seek};
 
@@ -64,32 +67,28 @@ impl VolumeDescriptor {
 /// Most descriptors read before giving up on finding a terminator.
 const MAX_DESCRIPTORS: u32 = 64;
 
+/// `N` bytes at `at`, or None when they are not all there.
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at + 4) {
-        Some(s) => u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
-        None => 0,
-    }
+    bytes_at(b, at).map_or(0, u32::from_le_bytes)
 }
 
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at + 4) {
-        Some(s) => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
-        None => 0,
-    }
+    bytes_at(b, at).map_or(0, u32::from_be_bytes)
 }
 
 pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    match b.get(at..at + 2) {
-        Some(s) => u16::from_le_bytes([s[0], s[1]]),
-        None => 0,
-    }
+    bytes_at(b, at).map_or(0, u16::from_le_bytes)
 }
 
 /// Decodes UCS-2 big-endian (Joliet), replacing unpaired surrogates.
 pub(crate) fn ucs2be(b: &[u8]) -> String {
     let units: Vec<u16> = b
         .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .map(|c| bytes_at(c, 0).map_or(0, u16::from_be_bytes))
         .collect();
     String::from_utf16_lossy(&units)
 }
@@ -107,7 +106,7 @@ pub fn read_descriptors<R: Read + Seek>(
     let mut out = Vec::new();
     for sector in 16..16 + MAX_DESCRIPTORS {
         let offset = u64::from(sector) * SECTOR;
-        if offset + SECTOR > file_len {
+        if offset.saturating_add(SECTOR) > file_len {
             break;
         }
         let b = read_at(r, offset, SECTOR as usize, file_len, "volume descriptor")?;
@@ -119,7 +118,7 @@ pub fn read_descriptors<R: Read + Seek>(
             }
             break;
         }
-        let code = b[0];
+        let code = b.first().copied().unwrap_or(0);
         if code == 255 {
             break;
         }
@@ -147,7 +146,7 @@ pub fn read_descriptors<R: Read + Seek>(
             DescriptorKind::Primary | DescriptorKind::Joliet { .. } | DescriptorKind::Supplementary
         );
         let (volume_id, volume_space_size, root, path_tables) = if has_tree {
-            let id_bytes = &b[40..72];
+            let id_bytes = b.get(40..72).unwrap_or_default();
             let volume_id = if matches!(kind, DescriptorKind::Joliet { .. }) {
                 ucs2be(id_bytes).trim_end().to_string()
             } else {
@@ -156,7 +155,7 @@ pub fn read_descriptors<R: Read + Seek>(
             let root = RootRef {
                 lba: le32(&b, 156 + 2),
                 size: le32(&b, 156 + 10),
-                record_offset: offset + 156,
+                record_offset: offset.saturating_add(156),
             };
             let pt = PathTables {
                 size: le32(&b, 132),

@@ -3,6 +3,9 @@
 //! decompressed ELF (`vmlinux.bin`, stripped but with section headers) every exported
 //! symbol with its CRC, GPL-ness and namespace, the vermagic string and the built-in
 //! trusted certificates.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -59,7 +62,8 @@ impl Kernel {
     pub fn parse(vmlinuz: &[u8]) -> Result<Kernel, KmodError> {
         let header = read_header(vmlinuz)?;
         let payload = vmlinuz
-            .get(header.payload_offset..header.payload_offset + header.payload_length)
+            .get(header.payload_offset..)
+            .and_then(|p| p.get(..header.payload_length))
             .ok_or_else(|| KmodError::Kernel("bzImage payload lies outside the file".into()))?;
         let (_, vmlinux) = match header.compression {
             Codec::None => {
@@ -138,10 +142,9 @@ impl Kernel {
             modversions |= crc_bytes.is_some_and(|c| !c.is_empty());
             for (i, entry) in entries.chunks_exact(12).enumerate() {
                 let field = |n: usize| -> i64 {
-                    let b = [entry[n], entry[n + 1], entry[n + 2], entry[n + 3]];
-                    i64::from(i32::from_le_bytes(b))
+                    i64::from(bytes_at(entry, n).map_or(0, i32::from_le_bytes))
                 };
-                let entry_va = addr.wrapping_add(12 * i as u64);
+                let entry_va = addr.wrapping_add((i as u64).wrapping_mul(12));
                 let name_va = entry_va.wrapping_add(4).wrapping_add_signed(field(4));
                 let Some(name) = c_str_at_va(name_va) else {
                     return Err(KmodError::Kernel(format!(
@@ -155,8 +158,8 @@ impl Kernel {
                     .flatten()
                     .filter(|ns| !ns.is_empty());
                 let crc = crc_bytes
-                    .and_then(|c| c.get(4 * i..4 * i + 4))
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    .and_then(|c| bytes_at(c, i.checked_mul(4)?))
+                    .map(u32::from_le_bytes);
                 exports.insert(
                     name.clone(),
                     Export {
@@ -212,6 +215,11 @@ impl Kernel {
     }
 }
 
+/// `N` bytes at `at`, or None when they are not all there.
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
 /// Bytes of a bzImage [`read_header_from`] reads for its setup header, and of its payload
 /// for the compression magic.
 pub const SETUP_READ: u64 = 64 * 1024;
@@ -248,7 +256,7 @@ pub fn read_header_from<R: Read + Seek>(
             .take(PAYLOAD_MAGIC_READ.min(payload_len as u64))
             .read_to_end(&mut magic)
             .ok()?;
-        read += magic.len() as u64;
+        read = read.saturating_add(magic.len() as u64);
         Some(magic)
     })?;
     Ok((header, read))
@@ -262,11 +270,8 @@ fn parse_header(
     payload: impl FnOnce(usize, usize) -> Option<Vec<u8>>,
 ) -> Result<KernelHeader, KmodError> {
     let not_bz = || KmodError::Kernel("not a bzImage kernel (no \"HdrS\" setup header)".into());
-    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        data.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    let u16_at = |o: usize| bytes_at(data, o).map(u16::from_le_bytes);
+    let u32_at = |o: usize| bytes_at(data, o).map(u32::from_le_bytes);
     if data.get(0x202..0x206) != Some(b"HdrS") || u16_at(0x1fe) != Some(0xaa55) {
         return Err(not_bz());
     }
@@ -280,7 +285,7 @@ fn parse_header(
     }
     let version_string = match u16_at(0x20e).ok_or_else(not_bz)? {
         0 => String::new(),
-        ptr => super::c_str_at(data, usize::from(ptr) + 0x200).unwrap_or_default(),
+        ptr => super::c_str_at(data, usize::from(ptr).saturating_add(0x200)).unwrap_or_default(),
     };
     let release = version_string
         .split(' ')
@@ -292,7 +297,11 @@ fn parse_header(
         0 => 4,
         n => usize::from(n),
     };
-    let payload_offset = (setup_sects + 1) * 512 + u32_at(0x248).ok_or_else(not_bz)? as usize;
+    // setup_sects ≤ 255: the sum saturates only on a hostile u32 on a 32-bit host.
+    let payload_offset = setup_sects
+        .saturating_add(1)
+        .saturating_mul(512)
+        .saturating_add(u32_at(0x248).ok_or_else(not_bz)? as usize);
     let payload_length = u32_at(0x24c).ok_or_else(not_bz)? as usize;
     let outside = || {
         KmodError::Kernel(format!(
@@ -324,9 +333,9 @@ fn find_vermagic(vmlinux: &[u8], release: &str) -> Option<String> {
     needle.push(b' ');
     let mut from = 0;
     while let Some(at) = super::find_bytes(vmlinux, &needle, from) {
-        from = at + 1;
+        from = at.saturating_add(1);
         // Must start a string.
-        if at > 0 && vmlinux.get(at - 1) != Some(&0) {
+        if at > 0 && vmlinux.get(at.saturating_sub(1)) != Some(&0) {
             continue;
         }
         let Some(s) = super::c_str_at(vmlinux, at) else {
@@ -353,6 +362,7 @@ fn bzimage_output_size(payload: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests index fixtures they built
 mod tests {
     use super::*;
 

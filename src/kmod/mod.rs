@@ -5,8 +5,10 @@
 //! - [`module::Module`] — one module file (`.ko`, `.ko.xz`, `.ko.zst`, `.ko.gz`).
 //! - [`kernel::Kernel`] — a `vmlinuz` (bzImage) and everything the loader checks against.
 //! - [`verdict::Target`] + [`verdict::check`] — the loader's rules in the kernel's order.
+//! - [`alias::fnmatch`] — glob matching of module aliases (kmod's fnmatch), linear in practice.
 //! - [`inspect::ModuleReport`] — what `remaster inspect MODULE.ko` prints.
 
+pub mod alias;
 pub mod inspect;
 pub mod kernel;
 pub mod module;

@@ -6,6 +6,9 @@
 //! for modules that other modules depend on — its own exports (`__ksymtab*`, `__kcrctab*`).
 //! In a `.ko` the export tables are not yet relocated, so exports are read through the
 //! symbols `__ksymtab_<name>`, `__crc_<name>`, `__kstrtabns_<name>` and relocations.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::collections::HashMap;
 
@@ -477,6 +480,7 @@ fn relocations_into<'data, Elf: FileHeader<Endian = Endianness>>(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests index fixtures they built
 mod tests {
     use super::*;
 

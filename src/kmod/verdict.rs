@@ -789,8 +789,8 @@ pub fn modules_for_pci(vendor: u16, device: u16, modules: &[Module]) -> Vec<Stri
                 if !(tail.is_empty() || tail == "sv*sd*bc*sc*i*") {
                     return false;
                 }
-                // A real vendor/device pattern is short; longer ones are not PCI aliases
-                // (and would make backtracking glob matching expensive).
+                // A real vendor/device pattern is short; longer ones are not PCI aliases.
+                // (The matcher is O(pattern × text) whatever the pattern, see alias.rs.)
                 if head.len() > 40 {
                     return false;
                 }
@@ -806,43 +806,8 @@ pub fn modules_for_pci(vendor: u16, device: u16, modules: &[Module]) -> Vec<Stri
     names
 }
 
-/// Shell-style glob match (`*`, `?`, `[a-z]`, `[!x]`), case-insensitive for hex digits.
-pub fn fnmatch(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| fnmatch(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && fnmatch(rest, &text[1..]),
-        Some((b'[', rest)) => {
-            let Some(close) = rest.iter().skip(1).position(|&c| c == b']').map(|i| i + 1) else {
-                return text.first() == Some(&b'[') && fnmatch(rest, &text[1..]);
-            };
-            let Some(&c) = text.first() else {
-                return false;
-            };
-            let (negate, set) = match rest[..close].split_first() {
-                Some((b'!', s)) | Some((b'^', s)) => (true, s),
-                _ => (false, &rest[..close]),
-            };
-            let c = c.to_ascii_uppercase();
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == b'-' {
-                    let (lo, hi) = (set[i].to_ascii_uppercase(), set[i + 2].to_ascii_uppercase());
-                    hit |= lo <= c && c <= hi;
-                    i += 3;
-                } else {
-                    hit |= set[i].to_ascii_uppercase() == c;
-                    i += 1;
-                }
-            }
-            hit != negate && fnmatch(&rest[close + 1..], &text[1..])
-        }
-        Some((&p, rest)) => {
-            text.first().is_some_and(|&t| t.eq_ignore_ascii_case(&p)) && fnmatch(rest, &text[1..])
-        }
-    }
-}
+/// The alias glob matcher (kept here for existing callers; see [`super::alias`]).
+pub use super::alias::fnmatch;
 
 #[cfg(test)]
 mod tests {

@@ -79,10 +79,8 @@ pub(super) fn system_area_patches<R: Read + Seek>(
             }
         }
         let new_backup = new_len / 512 - 1;
-        let entry_sectors = match &gpt.backup {
-            Some(b) if b.my_lba > b.entries_lba => b.my_lba - b.entries_lba,
-            _ => (entries.len() as u64).div_ceil(512),
-        };
+        let entry_sectors =
+            crate::iso::sysarea::backup_entry_sectors(gpt, entries.len()).map_err(rd)?;
         let free_tail = (new_len - data_end.min(new_len)) / 512;
         if entry_sectors + 1 > free_tail || entry_sectors > 4096 {
             return Err(Error::input(
