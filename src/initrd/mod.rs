@@ -13,7 +13,10 @@
 pub mod compress;
 pub mod depmod;
 pub mod inspect;
+mod newc;
 pub mod overlay;
+mod rootfs;
+mod source;
 pub mod walk;
 
 /// An initrd problem on one line: what, and where (byte offset in the file, and inside a
