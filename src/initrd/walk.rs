@@ -27,7 +27,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek};
 
-use super::newc::{clean_name, hex, name_field_len, parse_header, HEADER_LEN};
+use super::newc::{clean_name, hex, name_field_len, parse_header, Header, HEADER_LEN};
 use super::rootfs::{resolve_in, Entry, Fs, Lookup};
 use super::source::{Decoded, Input, Source};
 
@@ -522,6 +522,13 @@ impl Walker<'_> {
     }
 }
 
+/// Where an entry starts, and where the next one starts (after its data and padding).
+#[derive(Clone, Copy)]
+struct EntryAt {
+    start: u64,
+    next: u64,
+}
+
 struct Parser {
     /// Image offset of the segment (0 for uncompressed data, whose offsets are absolute).
     offset_base: u64,
@@ -560,17 +567,14 @@ impl Parser {
         let body = u64::from(h.filesize);
         let field = name_field_len(namesize);
         let next = (start + HEADER_LEN as u64 + field + body + 3) & !3;
-        let skip_rest = |src: &mut S, this: &Parser| -> Result<()> {
-            let here = src.pos();
-            src.skip(next.saturating_sub(here))
-                .map_err(|e| this.err(start, format!("entry data: {}", e.message)))
-        };
+        let at = EntryAt { start, next };
         if namesize == 0 || namesize > PATH_MAX {
-            w.warnings.push(format!(
-                "{}: entry with name size {namesize} skipped (the kernel ignores it)",
-                self.err(start, "").message.trim_end_matches(": ")
-            ));
-            return skip_rest(src, self);
+            self.warn_at(
+                w,
+                start,
+                format!("entry with name size {namesize} skipped (the kernel ignores it)"),
+            );
+            return self.skip_rest(src, at);
         }
         let mut name_buf = vec![0u8; field as usize];
         if !src.read_exact_or_eof(&mut name_buf)? {
@@ -584,19 +588,22 @@ impl Parser {
         if raw_name == "TRAILER!!!" {
             counts.1 += 1;
             w.fs.hardlinks.clear();
-            return skip_rest(src, self);
+            return self.skip_rest(src, at);
         }
         counts.0 += 1;
         let name = clean_name(&raw_name).map_err(|m| self.err(start, m))?;
         let Some(kind) = FileKind::from_mode(h.mode) else {
-            w.warnings.push(format!(
-                "{}: {raw_name:?} has unknown file type (mode {:o}); the kernel ignores it",
-                self.err(start, "").message.trim_end_matches(": "),
-                h.mode
-            ));
-            return skip_rest(src, self);
+            self.warn_at(
+                w,
+                start,
+                format!(
+                    "{raw_name:?} has unknown file type (mode {:o}); the kernel ignores it",
+                    h.mode
+                ),
+            );
+            return self.skip_rest(src, at);
         };
-        let what = Entry {
+        let entry = Entry {
             name,
             kind,
             mode: h.mode,
@@ -608,106 +615,139 @@ impl Parser {
             target: None,
         };
         match kind {
-            FileKind::Symlink => {
-                if body > PATH_MAX {
-                    w.warnings.push(format!(
-                        "{}: symlink {raw_name:?} target longer than PATH_MAX skipped (as the kernel does)",
-                        self.err(start, "").message.trim_end_matches(": ")
-                    ));
-                    return skip_rest(src, self);
-                }
-                let mut t = vec![0u8; body as usize];
-                if !src.read_exact_or_eof(&mut t)? {
-                    return Err(self.err(start, "truncated symlink target"));
-                }
-                let nul = t.iter().position(|b| *b == 0).unwrap_or(t.len());
-                let target = String::from_utf8_lossy(&t[..nul]).into_owned();
-                if apply {
-                    let mut e = what;
-                    e.target = Some(target);
-                    if let Err(m) = w.fs.apply(&e, None) {
-                        w.warnings.push(format!(
-                            "{}: {m}",
-                            self.err(start, "").message.trim_end_matches(": ")
-                        ));
-                    }
-                }
-                skip_rest(src, self)
-            }
-            FileKind::File => {
-                let canon = if apply {
-                    w.fs.canonical(&what.name)
-                } else {
-                    None
-                };
-                let wanted = canon.as_deref().is_some_and(|c| (w.want)(c))
-                    || (apply && w.fs.linked_wanted(&h));
-                let mut data = None;
-                if wanted || h.crc {
-                    if wanted && body > w.cap_left {
-                        return Err(self.err(
-                            start,
-                            format!("requested file {:?} ({body} bytes) exceeds the remaining read cap of {} bytes", what.name, w.cap_left),
-                        ));
-                    }
-                    let mut sum = 0u32;
-                    let mut buf = Vec::new();
-                    let mut left = body;
-                    while left > 0 {
-                        let chunk = src.fill()?;
-                        if chunk.is_empty() {
-                            return Err(self.err(start, "truncated file data"));
-                        }
-                        let n = (chunk.len() as u64).min(left) as usize;
-                        if h.crc {
-                            sum = chunk[..n]
-                                .iter()
-                                .fold(sum, |s, b| s.wrapping_add(u32::from(*b)));
-                        }
-                        if wanted {
-                            buf.extend_from_slice(&chunk[..n]);
-                        }
-                        src.consume(n);
-                        left -= n as u64;
-                    }
-                    if h.crc && sum != h.checksum {
-                        return Err(self.err(
-                            start,
-                            format!("bad checksum for {:?} (070702 archive)", what.name),
-                        ));
-                    }
-                    if wanted {
-                        w.cap_left -= body;
-                        data = Some(buf);
-                    }
-                }
-                if apply {
-                    if let Err(m) = w.fs.apply(&what, data) {
-                        w.warnings.push(format!(
-                            "{}: {m}",
-                            self.err(start, "").message.trim_end_matches(": ")
-                        ));
-                    }
-                }
-                skip_rest(src, self)
-            }
+            FileKind::Symlink => self.symlink_entry(src, w, at, entry, &raw_name, apply),
+            FileKind::File => self.file_entry(src, w, at, entry, &h, apply),
             _ => {
                 if body > 0 {
                     // do_header: a non-file with a body is skipped entirely.
-                    w.warnings.push(format!(
-                        "{}: {raw_name:?} is not a regular file but has {body} data bytes; the kernel skips it",
-                        self.err(start, "").message.trim_end_matches(": ")
-                    ));
+                    self.warn_at(
+                        w,
+                        start,
+                        format!("{raw_name:?} is not a regular file but has {body} data bytes; the kernel skips it"),
+                    );
                 } else if apply {
-                    if let Err(m) = w.fs.apply(&what, None) {
-                        w.warnings.push(format!(
-                            "{}: {m}",
-                            self.err(start, "").message.trim_end_matches(": ")
-                        ));
-                    }
+                    self.apply_entry(w, start, &entry, None);
                 }
-                skip_rest(src, self)
+                self.skip_rest(src, at)
             }
         }
+    }
+
+    /// A symlink: its target is the entry's data (at most PATH_MAX, as the kernel reads it).
+    fn symlink_entry<S: Source>(
+        &mut self,
+        src: &mut S,
+        w: &mut Walker<'_>,
+        at: EntryAt,
+        mut entry: Entry,
+        raw_name: &str,
+        apply: bool,
+    ) -> Result<()> {
+        let body = entry.size;
+        if body > PATH_MAX {
+            self.warn_at(
+                w,
+                at.start,
+                format!(
+                    "symlink {raw_name:?} target longer than PATH_MAX skipped (as the kernel does)"
+                ),
+            );
+            return self.skip_rest(src, at);
+        }
+        let mut t = vec![0u8; body as usize];
+        if !src.read_exact_or_eof(&mut t)? {
+            return Err(self.err(at.start, "truncated symlink target"));
+        }
+        let nul = t.iter().position(|b| *b == 0).unwrap_or(t.len());
+        if apply {
+            entry.target = Some(String::from_utf8_lossy(&t[..nul]).into_owned());
+            self.apply_entry(w, at.start, &entry, None);
+        }
+        self.skip_rest(src, at)
+    }
+
+    /// A regular file: its data is read only when it is wanted (or checksummed, 070702);
+    /// otherwise seeked over.
+    fn file_entry<S: Source>(
+        &mut self,
+        src: &mut S,
+        w: &mut Walker<'_>,
+        at: EntryAt,
+        entry: Entry,
+        h: &Header,
+        apply: bool,
+    ) -> Result<()> {
+        let (start, body) = (at.start, entry.size);
+        let canon = if apply {
+            w.fs.canonical(&entry.name)
+        } else {
+            None
+        };
+        let wanted =
+            canon.as_deref().is_some_and(|c| (w.want)(c)) || (apply && w.fs.linked_wanted(h));
+        let mut data = None;
+        if wanted || h.crc {
+            if wanted && body > w.cap_left {
+                return Err(self.err(
+                    start,
+                    format!("requested file {:?} ({body} bytes) exceeds the remaining read cap of {} bytes", entry.name, w.cap_left),
+                ));
+            }
+            let mut sum = 0u32;
+            let mut buf = Vec::new();
+            let mut left = body;
+            while left > 0 {
+                let chunk = src.fill()?;
+                if chunk.is_empty() {
+                    return Err(self.err(start, "truncated file data"));
+                }
+                let n = (chunk.len() as u64).min(left) as usize;
+                if h.crc {
+                    sum = chunk[..n]
+                        .iter()
+                        .fold(sum, |s, b| s.wrapping_add(u32::from(*b)));
+                }
+                if wanted {
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                src.consume(n);
+                left -= n as u64;
+            }
+            if h.crc && sum != h.checksum {
+                return Err(self.err(
+                    start,
+                    format!("bad checksum for {:?} (070702 archive)", entry.name),
+                ));
+            }
+            if wanted {
+                w.cap_left -= body;
+                data = Some(buf);
+            }
+        }
+        if apply {
+            self.apply_entry(w, start, &entry, data);
+        }
+        self.skip_rest(src, at)
+    }
+
+    /// Replays an entry on the rootfs model; what the kernel would refuse becomes a warning.
+    fn apply_entry(&self, w: &mut Walker<'_>, start: u64, entry: &Entry, data: Option<Vec<u8>>) {
+        if let Err(m) = w.fs.apply(entry, data) {
+            self.warn_at(w, start, m);
+        }
+    }
+
+    /// A warning about the entry at `start`, located as errors are.
+    fn warn_at(&self, w: &mut Walker<'_>, start: u64, message: impl std::fmt::Display) {
+        let place = self.err(start, "").message;
+        w.warnings
+            .push(format!("{}: {message}", place.trim_end_matches(": ")));
+    }
+
+    /// Skips to the next entry (the data not read, and the padding).
+    fn skip_rest<S: Source>(&self, src: &mut S, at: EntryAt) -> Result<()> {
+        let here = src.pos();
+        src.skip(at.next.saturating_sub(here))
+            .map_err(|e| self.err(at.start, format!("entry data: {}", e.message)))
     }
 }
