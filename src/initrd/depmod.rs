@@ -177,6 +177,21 @@ fn alias_normalize(a: &str) -> Option<String> {
 
 /// Generates every index file depmod would write for this tree.
 pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
+    let mods = select_modules(input)?;
+    let graph = Graph::new(&mods)?;
+    let mut files: IndexFiles = Vec::new();
+    modules_dep(&mods, &graph, &mut files)?;
+    modules_alias(&mods, &mut files)?;
+    modules_softdep(&mods, &mut files);
+    modules_symbols(&mods, &graph, &mut files)?;
+    modules_builtin(input, &mut files)?;
+    modules_devname(&mods, &mut files);
+    Ok(files)
+}
+
+/// The modules depmod indexes, in its index order: the best-ranked one per name (first one
+/// on a tie), numbered in `modules.order` order, the others after in input order.
+fn select_modules(input: &DepmodInput<'_>) -> Result<Vec<Module>> {
     // Collect modules, keeping the best-ranked one per name (first one on a tie).
     let mut by_name: HashMap<String, Module> = HashMap::new();
     let mut seq = 0i64;
@@ -226,65 +241,89 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
     }
     let mut mods: Vec<Module> = by_name.into_values().collect();
     mods.sort_by_key(|m| m.sort_idx);
-    let n = mods.len();
 
-    // Symbols: last exporter in index order wins (kmod's hash_add replaces).
-    let mut owner: HashMap<&str, usize> = HashMap::new();
-    for (i, m) in mods.iter().enumerate() {
-        for s in &m.exports {
-            owner.insert(s.as_str(), i);
+    Ok(mods)
+}
+
+/// Who exports what, and the dependency graph in depmod's topological order.
+struct Graph<'m> {
+    /// Symbol → exporting module (the last exporter in index order wins, as kmod's
+    /// hash_add replaces).
+    owner: HashMap<&'m str, usize>,
+    /// Direct dependencies of each module, sorted by `dep_sort`.
+    deps: Vec<Vec<usize>>,
+    /// Position of each module in depmod's topological order.
+    dep_sort: Vec<usize>,
+}
+
+impl<'m> Graph<'m> {
+    fn new(mods: &'m [Module]) -> Result<Graph<'m>> {
+        let n = mods.len();
+        // Symbols: last exporter in index order wins (kmod's hash_add replaces).
+        let mut owner: HashMap<&str, usize> = HashMap::new();
+        for (i, m) in mods.iter().enumerate() {
+            for s in &m.exports {
+                owner.insert(s.as_str(), i);
+            }
         }
-    }
-    // Direct dependencies in first-use order, and user counts.
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut users = vec![0usize; n];
-    for (i, m) in mods.iter().enumerate() {
-        for s in &m.needs {
-            let s = s.strip_prefix('.').unwrap_or(s);
-            if let Some(&o) = owner.get(s) {
-                if !deps[i].contains(&o) {
-                    deps[i].push(o);
-                    users[o] += 1;
+        // Direct dependencies in first-use order, and user counts.
+        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut users = vec![0usize; n];
+        for (i, m) in mods.iter().enumerate() {
+            for s in &m.needs {
+                let s = s.strip_prefix('.').unwrap_or(s);
+                if let Some(&o) = owner.get(s) {
+                    if !deps[i].contains(&o) {
+                        deps[i].push(o);
+                        users[o] += 1;
+                    }
                 }
             }
         }
-    }
-    // Topological order (modules without users first), exactly as depmod's stack walk.
-    let mut dep_sort = vec![usize::MAX; n];
-    let mut roots: Vec<usize> = (0..n).filter(|i| users[*i] == 0).collect();
-    let mut left = users;
-    let mut sorted = 0;
-    while let Some(src) = roots.pop() {
-        dep_sort[src] = sorted;
-        sorted += 1;
-        for &d in &deps[src] {
-            left[d] -= 1;
-            if left[d] == 0 {
-                roots.push(d);
+        // Topological order (modules without users first), exactly as depmod's stack walk.
+        let mut dep_sort = vec![usize::MAX; n];
+        let mut roots: Vec<usize> = (0..n).filter(|i| users[*i] == 0).collect();
+        let mut left = users;
+        let mut sorted = 0;
+        while let Some(src) = roots.pop() {
+            dep_sort[src] = sorted;
+            sorted += 1;
+            for &d in &deps[src] {
+                left[d] -= 1;
+                if left[d] == 0 {
+                    roots.push(d);
+                }
             }
         }
+        if sorted < n {
+            let cyc: Vec<&str> = (0..n)
+                .filter(|i| left[*i] > 0)
+                .map(|i| mods[i].name.as_str())
+                .collect();
+            return Err(InitrdError::new(format!(
+                "module dependency cycle among: {}",
+                cyc.join(" ")
+            )));
+        }
+        for d in deps.iter_mut() {
+            d.sort_by_key(|x| dep_sort[*x]);
+        }
+        Ok(Graph {
+            owner,
+            deps,
+            dep_sort,
+        })
     }
-    if sorted < n {
-        let cyc: Vec<&str> = (0..n)
-            .filter(|i| left[*i] > 0)
-            .map(|i| mods[i].name.as_str())
-            .collect();
-        return Err(InitrdError::new(format!(
-            "module dependency cycle among: {}",
-            cyc.join(" ")
-        )));
-    }
-    for d in deps.iter_mut() {
-        d.sort_by_key(|x| dep_sort[*x]);
-    }
-    let all_deps = |i: usize| -> Vec<usize> {
-        // mod_fill_all_unique_dependencies (depth first, each module once), then sort by
-        // dep_sort. An explicit stack: a dependency chain is as long as the module list.
+
+    /// Every module `i` depends on, directly or not (kmod's
+    /// `mod_fill_all_unique_dependencies`: depth first, each module once), in `dep_sort`
+    /// order. An explicit stack: a dependency chain is as long as the module list.
+    fn all_deps(&self, i: usize) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        let mut seen = vec![false; deps.len()];
+        let mut seen = vec![false; self.deps.len()];
         let mut stack: Vec<(usize, usize)> = vec![(i, 0)];
         while let Some((m, k)) = stack.pop() {
-            let Some(&d) = deps.get(m).and_then(|ds| ds.get(k)) else {
+            let Some(&d) = self.deps.get(m).and_then(|ds| ds.get(k)) else {
                 continue;
             };
             stack.push((m, k + 1));
@@ -296,17 +335,18 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
                 stack.push((d, 0));
             }
         }
-        out.sort_by_key(|x| dep_sort[*x]);
+        out.sort_by_key(|x| self.dep_sort[*x]);
         out
-    };
+    }
+}
 
-    let mut files: IndexFiles = Vec::new();
-    // modules.dep and .bin
+/// `modules.dep` and its `.bin`.
+fn modules_dep(mods: &[Module], graph: &Graph<'_>, files: &mut IndexFiles) -> Result<()> {
     let mut dep_txt = String::new();
     let mut dep_idx = Index::new();
     for (i, m) in mods.iter().enumerate() {
         let mut line = format!("{}:", m.relpath);
-        for d in all_deps(i) {
+        for d in graph.all_deps(i) {
             line.push(' ');
             line.push_str(&mods[d].relpath);
         }
@@ -316,7 +356,11 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
     }
     files.push(("modules.dep".into(), dep_txt.into_bytes()));
     files.push(("modules.dep.bin".into(), dep_idx.write()?));
-    // aliases
+    Ok(())
+}
+
+/// `modules.alias` and its `.bin`.
+fn modules_alias(mods: &[Module], files: &mut IndexFiles) -> Result<()> {
     let mut alias_txt = String::from("# Aliases extracted from modules themselves.\n");
     let mut alias_idx = Index::new();
     for (i, m) in mods.iter().enumerate() {
@@ -331,9 +375,13 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
     }
     files.push(("modules.alias".into(), alias_txt.into_bytes()));
     files.push(("modules.alias.bin".into(), alias_idx.write()?));
-    // softdeps
+    Ok(())
+}
+
+/// `modules.softdep`.
+fn modules_softdep(mods: &[Module], files: &mut IndexFiles) {
     let mut soft = String::from("# Soft dependencies extracted from modules themselves.\n");
-    for m in &mods {
+    for m in mods {
         for (k, v) in &m.info {
             if k == "softdep" {
                 soft.push_str(&format!("softdep {} {v}\n", m.name));
@@ -341,8 +389,11 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
         }
     }
     files.push(("modules.softdep".into(), soft.into_bytes()));
-    // symbols (depmod prints them in hash order; sorted here)
-    let mut syms: Vec<(&str, usize)> = owner.into_iter().collect();
+}
+
+/// `modules.symbols` and its `.bin` (depmod prints them in hash order; sorted here).
+fn modules_symbols(mods: &[Module], graph: &Graph<'_>, files: &mut IndexFiles) -> Result<()> {
+    let mut syms: Vec<(&str, usize)> = graph.owner.iter().map(|(s, o)| (*s, *o)).collect();
     syms.sort();
     let mut sym_txt = String::from("# Aliases for symbols, used by symbol_request().\n");
     let mut sym_idx = Index::new();
@@ -352,7 +403,12 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
     }
     files.push(("modules.symbols".into(), sym_txt.into_bytes()));
     files.push(("modules.symbols.bin".into(), sym_idx.write()?));
-    // builtin (depmod leaves an empty file when the source is missing)
+    Ok(())
+}
+
+/// `modules.builtin.bin` and `modules.builtin.alias.bin` (depmod leaves an empty file when
+/// the source is missing).
+fn modules_builtin(input: &DepmodInput<'_>, files: &mut IndexFiles) -> Result<()> {
     let builtin = match input.modules_builtin {
         None => Vec::new(),
         Some(b) => {
@@ -389,9 +445,13 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
         }
     };
     files.push(("modules.builtin.alias.bin".into(), builtin_alias));
-    // devname
+    Ok(())
+}
+
+/// `modules.devname`: modules with a `devname:` alias and a char/block major:minor.
+fn modules_devname(mods: &[Module], files: &mut IndexFiles) {
     let mut devname = String::new();
-    for m in &mods {
+    for m in mods {
         let mut name = None;
         let mut dev = None;
         for (k, v) in &m.info {
@@ -417,7 +477,6 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
         }
     }
     files.push(("modules.devname".into(), devname.into_bytes()));
-    Ok(files)
 }
 
 fn parse_major_minor(v: &str, prefix: &str) -> Option<(u32, u32)> {
