@@ -192,207 +192,242 @@ pub(crate) fn parse(text: &str) -> ParsedConfig {
     let starts = line_starts(text);
     let mut unterminated = None;
     let toks = lex(text, &mut unterminated);
-    let mut cfg = ParsedConfig::default();
+    let mut p = Parser {
+        starts,
+        cfg: ParsedConfig::default(),
+        building: Vec::new(),
+        stack: Vec::new(),
+        cmd: Vec::new(),
+        default: None,
+        counters: vec![0],
+        submenu_paths: Vec::new(),
+    };
     if let Some(at) = unterminated {
-        let line = line_of(&starts, at);
-        cfg.unterminated_quote = Some(line);
-        cfg.warnings.push(format!(
+        let line = line_of(&p.starts, at);
+        p.cfg.unterminated_quote = Some(line);
+        p.cfg.warnings.push(format!(
             "line {line}: a quote is never closed; GRUB cannot parse this file"
         ));
     }
-    let mut building: Vec<Building> = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut cmd: Vec<Word> = Vec::new();
-    let mut default: Option<String> = None;
-    // Menu item counters: top level, and one per open submenu.
-    let mut counters: Vec<usize> = vec![0];
-    let mut submenu_paths: Vec<String> = Vec::new();
+    for tok in toks {
+        match tok {
+            Tok::Word(w) => p.cmd.push(w),
+            Tok::Sep => p.command(),
+            Tok::LBrace(at) => p.open_block(at),
+            Tok::RBrace(at) => p.close_block(at),
+        }
+    }
+    p.command();
+    p.finish()
+}
 
-    let current_entry = |stack: &[Frame]| -> Option<usize> { stack.last().and_then(|f| f.entry) };
+/// The parse state: the entries being built, the open `{` blocks and the words of the
+/// command being read.
+struct Parser {
+    starts: Vec<usize>,
+    cfg: ParsedConfig,
+    building: Vec<Building>,
+    stack: Vec<Frame>,
+    cmd: Vec<Word>,
+    default: Option<String>,
+    /// Menu item counters: top level, and one per open submenu.
+    counters: Vec<usize>,
+    submenu_paths: Vec<String>,
+}
 
-    let process = |cmd: &mut Vec<Word>,
-                   stack: &[Frame],
-                   building: &mut Vec<Building>,
-                   cfg: &mut ParsedConfig,
-                   default: &mut Option<String>| {
+impl Parser {
+    fn current_entry(&self) -> Option<usize> {
+        self.stack.last().and_then(|f| f.entry)
+    }
+
+    /// One complete command: kernel lines of the entry it is in, `set default=`, `search`
+    /// by label.
+    fn command(&mut self) {
+        let cmd = std::mem::take(&mut self.cmd);
         let Some(first) = cmd.first() else {
             return;
         };
         let name = first.value.as_str();
-        if let Some(ei) = current_entry(stack) {
-            if let Some(b) = building.get_mut(ei) {
-                if LINUX_COMMANDS.contains(&name) {
-                    if let Some(kernel) = cmd.get(1) {
-                        b.kernel.get_or_insert_with(|| kernel.value.clone());
-                        let args: Vec<Arg> = cmd
-                            .iter()
-                            .skip(2)
-                            .map(|w| Arg {
-                                start: w.start,
-                                end: w.end,
-                                value: w.value.clone(),
-                                eaten_escape: w.eaten_escape,
-                            })
-                            .collect();
-                        let insert_at = args.last().map_or(kernel.end, |a| a.end);
-                        b.cmdlines.push(CmdLine {
-                            args,
-                            insert_at,
-                            line: line_of(&starts, first.start),
-                        });
-                    }
-                } else if name == "chainloader" || name == "exit" {
-                    b.local = true;
+        if let Some(b) = self
+            .current_entry()
+            .and_then(|ei| self.building.get_mut(ei))
+        {
+            if LINUX_COMMANDS.contains(&name) {
+                if let Some(kernel) = cmd.get(1) {
+                    b.kernel.get_or_insert_with(|| kernel.value.clone());
+                    let args: Vec<Arg> = cmd
+                        .iter()
+                        .skip(2)
+                        .map(|w| Arg {
+                            start: w.start,
+                            end: w.end,
+                            value: w.value.clone(),
+                            eaten_escape: w.eaten_escape,
+                        })
+                        .collect();
+                    let insert_at = args.last().map_or(kernel.end, |a| a.end);
+                    b.cmdlines.push(CmdLine {
+                        args,
+                        insert_at,
+                        line: line_of(&self.starts, first.start),
+                    });
                 }
+            } else if name == "chainloader" || name == "exit" {
+                b.local = true;
             }
         }
         match name {
             "set" => {
                 if let Some(v) = cmd.get(1).and_then(|w| w.value.strip_prefix("default=")) {
-                    *default = Some(v.to_string());
+                    self.default = Some(v.to_string());
                 }
             }
-            "search" | "search.fs_label" => {
-                let by_label = name == "search.fs_label"
-                    || cmd.iter().skip(1).any(|w| {
-                        w.value == "-l"
-                            || w.value == "--label"
-                            || (w.value.starts_with('-')
-                                && !w.value.starts_with("--")
-                                && w.value.contains('l'))
-                    });
-                if by_label {
-                    let mut skip_next = false;
-                    for w in cmd.iter().skip(1) {
-                        if skip_next {
-                            skip_next = false;
-                            continue;
-                        }
-                        if w.value == "--hint" || w.value == "-h" {
-                            skip_next = true;
-                            continue;
-                        }
-                        if w.value.starts_with('-') {
-                            continue;
-                        }
-                        cfg.label_words.push(LabelWord {
-                            start: w.start,
-                            end: w.end,
-                            value: w.value.clone(),
-                            line: line_of(&starts, w.start),
-                        });
-                        break;
-                    }
-                }
-            }
+            "search" | "search.fs_label" => self.search_label(name, &cmd),
             _ => {}
         }
-        cmd.clear();
-    };
+    }
 
-    for tok in toks {
-        match tok {
-            Tok::Word(w) => cmd.push(w),
-            Tok::Sep => process(&mut cmd, &stack, &mut building, &mut cfg, &mut default),
-            Tok::LBrace(p) => {
-                let head = cmd.first().map(|w| w.value.clone()).unwrap_or_default();
-                let title = cmd.get(1).map(|w| w.value.clone()).unwrap_or_default();
-                let in_entry = current_entry(&stack).is_some();
-                let parent_submenu = stack.last().and_then(|f| f.submenu.clone());
-                let frame = match head.as_str() {
-                    "menuentry" | "submenu" if !in_entry => {
-                        let n = counters.last().copied().unwrap_or(0);
-                        if let Some(c) = counters.last_mut() {
-                            *c += 1;
-                        }
-                        let index_path = match submenu_paths.last() {
-                            Some(p) => format!("{p}>{n}"),
-                            None => n.to_string(),
-                        };
-                        if head == "menuentry" {
-                            building.push(Building {
-                                title,
-                                submenu: parent_submenu.clone(),
-                                kernel: None,
-                                local: false,
-                                cmdlines: Vec::new(),
-                                line: line_of(&starts, cmd.first().map_or(p, |w| w.start)),
-                                index_path,
-                            });
-                            Frame {
-                                block: Block::Entry,
-                                entry: Some(building.len() - 1),
-                                submenu: parent_submenu,
-                            }
-                        } else {
-                            counters.push(0);
-                            submenu_paths.push(index_path);
-                            Frame {
-                                block: Block::Submenu,
-                                entry: None,
-                                submenu: Some(title),
-                            }
-                        }
-                    }
-                    _ => Frame {
-                        block: Block::Other,
-                        entry: current_entry(&stack),
-                        submenu: parent_submenu,
-                    },
-                };
-                cmd.clear();
-                stack.push(frame);
+    /// `search -l LABEL` (or `search.fs_label LABEL`): the label word, for volume-id edits.
+    fn search_label(&mut self, name: &str, cmd: &[Word]) {
+        let by_label = name == "search.fs_label"
+            || cmd.iter().skip(1).any(|w| {
+                w.value == "-l"
+                    || w.value == "--label"
+                    || (w.value.starts_with('-')
+                        && !w.value.starts_with("--")
+                        && w.value.contains('l'))
+            });
+        if !by_label {
+            return;
+        }
+        let mut skip_next = false;
+        for w in cmd.iter().skip(1) {
+            if skip_next {
+                skip_next = false;
+                continue;
             }
-            Tok::RBrace(p) => {
-                process(&mut cmd, &stack, &mut building, &mut cfg, &mut default);
-                match stack.pop().map(|f| f.block) {
-                    Some(Block::Submenu) => {
-                        counters.pop();
-                        submenu_paths.pop();
-                    }
-                    Some(_) => {}
-                    None => cfg.warnings.push(format!(
-                        "line {}: unbalanced `}}` ignored",
-                        line_of(&starts, p)
-                    )),
-                }
+            if w.value == "--hint" || w.value == "-h" {
+                skip_next = true;
+                continue;
             }
+            if w.value.starts_with('-') {
+                continue;
+            }
+            self.cfg.label_words.push(LabelWord {
+                start: w.start,
+                end: w.end,
+                value: w.value.clone(),
+                line: line_of(&self.starts, w.start),
+            });
+            break;
         }
     }
-    process(&mut cmd, &stack, &mut building, &mut cfg, &mut default);
-    if !stack.is_empty() {
-        cfg.warnings.push(format!(
-            "{} unclosed `{{` block(s) at end of file",
-            stack.len()
-        ));
+
+    /// `{` at byte `p`: a menu entry, a submenu (numbered as GRUB numbers them), or another
+    /// block inside whatever is open.
+    fn open_block(&mut self, p: usize) {
+        let cmd = std::mem::take(&mut self.cmd);
+        let head = cmd.first().map(|w| w.value.clone()).unwrap_or_default();
+        let title = cmd.get(1).map(|w| w.value.clone()).unwrap_or_default();
+        let in_entry = self.current_entry().is_some();
+        let parent_submenu = self.stack.last().and_then(|f| f.submenu.clone());
+        let frame = match head.as_str() {
+            "menuentry" | "submenu" if !in_entry => {
+                let n = self.counters.last().copied().unwrap_or(0);
+                if let Some(c) = self.counters.last_mut() {
+                    *c += 1;
+                }
+                let index_path = match self.submenu_paths.last() {
+                    Some(path) => format!("{path}>{n}"),
+                    None => n.to_string(),
+                };
+                if head == "menuentry" {
+                    self.building.push(Building {
+                        title,
+                        submenu: parent_submenu.clone(),
+                        kernel: None,
+                        local: false,
+                        cmdlines: Vec::new(),
+                        line: line_of(&self.starts, cmd.first().map_or(p, |w| w.start)),
+                        index_path,
+                    });
+                    Frame {
+                        block: Block::Entry,
+                        entry: Some(self.building.len() - 1),
+                        submenu: parent_submenu,
+                    }
+                } else {
+                    self.counters.push(0);
+                    self.submenu_paths.push(index_path);
+                    Frame {
+                        block: Block::Submenu,
+                        entry: None,
+                        submenu: Some(title),
+                    }
+                }
+            }
+            _ => Frame {
+                block: Block::Other,
+                entry: self.current_entry(),
+                submenu: parent_submenu,
+            },
+        };
+        self.stack.push(frame);
     }
 
-    cfg.entries = building
-        .into_iter()
-        .map(|b| {
-            let args: Vec<String> = b
-                .cmdlines
-                .iter()
-                .flat_map(|c| c.args.iter().map(|a| a.value.clone()))
-                .collect();
-            let kind = classify(b.kernel.as_deref(), &args, b.local);
-            let is_default = default
-                .as_deref()
-                .is_some_and(|d| d == b.index_path || d == b.title);
-            ParsedEntry {
-                entry: BootEntry {
-                    title: b.title,
-                    label: None,
-                    submenu: b.submenu,
-                    kind,
-                    kernel: b.kernel,
-                    args,
-                    is_default,
-                    line: b.line,
-                },
-                cmdlines: b.cmdlines,
+    /// `}` at byte `p`: ends the command before it and the innermost block.
+    fn close_block(&mut self, p: usize) {
+        self.command();
+        match self.stack.pop().map(|f| f.block) {
+            Some(Block::Submenu) => {
+                self.counters.pop();
+                self.submenu_paths.pop();
             }
-        })
-        .collect();
-    cfg
+            Some(_) => {}
+            None => self.cfg.warnings.push(format!(
+                "line {}: unbalanced `}}` ignored",
+                line_of(&self.starts, p)
+            )),
+        }
+    }
+
+    /// The entries, classified, with the default marked.
+    fn finish(mut self) -> ParsedConfig {
+        if !self.stack.is_empty() {
+            self.cfg.warnings.push(format!(
+                "{} unclosed `{{` block(s) at end of file",
+                self.stack.len()
+            ));
+        }
+        let default = self.default;
+        self.cfg.entries = self
+            .building
+            .into_iter()
+            .map(|b| {
+                let args: Vec<String> = b
+                    .cmdlines
+                    .iter()
+                    .flat_map(|c| c.args.iter().map(|a| a.value.clone()))
+                    .collect();
+                let kind = classify(b.kernel.as_deref(), &args, b.local);
+                let is_default = default
+                    .as_deref()
+                    .is_some_and(|d| d == b.index_path || d == b.title);
+                ParsedEntry {
+                    entry: BootEntry {
+                        title: b.title,
+                        label: None,
+                        submenu: b.submenu,
+                        kind,
+                        kernel: b.kernel,
+                        args,
+                        is_default,
+                        line: b.line,
+                    },
+                    cmdlines: b.cmdlines,
+                }
+            })
+            .collect();
+        self.cfg
+    }
 }
