@@ -334,41 +334,13 @@ pub fn walk<R: Read + Seek>(
             kernel_refuses: None,
         };
         let mut apply = true;
-        match kind {
-            Codec::Xz => {
-                let check = XzCheck::from_header(&head);
-                seg.xz_check = check;
-                if let Some(c) = check.filter(|c| !c.kernel_accepts()) {
-                    let why = format!(
-                        "xz integrity check {c:?} is not supported by the kernel's xz decoder (use --check=crc32); the kernel will refuse this segment and stop unpacking"
-                    );
-                    seg.kernel_refuses = Some(why.clone());
-                    kernel_error = Some(format!("at offset {pos}: {why}"));
-                    apply = false;
-                }
+        match compressed_head(pos, kind, &head, &mut seg)? {
+            Head::Decode => {}
+            Head::KernelRefuses(why) => {
+                kernel_error = Some(format!("at offset {pos}: {why}"));
+                apply = false;
             }
-            Codec::Gzip => {
-                if head.get(1) == Some(&0x9e) || head.get(2) != Some(&8) {
-                    return Err(InitrdError::at(
-                        pos,
-                        "gzip segment with a header the kernel cannot decode (magic 1f 9e or method not deflate)",
-                    ));
-                }
-                let flags = head.get(3).copied().unwrap_or(0);
-                if flags & !0x08 != 0 {
-                    return Err(InitrdError::at(
-                        pos,
-                        format!("gzip header flags {flags:#04x}: the kernel's gunzip only skips FNAME; rewrite it with plain gzip -n"),
-                    ));
-                }
-            }
-            Codec::Zstd => {}
-            other => {
-                let why = format!(
-                    "{} segment: recognised but not decoded by remaster; the listing stops here although the kernel (with CONFIG_RD_{}) would go on",
-                    other.name(),
-                    other.name().to_uppercase().replace("-LEGACY", "")
-                );
+            Head::NotDecoded(why) => {
                 seg.size = input.len - pos;
                 incomplete = Some(format!("at offset {pos}: {why}"));
                 w.segments.push(seg);
@@ -398,6 +370,58 @@ pub fn walk<R: Read + Seek>(
         },
         files,
     ))
+}
+
+/// What the header of a compressed segment says about walking it.
+enum Head {
+    /// Decode it and replay its entries.
+    Decode,
+    /// The kernel refuses it (and stops unpacking there): decode it for the listing only.
+    KernelRefuses(String),
+    /// Recognised but not decoded by remaster: the listing stops here.
+    NotDecoded(String),
+}
+
+/// Checks the header of a compressed segment at `pos` the way the kernel's decompressors
+/// will: an xz check the kernel cannot verify, a gzip header its gunzip cannot skip, a
+/// codec remaster does not decode. Records the xz check and the refusal on `seg`.
+fn compressed_head(pos: u64, kind: Codec, head: &[u8], seg: &mut Segment) -> Result<Head> {
+    match kind {
+        Codec::Xz => {
+            let check = XzCheck::from_header(head);
+            seg.xz_check = check;
+            if let Some(c) = check.filter(|c| !c.kernel_accepts()) {
+                let why = format!(
+                    "xz integrity check {c:?} is not supported by the kernel's xz decoder (use --check=crc32); the kernel will refuse this segment and stop unpacking"
+                );
+                seg.kernel_refuses = Some(why.clone());
+                return Ok(Head::KernelRefuses(why));
+            }
+            Ok(Head::Decode)
+        }
+        Codec::Gzip => {
+            if head.get(1) == Some(&0x9e) || head.get(2) != Some(&8) {
+                return Err(InitrdError::at(
+                    pos,
+                    "gzip segment with a header the kernel cannot decode (magic 1f 9e or method not deflate)",
+                ));
+            }
+            let flags = head.get(3).copied().unwrap_or(0);
+            if flags & !0x08 != 0 {
+                return Err(InitrdError::at(
+                    pos,
+                    format!("gzip header flags {flags:#04x}: the kernel's gunzip only skips FNAME; rewrite it with plain gzip -n"),
+                ));
+            }
+            Ok(Head::Decode)
+        }
+        Codec::Zstd => Ok(Head::Decode),
+        other => Ok(Head::NotDecoded(format!(
+            "{} segment: recognised but not decoded by remaster; the listing stops here although the kernel (with CONFIG_RD_{}) would go on",
+            other.name(),
+            other.name().to_uppercase().replace("-LEGACY", "")
+        ))),
+    }
 }
 
 struct Walker<'w> {
