@@ -253,179 +253,208 @@ fn insmod_error(errno: i32) -> &'static str {
 
 /// Decides whether `target`'s kernel would load `module`.
 pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdict {
-    let kernel = &target.kernel;
-    let name = module.display_name().to_string();
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    // (problem index, errno) of the first fatal problem after the signature step.
-    let mut refusal: Option<(usize, i32)> = None;
-
-    // 1. Signature: `mod_verify_sig()` (signature.rs follows it step by step). A signature
-    // that does not verify is fatal even without enforcement (only "unsigned",
-    // "unsupported crypto" and "unavailable key" are forgiven then).
-    let sig_check = module
-        .signature
-        .as_ref()
-        .map(|sig| sig.kernel_check(&kernel.trusted_certs, kernel.release()));
-    let mut mismatch = None;
-    let mut unsupported = None;
-    let trusted = match &sig_check {
-        Some(SignatureCheck::Valid(cert)) => Some(*cert),
-        Some(SignatureCheck::Unchecked(cert, why)) => {
-            warnings.push(format!(
-                "{name}: signed by a key this kernel trusts; the signature itself was not verified ({why})"
-            ));
-            Some(*cert)
-        }
-        Some(SignatureCheck::UnsupportedCrypto(why)) => {
-            unsupported = Some(why.clone());
-            None
-        }
-        Some(SignatureCheck::Rejected {
-            why,
-            kernel_message,
-            errno,
-        }) => {
-            mismatch = Some((why.clone(), kernel_message.clone(), *errno));
-            None
-        }
-        Some(SignatureCheck::UnavailableKey) | None => None,
+    let mut j = Judge {
+        module,
+        target,
+        kernel: &target.kernel,
+        secure_boot,
+        name: module.display_name().to_string(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        refusal: None,
     };
-    if let Some(cert) = trusted.filter(|c| c.enrolled) {
-        warnings.push(format!(
-            "{name}: signed by \"{}\", trusted because --trust-key says it is enrolled in MOK/db; under Secure Boot it loads only if that key really is enrolled on the machine",
-            cert.subject
-        ));
+    // The loader's order: signature, ELF header, struct module, then (for a module) the
+    // version checks, the taints and the symbols; `depends=` is modprobe's.
+    let sig = j.signature();
+    let elf_ok = j.elf_header();
+    if elf_ok && j.module_struct() {
+        let vermagic_ok = j.versions();
+        if j.refusal.is_none() && vermagic_ok {
+            j.taints(sig.map(|(_, reason)| reason));
+        }
+        j.symbols();
     }
-    let sig_reason = match &sig_check {
-        None => Some("unsigned module"),
-        Some(SignatureCheck::UnsupportedCrypto(_)) => Some("module with unsupported crypto"),
-        Some(SignatureCheck::UnavailableKey) => Some("module with unavailable key"),
-        Some(_) => None,
-    };
-    let signer = module
-        .signature
-        .as_ref()
-        .and_then(|s| s.issuer_cn.clone().or_else(|| s.subject_key_id.clone()));
-    let sig_problem = sig_reason.map(|reason| {
-        let detail = match (&signer, &unsupported) {
-            (_, Some(why)) => format!(
-                "{why}: the kernel cannot check the signature (it must be made with an \
-                 algorithm the kernel knows to load under Secure Boot)"
-            ),
-            (None, None) => "the module is unsigned".to_string(),
-            (Some(who), None) => format!(
-                "signed by \"{who}\", a key this kernel does not have built in (it must be \
-                 enrolled in MOK/db to load under Secure Boot)"
-            ),
-        };
-        problems.push(Problem {
-            check: Check::Signature,
-            fatal: secure_boot == SecureBoot::On,
-            kernel_messages: vec![format!("Loading of {reason} is rejected")],
-            detail,
-        });
-        (problems.len() - 1, reason)
-    });
+    j.depends();
+    j.verdict(sig)
+}
 
-    let fatal = |problems: &mut Vec<Problem>,
-                 refusal: &mut Option<(usize, i32)>,
-                 check: Check,
-                 messages: Vec<String>,
-                 detail: String,
-                 errno: i32| {
-        problems.push(Problem {
+/// One verdict being made: the problems and warnings in the order the loader meets them.
+struct Judge<'a> {
+    module: &'a Module,
+    target: &'a Target,
+    kernel: &'a Kernel,
+    secure_boot: SecureBoot,
+    name: String,
+    problems: Vec<Problem>,
+    warnings: Vec<String>,
+    /// (problem index, errno) of the first fatal problem after the signature step.
+    refusal: Option<(usize, i32)>,
+}
+
+impl Judge<'_> {
+    /// A fatal problem; the first one decides the refusal.
+    fn fatal(&mut self, check: Check, messages: Vec<String>, detail: String, errno: i32) {
+        self.problems.push(Problem {
             check,
             fatal: true,
             kernel_messages: messages,
             detail,
         });
-        if refusal.is_none() {
-            *refusal = Some((problems.len() - 1, errno));
+        if self.refusal.is_none() {
+            self.refusal = Some((self.problems.len() - 1, errno));
         }
-    };
-
-    if let Some((why, kernel_message, errno)) = mismatch {
-        // The kernel logs nothing for a signature that does not verify (pr_devel); insmod
-        // reports the errno.
-        fatal(
-            &mut problems,
-            &mut refusal,
-            Check::SignatureMismatch,
-            kernel_message.into_iter().collect(),
-            why,
-            errno,
-        );
     }
 
-    // 2. ELF header.
-    let elf = &module.elf;
-    if elf.elf_type != 1 {
-        fatal(
-            &mut problems,
-            &mut refusal,
-            Check::ElfHeader,
-            vec![format!("Invalid ELF header type: {} != 1", elf.elf_type)],
-            format!("not a relocatable object (ELF type {})", elf.elf_type),
-            ENOEXEC,
-        );
-    } else if elf.machine != EM_X86_64 {
-        fatal(
-            &mut problems,
-            &mut refusal,
-            Check::ElfHeader,
-            vec![format!(
-                "Invalid architecture in ELF header: {}",
-                elf.machine
-            )],
-            format!(
-                "the module is {}, the kernel is ELF64 x86-64",
-                elf.describe()
-            ),
-            ENOEXEC,
-        );
-    } else if elf.class_bits != 64 {
-        fatal(
-            &mut problems,
-            &mut refusal,
-            Check::ElfHeader,
-            vec!["Invalid ELF section header size".to_string()],
-            format!("the module is {}, the kernel is ELF64", elf.describe()),
-            ENOEXEC,
-        );
+    /// try_to_force_load(): with CONFIG_MODULE_FORCE_LOAD (RHEL, Debian) a missing version
+    /// or vermagic only taints; the reason printed is the symbol name.
+    fn force(&mut self, why: &str) {
+        self.warnings
+            .push(format!("{}: {why}: kernel tainted.", self.name));
     }
-    let elf_ok = problems.iter().all(|p| p.check != Check::ElfHeader);
 
-    // 3. struct module.
-    if elf_ok && !module.has_this_module {
-        let who = module
+    /// Step 1, the signature: `mod_verify_sig()` (signature.rs follows it step by step).
+    /// A signature that does not verify is fatal even without enforcement (only
+    /// "unsigned", "unsupported crypto" and "unavailable key" are forgiven then). Returns
+    /// the signature problem (index, reason) that Secure Boot would make fatal.
+    fn signature(&mut self) -> Option<(usize, &'static str)> {
+        let (module, kernel, name) = (self.module, self.kernel, self.name.clone());
+        let sig_check = module
+            .signature
+            .as_ref()
+            .map(|sig| sig.kernel_check(&kernel.trusted_certs, kernel.release()));
+        let mut mismatch = None;
+        let mut unsupported = None;
+        let trusted = match &sig_check {
+            Some(SignatureCheck::Valid(cert)) => Some(*cert),
+            Some(SignatureCheck::Unchecked(cert, why)) => {
+                self.warnings.push(format!(
+                    "{name}: signed by a key this kernel trusts; the signature itself was not verified ({why})"
+                ));
+                Some(*cert)
+            }
+            Some(SignatureCheck::UnsupportedCrypto(why)) => {
+                unsupported = Some(why.clone());
+                None
+            }
+            Some(SignatureCheck::Rejected {
+                why,
+                kernel_message,
+                errno,
+            }) => {
+                mismatch = Some((why.clone(), kernel_message.clone(), *errno));
+                None
+            }
+            Some(SignatureCheck::UnavailableKey) | None => None,
+        };
+        if let Some(cert) = trusted.filter(|c| c.enrolled) {
+            self.warnings.push(format!(
+                "{name}: signed by \"{}\", trusted because --trust-key says it is enrolled in MOK/db; under Secure Boot it loads only if that key really is enrolled on the machine",
+                cert.subject
+            ));
+        }
+        let sig_reason = match &sig_check {
+            None => Some("unsigned module"),
+            Some(SignatureCheck::UnsupportedCrypto(_)) => Some("module with unsupported crypto"),
+            Some(SignatureCheck::UnavailableKey) => Some("module with unavailable key"),
+            Some(_) => None,
+        };
+        let signer = module
+            .signature
+            .as_ref()
+            .and_then(|s| s.issuer_cn.clone().or_else(|| s.subject_key_id.clone()));
+        let sig_problem = sig_reason.map(|reason| {
+            let detail = match (&signer, &unsupported) {
+                (_, Some(why)) => format!(
+                    "{why}: the kernel cannot check the signature (it must be made with an \
+                     algorithm the kernel knows to load under Secure Boot)"
+                ),
+                (None, None) => "the module is unsigned".to_string(),
+                (Some(who), None) => format!(
+                    "signed by \"{who}\", a key this kernel does not have built in (it must be \
+                     enrolled in MOK/db to load under Secure Boot)"
+                ),
+            };
+            self.problems.push(Problem {
+                check: Check::Signature,
+                fatal: self.secure_boot == SecureBoot::On,
+                kernel_messages: vec![format!("Loading of {reason} is rejected")],
+                detail,
+            });
+            (self.problems.len() - 1, reason)
+        });
+        if let Some((why, kernel_message, errno)) = mismatch {
+            // The kernel logs nothing for a signature that does not verify (pr_devel);
+            // insmod reports the errno.
+            self.fatal(
+                Check::SignatureMismatch,
+                kernel_message.into_iter().collect(),
+                why,
+                errno,
+            );
+        }
+        sig_problem
+    }
+
+    /// Step 2, the ELF header. Returns whether it is one the loader goes on with.
+    fn elf_header(&mut self) -> bool {
+        let elf = &self.module.elf;
+        if elf.elf_type != 1 {
+            self.fatal(
+                Check::ElfHeader,
+                vec![format!("Invalid ELF header type: {} != 1", elf.elf_type)],
+                format!("not a relocatable object (ELF type {})", elf.elf_type),
+                ENOEXEC,
+            );
+        } else if elf.machine != EM_X86_64 {
+            self.fatal(
+                Check::ElfHeader,
+                vec![format!(
+                    "Invalid architecture in ELF header: {}",
+                    elf.machine
+                )],
+                format!(
+                    "the module is {}, the kernel is ELF64 x86-64",
+                    elf.describe()
+                ),
+                ENOEXEC,
+            );
+        } else if elf.class_bits != 64 {
+            self.fatal(
+                Check::ElfHeader,
+                vec!["Invalid ELF section header size".to_string()],
+                format!("the module is {}, the kernel is ELF64", elf.describe()),
+                ENOEXEC,
+            );
+        }
+        self.problems.iter().all(|p| p.check != Check::ElfHeader)
+    }
+
+    /// Step 3, struct module. Returns whether the object is a module at all.
+    fn module_struct(&mut self) -> bool {
+        if self.module.has_this_module {
+            return true;
+        }
+        let who = self
+            .module
             .name
             .clone()
             .unwrap_or_else(|| "(missing .modinfo section or name field)".into());
-        fatal(
-            &mut problems,
-            &mut refusal,
+        self.fatal(
             Check::ModuleStruct,
             vec![format!("{who}: No module found in object")],
             "no .gnu.linkonce.this_module section: not a kernel module".into(),
             ENOEXEC,
         );
+        false
     }
 
-    if elf_ok && module.has_this_module {
+    /// Steps 4 and 5, module_layout and vermagic. Returns whether vermagic passed.
+    fn versions(&mut self) -> bool {
+        let (module, kernel, name) = (self.module, self.kernel, self.name.clone());
         let has_versions = module.versions.is_some();
-        // try_to_force_load(): with CONFIG_MODULE_FORCE_LOAD (RHEL, Debian) a missing
-        // version or vermagic only taints; the reason printed is the symbol name.
-        let force = |warnings: &mut Vec<String>, why: &str| {
-            warnings.push(format!("{name}: {why}: kernel tainted."));
-        };
-
-        // 4. module_layout.
         if let Some(kernel_crc) = kernel.module_layout_crc {
             match module.version_of("module_layout") {
-                Some(crc) if crc != kernel_crc => fatal(
-                    &mut problems,
-                    &mut refusal,
+                Some(crc) if crc != kernel_crc => self.fatal(
                     Check::ModuleLayout,
                     vec![format!(
                         "{name}: disagrees about version of symbol module_layout"
@@ -434,21 +463,17 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
                     ENOEXEC,
                 ),
                 Some(_) => {}
-                None if has_versions => {
-                    warnings.push(format!("{name}: no symbol version for module_layout"))
-                }
-                None => force(&mut warnings, "module_layout"),
+                None if has_versions => self
+                    .warnings
+                    .push(format!("{name}: no symbol version for module_layout")),
+                None => self.force("module_layout"),
             }
         }
-
-        // 5. vermagic.
         match (&module.vermagic, &kernel.vermagic) {
-            (None, _) => force(&mut warnings, "bad vermagic"),
+            (None, _) => self.force("bad vermagic"),
             (Some(m), Some(k)) => {
                 if !same_magic(m, k, has_versions && kernel.modversions) {
-                    fatal(
-                        &mut problems,
-                        &mut refusal,
+                    self.fatal(
                         Check::Vermagic,
                         vec![format!("{name}: version magic '{m}' should be '{k}'")],
                         if has_versions {
@@ -465,26 +490,36 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
             }
             (Some(_), None) => {}
         }
-        let vermagic_ok = problems.iter().all(|p| p.check != Check::Vermagic);
+        self.problems.iter().all(|p| p.check != Check::Vermagic)
+    }
 
-        if refusal.is_none() && vermagic_ok {
-            if !module.intree {
-                warnings.push(format!("{name}: loading out-of-tree module taints kernel."));
-            }
-            if !module.is_gpl_compatible() {
-                let lic = module.license.as_deref().unwrap_or("unspecified");
-                warnings.push(format!("{name}: module license '{lic}' taints kernel."));
-            }
-            // Printed after check_modinfo(), once per boot (pr_notice_once).
-            if sig_reason.is_some() && secure_boot != SecureBoot::On {
-                warnings.push(format!(
-                    "{name}: module verification failed: signature and/or required key \
-                     missing - tainting kernel"
-                ));
-            }
+    /// The taints a module that passed the header checks gets, in the loader's order.
+    fn taints(&mut self, sig_reason: Option<&str>) {
+        let (module, name) = (self.module, self.name.clone());
+        if !module.intree {
+            self.warnings
+                .push(format!("{name}: loading out-of-tree module taints kernel."));
         }
+        if !module.is_gpl_compatible() {
+            let lic = module.license.as_deref().unwrap_or("unspecified");
+            self.warnings
+                .push(format!("{name}: module license '{lic}' taints kernel."));
+        }
+        // Printed after check_modinfo(), once per boot (pr_notice_once).
+        if sig_reason.is_some() && self.secure_boot != SecureBoot::On {
+            self.warnings.push(format!(
+                "{name}: module verification failed: signature and/or required key \
+                 missing - tainting kernel"
+            ));
+        }
+    }
 
-        // 6. Symbols, in symbol-table order.
+    /// Step 6, the symbols, in symbol-table order: each must be exported (GPL-only ones only to
+    /// GPL-compatible modules), with the same CRC, from a namespace the module imports.
+    fn symbols(&mut self) {
+        let (module, target, kernel, name) =
+            (self.module, self.target, self.kernel, self.name.clone());
+        let has_versions = module.versions.is_some();
         let gpl_ok = module.is_gpl_compatible();
         let mut last_errno = None;
         let mut first_symbol_problem = None;
@@ -510,7 +545,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
                         kernel.release()
                     )
                 };
-                problems.push(Problem {
+                self.problems.push(Problem {
                     check: if gpl_only_hit {
                         Check::GplOnly
                     } else {
@@ -523,7 +558,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
                     )],
                     detail,
                 });
-                first_symbol_problem.get_or_insert(problems.len() - 1);
+                first_symbol_problem.get_or_insert(self.problems.len() - 1);
                 last_errno = Some(ENOENT);
                 continue;
             };
@@ -533,7 +568,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
             if let Some(kcrc) = export.crc {
                 match module.version_of(&sym.name) {
                     Some(mcrc) if mcrc != kcrc => {
-                        problems.push(Problem {
+                        self.problems.push(Problem {
                             check: Check::SymbolVersion,
                             fatal: true,
                             kernel_messages: vec![
@@ -545,20 +580,20 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
                                 sym.name
                             ),
                         });
-                        first_symbol_problem.get_or_insert(problems.len() - 1);
+                        first_symbol_problem.get_or_insert(self.problems.len() - 1);
                         last_errno = Some(EINVAL);
                         continue;
                     }
                     Some(_) => {}
-                    None if has_versions => {
-                        warnings.push(format!("{name}: no symbol version for {}", sym.name))
-                    }
-                    None => force(&mut warnings, &sym.name),
+                    None if has_versions => self
+                        .warnings
+                        .push(format!("{name}: no symbol version for {}", sym.name)),
+                    None => self.force(&sym.name),
                 }
             }
             if let Some(ns) = &export.namespace {
                 if !module.import_ns.iter().any(|i| i == ns) {
-                    problems.push(Problem {
+                    self.problems.push(Problem {
                         check: Check::Namespace,
                         fatal: true,
                         kernel_messages: vec![
@@ -574,64 +609,69 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
                             sym.name
                         ),
                     });
-                    first_symbol_problem.get_or_insert(problems.len() - 1);
+                    first_symbol_problem.get_or_insert(self.problems.len() - 1);
                     last_errno = Some(EINVAL);
                 }
             }
         }
         if let (Some(index), Some(errno)) = (first_symbol_problem, last_errno) {
-            if refusal.is_none() {
-                refusal = Some((index, errno));
+            if self.refusal.is_none() {
+                self.refusal = Some((index, errno));
             }
         }
     }
 
-    // depends= (modprobe's business, not the kernel's).
-    for dep in &module.depends {
-        if target.module(dep).is_none() {
-            problems.push(Problem {
-                check: Check::Dependency,
-                fatal: false,
-                kernel_messages: vec![],
-                detail: format!(
-                    "depends on module {dep}, which the target's module set does not contain"
-                ),
-            });
+    /// `depends=` (modprobe's business, not the kernel's).
+    fn depends(&mut self) {
+        for dep in &self.module.depends {
+            if self.target.module(dep).is_none() {
+                self.problems.push(Problem {
+                    check: Check::Dependency,
+                    fatal: false,
+                    kernel_messages: vec![],
+                    detail: format!(
+                        "depends on module {dep}, which the target's module set does not contain"
+                    ),
+                });
+            }
         }
     }
 
-    // Outcome: the signature comes first when enforced.
-    let outcome = match (sig_problem, secure_boot, refusal) {
-        (Some((i, reason)), SecureBoot::On, _) => Outcome::Refused {
-            message: first_message(&problems, i),
-            reason: sig_reason_text(reason, &problems[i].detail),
-            errno: EKEYREJECTED,
-            insmod_error: insmod_error(EKEYREJECTED).into(),
-        },
-        (_, _, Some((i, errno))) => Outcome::Refused {
-            message: first_message(&problems, i),
-            reason: problems[i].detail.clone(),
-            errno,
-            insmod_error: insmod_error(errno).into(),
-        },
-        (Some((i, reason)), SecureBoot::Unknown, None) => Outcome::LoadsOnlyWithoutSecureBoot {
-            message: first_message(&problems, i),
-            reason: sig_reason_text(reason, &problems[i].detail),
-        },
-        _ => Outcome::Loads,
-    };
-    let mut verdict = Verdict {
-        module: name,
-        built_for: module.built_for().map(str::to_string),
-        kernel_release: kernel.release().to_string(),
-        secure_boot,
-        outcome,
-        problems,
-        warnings,
-        summary: String::new(),
-    };
-    verdict.summary = summarize(&verdict);
-    verdict
+    /// The outcome: the signature comes first when enforced.
+    fn verdict(self, sig_problem: Option<(usize, &'static str)>) -> Verdict {
+        let problems = self.problems;
+        let outcome = match (sig_problem, self.secure_boot, self.refusal) {
+            (Some((i, reason)), SecureBoot::On, _) => Outcome::Refused {
+                message: first_message(&problems, i),
+                reason: sig_reason_text(reason, &problems[i].detail),
+                errno: EKEYREJECTED,
+                insmod_error: insmod_error(EKEYREJECTED).into(),
+            },
+            (_, _, Some((i, errno))) => Outcome::Refused {
+                message: first_message(&problems, i),
+                reason: problems[i].detail.clone(),
+                errno,
+                insmod_error: insmod_error(errno).into(),
+            },
+            (Some((i, reason)), SecureBoot::Unknown, None) => Outcome::LoadsOnlyWithoutSecureBoot {
+                message: first_message(&problems, i),
+                reason: sig_reason_text(reason, &problems[i].detail),
+            },
+            _ => Outcome::Loads,
+        };
+        let mut verdict = Verdict {
+            module: self.name,
+            built_for: self.module.built_for().map(str::to_string),
+            kernel_release: self.kernel.release().to_string(),
+            secure_boot: self.secure_boot,
+            outcome,
+            problems,
+            warnings: self.warnings,
+            summary: String::new(),
+        };
+        verdict.summary = summarize(&verdict);
+        verdict
+    }
 }
 
 /// "unsigned module" needs no further detail; "module with unavailable key" names the signer.
