@@ -56,8 +56,6 @@ pub(super) fn detect(f: &Found) -> Option<BootLayout> {
         }),
         configs: f.roles(&candidates),
         partition_tree: false,
-        support: Support::NoGrowth(
-            "isohybrid's 1 MiB padding and the backup GPT after the volume are not re-laid for a larger image yet",
-        ),
+        support: Support::Full,
     })
 }

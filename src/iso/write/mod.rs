@@ -38,6 +38,7 @@
 //! output (`output`).
 
 mod dirgen;
+mod isohybrid;
 mod layout;
 mod model;
 mod output;
