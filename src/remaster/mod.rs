@@ -216,6 +216,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
             .map(|new| (media.image.volume_id().to_string(), new.clone())),
         dud_paths,
         driver_pre,
+        dd_alias: media.reads_dd_alias(),
     };
     let configs = plan_configs(
         &media,
@@ -358,13 +359,12 @@ fn prepare_drivers(
         if d.kind == DriverKind::Dud && !d.modules.iter().any(|m| m.bytes.starts_with(b"\x7fELF")) {
             // Compressed modules in a DUD RPM: the installer's own extraction skips them on
             // old releases; the overlay does not depend on that.
-            if crate::dud::ddv3::extracts_compressed_modules(media.os_release.as_deref())
-                == Some(false)
-            {
+            let release = media.installer_release();
+            if crate::dud::ddv3::extracts_compressed_modules(release.as_deref()) == Some(false) {
                 warnings.push(format!(
-                    "{}: its modules are compressed; the installer of release {} would skip them, but the overlay carries them so stage 1 loads them anyway (the RPM is still installed on the target)",
+                    "{}: its modules are compressed; the installer of release {} would skip them (its dd_extract takes only files ending in .ko), but the overlay carries them so stage 1 loads them anyway (the RPM is still installed on the target)",
                     d.source.display(),
-                    media.os_release.as_deref().unwrap_or("?")
+                    release.as_deref().unwrap_or("?")
                 ));
             }
         }
