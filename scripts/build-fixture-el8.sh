@@ -288,7 +288,8 @@ find "$T" "$EFIBOOT" -exec touch -h -d "@$EPOCH" {} +
 # ---------------------------------------------------------------- ISO
 # lorax rhel8-branch x86.tmpl, word for word (install.img < 4 GiB: no -allow-limited-size;
 # no product.img/updates.img), then isohybrid --uefi, then implantisomd5.
-faketime -f "@$(date -u -d "@$EPOCH" '+%Y-%m-%d %H:%M:%S')" \
+# (faketime's absolute form without '@' stops the clock: every date is EPOCH.)
+TZ=UTC faketime -f "$(date -u -d "@$EPOCH" '+%Y-%m-%d %H:%M:%S')" \
     genisoimage -o "$WORK/boot.iso" \
     -b isolinux/isolinux.bin -c isolinux/boot.cat -boot-load-size 4 -boot-info-table -no-emul-boot \
     -eltorito-alt-boot -e images/efiboot.img -no-emul-boot \
@@ -300,6 +301,55 @@ faketime -f "@$(date -u -d "@$EPOCH" '+%Y-%m-%d %H:%M:%S')" \
     EFI/BOOT="$T/EFI/BOOT" \
     images/efiboot.img="$EFIBOOT" >"$WORK/mkisofs.log" 2>&1 ||
     { cat "$WORK/mkisofs.log" >&2; exit 1; }
+# The Rock Ridge TF entries carry each source file's ctime, which no tool sets: walk the
+# primary tree and stamp every TF time with EPOCH (7-byte form: years since 1900, month, day,
+# hour, minute, second, GMT offset 0).
+python3 - "$WORK/boot.iso" "$EPOCH" <<'PY'
+import struct, sys, time
+path, epoch = sys.argv[1], int(sys.argv[2])
+t = time.gmtime(epoch)
+stamp = bytes([t.tm_year - 1900, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, 0])
+with open(path, "r+b") as f:
+    def read(lba, n):
+        f.seek(lba * 2048)
+        return bytearray(f.read(n))
+    pvd = read(16, 2048)
+    assert pvd[1:6] == b"CD001" and pvd[0] == 1
+    root = pvd[156:156 + 34]
+    # Directory record: extent (LE) at 2, data length (LE) at 10, flags at 25.
+    todo, seen = [(struct.unpack_from("<I", root, 2)[0], struct.unpack_from("<I", root, 10)[0])], set()
+    while todo:
+        lba, size = todo.pop()
+        if lba in seen:
+            continue
+        seen.add(lba)
+        d = read(lba, size)
+        at = 0
+        while at < len(d):
+            n = d[at]
+            if n == 0:
+                at = (at // 2048 + 1) * 2048
+                continue
+            rec = d[at:at + n]
+            name_len = rec[32]
+            su = 33 + name_len + (1 - name_len % 2)
+            i = su
+            while i + 4 <= n:
+                sig, ln = bytes(rec[i:i + 2]), rec[i + 2]
+                if ln < 4:
+                    break
+                if sig == b"TF" and not rec[i + 4] & 0x80:
+                    for k in range(bin(rec[i + 4] & 0x7F).count("1")):
+                        o = at + i + 5 + 7 * k
+                        d[o:o + 7] = stamp
+                i += ln
+            ext, ln_ = struct.unpack_from("<I", rec, 2)[0], struct.unpack_from("<I", rec, 10)[0]
+            if rec[25] & 2 and not (rec[32] == 1 and rec[33] in (0, 1)):
+                todo.append((ext, ln_))
+            at += n
+        f.seek(lba * 2048)
+        f.write(d)
+PY
 isohybrid --uefi --id 0x52454d38 "$WORK/boot.iso"
 # isohybrid draws the GPT GUIDs at random: replace them by fixed ones (both headers, both
 # entries) and recompute the CRCs, so the fixture is the same bytes on every build.
