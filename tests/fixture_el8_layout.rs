@@ -459,3 +459,37 @@ fn dd_alias_is_accepted_on_el8_media_only() {
     assert!(log.contains("removed in RHEL 9"), "{log}");
     assert!(!out9.exists());
 }
+
+/// EL8's installer takes only plain `.ko` from DUD RPMs: `check` says so with the EL8 reason,
+/// and the plan of `--add-rpm` with a `.ko.xz` build says the installer skips it and the
+/// overlay carries it anyway (the release, 8.10, is read from the initrd's .buildstamp).
+#[test]
+fn compressed_dud_modules_on_el8_check_and_plan() {
+    let iso = el8_fixture_iso();
+    let koxz = dud_support::rpm("koxz");
+    let o = remaster_bin()
+        .arg("check")
+        .arg(&iso)
+        .arg(&koxz)
+        .output()
+        .unwrap();
+    let text = output_text(&o);
+    assert!(text.contains("release 8.10"), "{text}");
+    assert!(
+        text.contains("EL8's anaconda (rhel-8 branch) never extracts compressed modules"),
+        "{text}"
+    );
+    let dir = scratch_dir();
+    let out = dir.path().join("koxz.iso");
+    let (code, log) = remaster(&iso, &["--add-rpm", s(&koxz), "--dry-run"], &out);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("would skip them (its dd_extract takes only files ending in .ko), but the overlay carries them"),
+        "{log}"
+    );
+    // The plain .ko build: no such warning.
+    let good = dud_support::rpm("good");
+    let (code, log) = remaster(&iso, &["--add-rpm", s(&good), "--dry-run"], &out);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("overlay carries them"), "{log}");
+}

@@ -356,9 +356,12 @@ fn prepare_drivers(
             destinations.push(format!("/{destination}"));
         }
         step.destinations.push(destinations);
-        if d.kind == DriverKind::Dud && !d.modules.iter().any(|m| m.bytes.starts_with(b"\x7fELF")) {
-            // Compressed modules in a DUD RPM: the installer's own extraction skips them on
-            // old releases; the overlay does not depend on that.
+        if matches!(d.kind, DriverKind::Dud | DriverKind::Rpm)
+            && !d.modules.iter().any(|m| m.bytes.starts_with(b"\x7fELF"))
+        {
+            // Compressed modules in a DUD RPM (an --add-rpm is carried as a DUD too): the
+            // installer's own extraction skips them on EL8 and RHEL <= 9.4; the overlay does
+            // not depend on that.
             let release = media.installer_release();
             if crate::dud::ddv3::extracts_compressed_modules(release.as_deref()) == Some(false) {
                 warnings.push(format!(
