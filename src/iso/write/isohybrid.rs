@@ -96,6 +96,17 @@ fn is_isohybrid_uefi<R: Read + Seek>(image: &Image, reader: &mut R) -> Result<bo
     Ok(true)
 }
 
+/// The file length isohybrid gives a volume of `volume_bytes`: the next multiple of 1 MiB,
+/// one more MiB when the backup GPT would not fit after the volume.
+fn padded_len(volume_bytes: u64) -> u64 {
+    let len = volume_bytes.next_multiple_of(CYLINDER);
+    if len - volume_bytes < BACKUP_GPT_SECTORS * 512 {
+        len + CYLINDER
+    } else {
+        len
+    }
+}
+
 /// The grown layout of an isohybrid --uefi image whose data now ends at `data_end` bytes
 /// (everything before it planned), or `None` if `image` does not have that layout.
 pub(super) fn grow<R: Read + Seek>(
@@ -117,10 +128,7 @@ pub(super) fn grow<R: Read + Seek>(
         ));
     }
     let volume_bytes = volume_sectors * SECTOR;
-    let mut output_bytes = volume_bytes.next_multiple_of(CYLINDER);
-    if output_bytes - volume_bytes < BACKUP_GPT_SECTORS * 512 {
-        output_bytes += CYLINDER;
-    }
+    let output_bytes = padded_len(volume_bytes);
     let total512 = output_bytes / 512;
     let mut patches: Vec<Patch> = Vec::new();
 
@@ -202,4 +210,23 @@ pub(super) fn grow<R: Read + Seek>(
         patches,
         tail,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_is_a_whole_mib_with_room_for_the_backup_gpt() {
+        // The fixture's grown volume (tests/fixture_el8_layout.rs checks it against isohybrid).
+        assert_eq!(padded_len(104_136 * 512), 51 * MIB);
+        // Exactly 1 MiB: isohybrid adds nothing and writes the backup GPT into the volume's
+        // last sectors; here it goes into one more MiB.
+        assert_eq!(padded_len(45 * MIB), 46 * MIB);
+        // 33 sectors of room is enough; 32 are not.
+        assert_eq!(padded_len(45 * MIB - 33 * 512), 45 * MIB);
+        assert_eq!(padded_len(45 * MIB - 32 * 512), 46 * MIB);
+    }
+
+    const MIB: u64 = 1 << 20;
 }
