@@ -335,6 +335,14 @@ fn add_dud_grows_the_image_as_isohybrid_would() {
     assert_isohybrid_facts(&out);
     assert_isohybrid_would_lay_it_so(&out, dir.path());
     checkisomd5(&out);
+    // The input's backup GPT (its last 33 sectors) is now unused space inside the grown
+    // volume: zeroed, so no tool mistakes it for a GPT.
+    let grown = fs::read(&out).unwrap();
+    let old_tail = before as usize - 33 * 512..before as usize;
+    assert!(
+        grown[old_tail].iter().all(|&b| b == 0),
+        "the old backup GPT is still there"
+    );
     // sgdisk finds exactly what it finds on isohybrid's own output (the by-design overlap of
     // MBR p1 from sector 0), nothing more.
     assert_eq!(sgdisk_v(&out), el8_artifact(&iso, "sgdisk-v.baseline.txt"));
