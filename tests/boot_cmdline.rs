@@ -335,6 +335,7 @@ fn editing_twice_equals_editing_once() {
         volume_label_rename: Some((LABEL.into(), "My Rocky 9".into())),
         dud_paths: vec!["/dd.iso".into(), "/dd-2.iso".into()],
         driver_pre: vec!["mpt3sas".into(), "megaraid_sas".into()],
+        dd_alias: false,
     };
     for (kind, text) in [(ConfigKind::Isolinux, ISOLINUX), (ConfigKind::Grub, GRUB)] {
         let once = edit_config(kind, text, &all).unwrap();
@@ -730,6 +731,7 @@ fn hostile_text_never_panics() {
         volume_label_rename: Some(("X".into(), "Y Z".into())),
         dud_paths: vec!["/dd.iso".into()],
         driver_pre: vec!["mpt3sas".into()],
+        dd_alias: false,
     };
     let mut rng = Rng(42);
     for _ in 0..3000 {
@@ -874,4 +876,34 @@ fn grub_lexer_matches_grub_emu() {
         "grub-emu output:\n{printed}\nstderr: {}\nscript:\n{script}",
         String::from_utf8_lossy(&run.stderr)
     );
+}
+
+/// `dd=` is an alias of `inst.dd=` on EL8 (anaconda rhel-8: `getargs dd= inst.dd=`) and was
+/// removed in RHEL 9: with `dd_alias` its values follow the `inst.dd=` rules.
+#[test]
+fn dd_alias_is_read_on_el8_only() {
+    use remaster::boot::cmdline::dud_problem_with;
+    assert!(dud_problem_with("dd=/dd.iso", false).is_some());
+    assert!(dud_problem_with("dd=/dd.iso", true).is_none());
+    assert!(dud_problem_with("dd=hd:LABEL=OEMDRV", true).is_none());
+    // The wrong forms stay wrong under either name.
+    assert!(dud_problem_with("dd=OEMDRV", true).is_some());
+    assert!(dud_problem_with("dd=hd:LABEL=X:/dd.iso", true).is_some());
+
+    let text = "label linux\n  kernel vmlinuz\n  append initrd=initrd.img inst.stage2=hd:LABEL=T dd=/old.iso quiet\n";
+    let el8 = CmdlineEdits {
+        dud_paths: vec!["/dd.iso".into()],
+        dd_alias: true,
+        ..Default::default()
+    };
+    let out = edit_config(ConfigKind::Isolinux, text, &el8).unwrap();
+    assert!(out.text.contains("dd=/old.iso"), "{}", out.text);
+    assert!(out.text.contains("inst.dd=/dd.iso"), "{}", out.text);
+    let el9 = CmdlineEdits {
+        dd_alias: false,
+        ..el8.clone()
+    };
+    let out = edit_config(ConfigKind::Isolinux, text, &el9).unwrap();
+    assert!(!out.text.contains(" dd=/old.iso"), "{}", out.text);
+    assert!(out.text.contains("inst.dd=/dd.iso"), "{}", out.text);
 }

@@ -356,3 +356,41 @@ fn plain_iso9660_dud_is_read_like_linux_does() {
     assert_eq!(dud.rpms.len(), 1);
     assert_eq!(installer_loaded_modules(&dud, &ctx(Some("9.2"))).len(), 1);
 }
+
+/// EL8's anaconda (rhel-8 `dd_extract`: "only .ko files") never extracts a compressed
+/// module, whatever the minor; the reason names EL8 and does not suggest newer media of the
+/// same major. The plain-.ko builds load as on 9.2.
+#[test]
+fn el8_installer_takes_only_plain_ko() {
+    let dud = open_dud(&fixtures().join("dd-mixed.iso")).expect("open");
+    for release in ["8.10", "8.4", "8"] {
+        let f = installer_findings(&dud, &ctx(Some(release)));
+        let koxz = about(&f, "koxz");
+        assert!(has(&koxz, Severity::Ok, "dd_list accepts"), "{koxz:#?}");
+        assert!(
+            has(
+                &koxz,
+                Severity::Ignored,
+                "(EL8's anaconda (rhel-8 branch) never extracts compressed modules) only extracts files ending in .ko"
+            ),
+            "{release}: {koxz:#?}"
+        );
+        assert!(
+            koxz.iter()
+                .all(|x| !x.fix.as_deref().unwrap_or("").contains("9.5")),
+            "{koxz:#?}"
+        );
+        for ok in ["good", "zstd", "gzip"] {
+            assert!(has(&about(&f, ok), Severity::Ok, "and loaded"), "{ok}");
+        }
+        let loaded = installer_loaded_modules(&dud, &ctx(Some(release)));
+        assert!(loaded.iter().any(|m| m.rpm.contains("-good-")));
+        assert!(
+            !loaded.iter().any(|m| m.rpm.contains("-koxz-")),
+            "{release}: {loaded:#?}"
+        );
+    }
+    // The same module on 9.2 media gets the RHEL <= 9.4 reason, not EL8's.
+    let f92 = installer_findings(&dud, &ctx(Some("9.2")));
+    assert!(has(&about(&f92, "koxz"), Severity::Ignored, "RHEL <= 9.4"));
+}

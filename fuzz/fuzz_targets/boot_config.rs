@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Vec::new()
         },
+        dd_alias: selector & 64 == 0,
     };
     if let Ok(once) = edit_config(kind, &text, &edits) {
         let _ = once.summary("fuzz.cfg");

@@ -86,6 +86,9 @@ pub struct CmdlineEdits {
     pub dud_paths: Vec<String>,
     /// Modules for `rd.driver.pre=` (merged into an existing comma list).
     pub driver_pre: Vec<String>,
+    /// The installer reads `dd=` as an alias of `inst.dd=` (EL8's anaconda: `getargs dd=
+    /// inst.dd=`): `dd=` values are judged as `inst.dd=` ones instead of as a removed form.
+    pub dd_alias: bool,
 }
 
 impl CmdlineEdits {
@@ -327,14 +330,22 @@ fn looks_like_device_name(v: &str) -> bool {
 }
 
 /// Why a driver-update argument will not work (anaconda's `dracut/parse-anaconda-dd.sh` and
-/// `driver-updates-genrules.sh`), or None.
+/// `driver-updates-genrules.sh`), or None, for RHEL 9 and later installers (`dd=` is not
+/// read).
 pub fn dud_problem(arg: &str) -> Option<String> {
+    dud_problem_with(arg, false)
+}
+
+/// [`dud_problem`] for an installer that reads `dd=` as an alias of `inst.dd=` when
+/// `dd_alias` (EL8, el8-boot-iso-layout.md §6): its values follow the `inst.dd=` rules.
+pub fn dud_problem_with(arg: &str, dd_alias: bool) -> Option<String> {
     let key = arg_key(arg);
     let value = arg.split_once('=').map(|(_, v)| v);
     match (key, value) {
         ("init.dd", _) => Some(format!(
             "`{arg}`: `init.dd` is not a boot option (typo of inst.dd); the installer ignores it"
         )),
+        ("dd", Some(v)) if dd_alias => dud_value_problem(arg, v),
         ("dd", Some(_)) => Some(format!(
             "`{arg}`: the `dd=` alias was removed in RHEL 9; only `inst.dd=` is read"
         )),
@@ -393,7 +404,14 @@ fn dud_value_problem(arg: &str, v: &str) -> Option<String> {
 /// `driver-updates-genrules.sh` adds an initqueue wait for the device), so a medium that is absent at boot (IODD presents one ISO at a time) stalls the
 /// boot until the initqueue timeout.
 pub fn dud_device_note(arg: &str) -> Option<String> {
-    let v = arg.strip_prefix("inst.dd=")?;
+    dud_device_note_with(arg, false)
+}
+
+/// [`dud_device_note`], also for `dd=` when the installer reads that alias (EL8).
+pub fn dud_device_note_with(arg: &str, dd_alias: bool) -> Option<String> {
+    let v = arg
+        .strip_prefix("inst.dd=")
+        .or_else(|| arg.strip_prefix("dd=").filter(|_| dd_alias))?;
     let lower = v.to_ascii_lowercase();
     let device = lower.starts_with("hd:")
         || lower.starts_with("cdrom:")
@@ -504,7 +522,7 @@ pub(crate) fn edit_line(ctx: &LineEdit<'_>, edits: &CmdlineEdits) -> LineOutcome
     if ctx.installer {
         // 3. wrong driver-update forms
         for it in items.iter_mut().filter(|it| !it.deleted) {
-            if let Some(problem) = dud_problem(&it.value) {
+            if let Some(problem) = dud_problem_with(&it.value, edits.dd_alias) {
                 if edits.dud_paths.is_empty() {
                     out.warnings
                         .push(format!("line {}: {problem}", ctx.cmdline.line));
@@ -515,7 +533,7 @@ pub(crate) fn edit_line(ctx: &LineEdit<'_>, edits: &CmdlineEdits) -> LineOutcome
                         it.value
                     ));
                 }
-            } else if let Some(note) = dud_device_note(&it.value) {
+            } else if let Some(note) = dud_device_note_with(&it.value, edits.dd_alias) {
                 out.warnings
                     .push(format!("line {}: {note}", ctx.cmdline.line));
             }
@@ -695,7 +713,7 @@ pub(crate) fn validate_edits(edits: &CmdlineEdits) -> Result<(), String> {
         if a.contains(['\n', '\r']) {
             return Err(format!("kernel argument \"{a}\" contains a line break"));
         }
-        if let Some(problem) = dud_problem(a) {
+        if let Some(problem) = dud_problem_with(a, edits.dd_alias) {
             return Err(problem);
         }
     }

@@ -615,12 +615,37 @@ pub struct InstallerContext {
 
 /// Whether the media's anaconda extracts compressed modules (`.ko.xz` ...): from
 /// anaconda-34.25.5.11 (RHEL 9.5) on. `None` when the release is unknown or unparsable.
+/// EL8's anaconda (rhel-8 branch) never does: its `dd_extract` takes "only .ko files".
 pub fn extracts_compressed_modules(os_release: Option<&str>) -> Option<bool> {
-    let release = os_release?;
+    let (major, minor) = major_minor(os_release?)?;
+    Some(major > 9 || (major == 9 && minor >= 5))
+}
+
+/// The major release (`8` of `8.10`), if the release is known and parsable.
+pub fn major_release(os_release: Option<&str>) -> Option<u32> {
+    major_minor(os_release?).map(|(major, _)| major)
+}
+
+fn major_minor(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.trim().split(['.', '-', '_']);
     let major: u32 = parts.next()?.parse().ok()?;
     let minor: u32 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    Some(major > 9 || (major == 9 && minor >= 5))
+    Some((major, minor))
+}
+
+/// Why the installer of `release` skips compressed modules, and what to do about it.
+fn compressed_skip_reason(release: &str) -> (&'static str, &'static str) {
+    if major_release(Some(release)) == Some(8) {
+        (
+            "EL8's anaconda (rhel-8 branch) never extracts compressed modules",
+            "use a kmod RPM with an uncompressed .ko (ELRepo ships plain .ko for EL8)",
+        )
+    } else {
+        (
+            "anaconda < 34.25.5.11, RHEL <= 9.4",
+            "use a kmod RPM with an uncompressed .ko (ELRepo ships plain .ko), or media of RHEL 9.5 or later",
+        )
+    }
 }
 
 /// Result of dd_list on one RPM.
@@ -959,16 +984,14 @@ pub fn rpm_findings(rpm: &KmodRpm, ctx: &InstallerContext) -> Vec<Finding> {
         if *compression != ModuleCompression::None {
             match compressed_ok {
                 Some(false) => {
+                    let (why, fix) = compressed_skip_reason(release);
                     out.push(Finding::new(
                         Severity::Ignored,
                         name,
                         format!(
-                            "the installer would skip {path} because dd_extract on release {release} (anaconda < 34.25.5.11, RHEL <= 9.4) only extracts files ending in .ko; the package is still installed on the target"
+                            "the installer would skip {path} because dd_extract on release {release} ({why}) only extracts files ending in .ko; the package is still installed on the target"
                         ),
-                        Some(
-                            "use a kmod RPM with an uncompressed .ko (ELRepo ships plain .ko), or media of RHEL 9.5 or later"
-                                .into(),
-                        ),
+                        Some(fix.into()),
                     ));
                     continue;
                 }

@@ -2,7 +2,9 @@
 //! then `isohybrid --uefi`: isolinux for BIOS, `images/efiboot.img` in the tree as El
 //! Torito EFI image and MBR partition 2, the file padded to 1 MiB with the backup GPT in the
 //! padding, after the volume. `EFI/BOOT/BOOT.conf` (a copy of grub.cfg for the IA32 loader)
-//! is kept in step. Reference: docs/layouts.md.
+//! is kept in step; `isolinux/grub.conf` is not a config (nothing reads it). Every edit is
+//! supported: a grown image is re-laid as isohybrid lays it (src/iso/write/isohybrid.rs).
+//! Reference: docs/layouts.md.
 
 use super::{BiosChain, BootLayout, ConfigSite, EfiImage, Family, Firmware, Found, Support};
 use crate::boot::ConfigKind;
@@ -56,8 +58,6 @@ pub(super) fn detect(f: &Found) -> Option<BootLayout> {
         }),
         configs: f.roles(&candidates),
         partition_tree: false,
-        support: Support::NoGrowth(
-            "isohybrid's 1 MiB padding and the backup GPT after the volume are not re-laid for a larger image yet",
-        ),
+        support: Support::Full,
     })
 }

@@ -100,16 +100,18 @@ pub(super) fn prepare_drivers(
             destinations.push(format!("/{destination}"));
         }
         step.destinations.push(destinations);
-        if d.kind == DriverKind::Dud && !d.modules.iter().any(|m| m.bytes.starts_with(b"\x7fELF")) {
-            // Compressed modules in a DUD RPM: the installer's own extraction skips them on
-            // old releases; the overlay does not depend on that.
-            if crate::dud::ddv3::extracts_compressed_modules(media.os_release.as_deref())
-                == Some(false)
-            {
+        if matches!(d.kind, DriverKind::Dud | DriverKind::Rpm)
+            && !d.modules.iter().any(|m| m.bytes.starts_with(b"\x7fELF"))
+        {
+            // Compressed modules in a DUD RPM (an --add-rpm is carried as a DUD too): the
+            // installer's own extraction skips them on EL8 and RHEL <= 9.4; the overlay does
+            // not depend on that.
+            let release = media.installer_release();
+            if crate::dud::ddv3::extracts_compressed_modules(release.as_deref()) == Some(false) {
                 warnings.push(format!(
-                    "{}: its modules are compressed; the installer of release {} would skip them, but the overlay carries them so stage 1 loads them anyway (the RPM is still installed on the target)",
+                    "{}: its modules are compressed; the installer of release {} would skip them (its dd_extract takes only files ending in .ko), but the overlay carries them so stage 1 loads them anyway (the RPM is still installed on the target)",
                     d.source.display(),
-                    media.os_release.as_deref().unwrap_or("?")
+                    release.as_deref().unwrap_or("?")
                 ));
             }
         }

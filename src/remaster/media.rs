@@ -345,13 +345,29 @@ impl Media {
             .map_or(".ko.xz", |(s, _)| s)
     }
 
-    /// The installer context for the DUD rules.
+    /// The installer context for the DUD rules. Without a recorded release (lorax's EL8
+    /// boot.iso has no .discinfo; a .buildstamp may be missing too), media of the EL8
+    /// layout count as release 8: their installer is EL8's anaconda whatever the minor.
     pub fn installer_context(&self) -> crate::dud::InstallerContext {
         crate::dud::InstallerContext {
             kernel_release: self.kver().to_string(),
-            os_release: self.os_release.clone(),
+            os_release: self.installer_release(),
             arch: "x86_64".into(),
         }
+    }
+
+    /// The release the installer rules go by: the media's, else "8" for the EL8 layout.
+    pub fn installer_release(&self) -> Option<String> {
+        self.os_release.clone().or_else(|| {
+            matches!(&self.layout, Ok(l) if l.family == crate::layout::Family::El8Isohybrid)
+                .then(|| "8".to_string())
+        })
+    }
+
+    /// Whether the installer reads `dd=` as an alias of `inst.dd=` (EL8's anaconda,
+    /// `getargs dd= inst.dd=`; RHEL 9 removed it).
+    pub fn reads_dd_alias(&self) -> bool {
+        crate::dud::ddv3::major_release(self.installer_release().as_deref()) == Some(8)
     }
 
     /// A reader over one initrd's bytes in the ISO.

@@ -148,6 +148,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
             .map(|new| (media.image.volume_id().to_string(), new.clone())),
         dud_paths,
         driver_pre,
+        dd_alias: media.reads_dd_alias(),
     };
     let configs = plan_configs(
         &media,

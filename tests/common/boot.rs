@@ -64,6 +64,11 @@ pub enum Layout {
     /// boot/grub2/), the ESP only as appended GPT partition 2, which the El Torito EFI entry
     /// points at (scripts/build-fixture-el10.sh).
     El10,
+    /// RHEL 8 / lorax rhel8-branch: mkisofs + `isohybrid --uefi`: isolinux for BIOS,
+    /// images/efiboot.img in ISO 9660 as the El Torito EFI image and MBR p2 (0xEF), both GPT
+    /// entries "basic data", the backup GPT after the volume (scripts/build-fixture-el8.sh).
+    /// The same configs are read as on EL9 (BOOT.conf by none of these modes).
+    El8,
 }
 
 /// One of the boot configuration files a layout carries.
@@ -83,7 +88,7 @@ impl Layout {
     /// The modes this layout's boot matrix boots.
     pub fn modes(self) -> &'static [BootMode] {
         match self {
-            Layout::El9 => &BootMode::ALL,
+            Layout::El9 | Layout::El8 => &BootMode::ALL,
             Layout::El10 => &[
                 BootMode::BiosCd,
                 BootMode::UefiCd,
@@ -102,13 +107,14 @@ impl Layout {
     /// `each_mode_reads_the_config_the_layout_says`).
     pub fn config_read(self, mode: BootMode) -> BootConfig {
         match (self, mode) {
-            (Layout::El9, BootMode::BiosCd | BootMode::BiosUsb | BootMode::BiosUsbCd) => {
-                BootConfig::Isolinux
-            }
+            (
+                Layout::El9 | Layout::El8,
+                BootMode::BiosCd | BootMode::BiosUsb | BootMode::BiosUsbCd,
+            ) => BootConfig::Isolinux,
             (Layout::El10, BootMode::BiosCd | BootMode::BiosUsb | BootMode::BiosUsbCd) => {
                 BootConfig::GrubBios
             }
-            (Layout::El9, BootMode::UefiCd | BootMode::UefiUsb | BootMode::UsbCd) => {
+            (Layout::El9 | Layout::El8, BootMode::UefiCd | BootMode::UefiUsb | BootMode::UsbCd) => {
                 BootConfig::GrubEfiIso
             }
             (Layout::El10, BootMode::UefiCd | BootMode::UsbCd) => BootConfig::GrubEfiIso,

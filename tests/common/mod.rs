@@ -9,4 +9,5 @@ pub mod boot;
 pub mod cli;
 pub mod direct_boot;
 pub mod el10;
+pub mod el8;
 pub mod fixtures;

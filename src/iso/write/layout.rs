@@ -91,6 +91,8 @@ struct Builder<'i> {
     tail: Vec<u8>,
     grew: bool,
     output_bytes: u64,
+    /// The grown volume when it ends before the file (isohybrid's padding after it).
+    grown_volume_bytes: Option<u64>,
 }
 
 impl<'i> Builder<'i> {
@@ -127,6 +129,7 @@ impl<'i> Builder<'i> {
             tail: Vec::new(),
             grew: false,
             output_bytes: old_end_sector * SECTOR,
+            grown_volume_bytes: None,
         }
     }
 
@@ -614,6 +617,14 @@ impl<'i> Builder<'i> {
         if !self.grew {
             return Ok(());
         }
+        // EL8: isohybrid --uefi's padding and backup GPT after the volume, re-laid.
+        if let Some(g) = super::isohybrid::grow(image, reader, data_end * SECTOR)? {
+            self.output_bytes = g.output_bytes;
+            self.grown_volume_bytes = Some(g.volume_sectors * SECTOR);
+            self.descriptor_patches.extend(g.patches);
+            self.tail = g.tail;
+            return Ok(());
+        }
         let mut new_sectors = data_end + 150; // xorriso's default -padding 300k
         if image.file_len.is_multiple_of(1 << 20) {
             // cylinder alignment (64 heads × 32 sectors)
@@ -700,7 +711,7 @@ impl<'i> Builder<'i> {
             segments: self.segments,
             copy_end: self.image.file_len,
             volume_bytes: if self.grew {
-                self.output_bytes
+                self.grown_volume_bytes.unwrap_or(self.output_bytes)
             } else {
                 self.old_volume_sectors * SECTOR
             },

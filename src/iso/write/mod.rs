@@ -22,6 +22,8 @@
 //!   and header at the new end, CRCs) follow. The tail is padded as xorriso does: 300 KiB,
 //!   then up to a 1 MiB boundary when the input was 1 MiB aligned; the backup GPT is in the
 //!   last 512-byte sectors, inside the volume. The stale old backup header is zeroed.
+//!   An image laid out by `isohybrid --uefi` (EL8: the backup GPT in a 1 MiB padding after
+//!   the volume) is re-laid as isohybrid lays it instead (`isohybrid`).
 //! - In-place edits become patches applied over everything else. The output is then
 //!   written once, sequentially (through
 //!   `sink`: direct I/O from aligned buffers); with `implant_md5` every byte also goes
@@ -38,6 +40,7 @@
 //! output (`output`).
 
 mod dirgen;
+mod isohybrid;
 mod layout;
 mod model;
 mod output;
