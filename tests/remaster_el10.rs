@@ -593,3 +593,36 @@ fn verify_fails_each_stale_structure() {
         );
     }
 }
+
+/// `--volid` renames both views' descriptors (whole disk and partition 1) and the label in
+/// all three configs; `--rm-args` edits them in place; the result verifies.
+#[test]
+fn volid_and_rm_args_reach_both_views_and_all_configs() {
+    let scratch = scratch_dir();
+    let out = scratch.path().join("volid.iso");
+    run_remaster(
+        &el10_fixture_iso(),
+        &["--volid", "NEW-EL10-LABEL", "--rm-args", "quiet"],
+        &out,
+    );
+    let p1 = scratch.path().join("p1.img");
+    cut_partition(&out, 1, &p1);
+    for iso in [&out, &p1] {
+        let pvd = xorriso(iso, &["-pvd_info"]);
+        assert!(pvd.contains("Volume Id    : NEW-EL10-LABEL"), "{pvd}");
+    }
+    let esp = scratch.path().join("esp.img");
+    cut_partition(&out, 2, &esp);
+    let (ok, esp_cfg) = run_tool("mtype", &["-i", image_str(&esp), "::EFI/BOOT/grub.cfg"]);
+    assert!(ok, "{esp_cfg}");
+    let bios = scratch.path().join("bios.cfg");
+    extract_from_iso(&p1, "/boot/grub2/grub.cfg", &bios);
+    for text in [esp_cfg, fs::read_to_string(&bios).unwrap()] {
+        assert!(
+            text.contains("inst.stage2=hd:LABEL=NEW-EL10-LABEL") && !text.contains(" quiet"),
+            "{text}"
+        );
+    }
+    let (code, report) = verify(&out);
+    assert_eq!(code, Some(0), "{report}");
+}
