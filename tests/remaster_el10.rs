@@ -452,7 +452,7 @@ fn verify(iso: &Path) -> (Option<i32>, String) {
 }
 
 /// OK on the stock fixture, on a pungi-style `xorriso -boot_image any replay` remaster (with
-/// its MD5 implanted again, as mkksiso does) and on our output.
+/// its MD5 implanted again, as mkksiso does), on our output and on our edit of the replay.
 #[test]
 fn verify_passes_stock_replay_and_ours() {
     let fixture = el10_fixture_iso();
@@ -478,7 +478,21 @@ fn verify_passes_stock_replay_and_ours() {
     );
     assert!(ok, "{out}");
     reimplant_md5(&dvd);
-    for iso in [fixture, dvd, edited()] {
+    // Our edit of the replayed image (no Gap1, padding behind the backup GPT, its
+    // protective MBR ending at the backup GPT) verifies too.
+    let dvd_edited = scratch.path().join("dvd-edited.iso");
+    let module = megaraid_sas();
+    run_remaster(
+        &dvd,
+        &[
+            "--add-module",
+            module.to_str().unwrap(),
+            "--cmdline",
+            MARKER,
+        ],
+        &dvd_edited,
+    );
+    for iso in [fixture, dvd, edited(), dvd_edited] {
         let (code, out) = verify(&iso);
         assert_eq!(code, Some(0), "{}:\n{out}", iso.display());
         for name in [

@@ -367,9 +367,9 @@ pub(super) fn grow<R: Read + Seek>(
     put(&mut tail, backup.entries_lba, &entries)?;
     put(&mut tail, backup.my_lba, &bh)?;
     g.tail = tail;
-    // MBR: the protective entry covers the new image; entries of the moved area shift;
-    // an entry ending where p1 ended ends where it ends now.
-    let old_total512 = image.file_len / 512;
+    // MBR: an entry reaching over the moved area (the protective 0xEE, to the image's or
+    // the backup GPT's end) grows with it; entries of the moved area shift; an entry
+    // ending where p1 ended ends where it ends now.
     if image.system_area.mbr_signature {
         for i in 0..4usize {
             let at = 446 + 16 * i;
@@ -383,7 +383,7 @@ pub(super) fn grow<R: Read + Seek>(
                 continue;
             }
             let end = start + sectors;
-            let (new_start, new_sectors) = if e[4] == 0xEE && end + 1 >= old_total512 {
+            let (new_start, new_sectors) = if start < app.start512 && end > app.start512 {
                 (start, sectors + delta512)
             } else if start >= app.start512 {
                 (start + delta512, sectors)
