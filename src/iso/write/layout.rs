@@ -105,6 +105,11 @@ impl<'i> Builder<'i> {
         let old_end_sector = old_volume_sectors.max(image.file_len.div_ceil(SECTOR));
         let appended = appended::appended_of(image)?;
         appended::refuse_additions(image, plan.add.len())?;
+        if plan.appended_esp.is_some() && appended.is_none() {
+            return Err(usage(
+                "an edited EFI partition was given, but the image has no partitions appended behind partition 1",
+            ));
+        }
         Ok(Builder {
             image,
             plan,
