@@ -863,6 +863,14 @@ fn appended_partition_layout_edits_in_place_grows_files_refuses_additions() {
     write(&iso, &grown, plan, opts(false)).unwrap();
     let v = run(Command::new("sgdisk").arg("-v").arg(&grown));
     assert!(v.contains("No problems found"), "{v}");
+    // 49 new blocks, yet the partitions behind p1 move by whole 16-sector units: their
+    // alignment (which sgdisk reports) stays the input's.
+    let v_in = run(Command::new("sgdisk").arg("-v").arg(&iso));
+    assert_eq!(
+        v.contains("Caution"),
+        v_in.contains("Caution"),
+        "{v_in}\n{v}"
+    );
     let x = t.dir.path().join("xg");
     extract(&grown, &x);
     assert_eq!(std::fs::read(x.join("isolinux/isolinux.cfg")).unwrap(), big);

@@ -134,7 +134,10 @@ fn check_edited(out: &Path, grown: bool) {
 
     // GPT: valid, p1 from block 16 up to p2, p2 = the ESP (same size), p3 the gap behind it.
     let (ok, v) = run_tool("sgdisk", &["-v", image_str(out)]);
-    assert!(ok && v.contains("No problems found"), "sgdisk -v:\n{v}");
+    assert!(
+        ok && v.contains("No problems found") && !v.contains("Caution"),
+        "sgdisk -v:\n{v}"
+    );
     let (p1_first, p1_last) = gpt_partition(out, 1);
     let (p2_first, p2_last) = gpt_partition(out, 2);
     let (p3_first, p3_last) = gpt_partition(out, 3);

@@ -704,7 +704,10 @@ impl<'i> Builder<'i> {
             }
             return Ok(());
         }
-        let g = appended::grow(self.image, reader, &app, self.next, esp)?;
+        // Everything behind p1 moves by a multiple of 16 sectors (4 blocks), so it keeps the
+        // alignment xorriso gave it (sgdisk cautions about a partition ending off 16).
+        let data_end = app.start_block() + (self.next - app.start_block()).div_ceil(4) * 4;
+        let g = appended::grow(self.image, reader, &app, data_end, esp)?;
         self.patches.extend(g.patches);
         self.segments.extend(g.segments);
         self.tail = g.tail;
