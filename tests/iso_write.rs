@@ -208,6 +208,7 @@ fn full_edit_and_check(input: &Path, work: &Path) {
         implant_md5: false,
         mtime: 1_700_000_000,
         input_stamp: None,
+        appended_esp: None,
     };
     let out = work.join("out.iso");
     let mut calls = 0u64;
@@ -774,7 +775,7 @@ fn bad_inputs_and_outputs_fail_cleanly_leaving_nothing() {
 }
 
 #[test]
-fn appended_partition_layout_allows_in_place_edits_and_refuses_growth() {
+fn appended_partition_layout_edits_in_place_grows_files_refuses_additions() {
     let t = build_iso(0);
     let iso = t.dir.path().join("appended.iso");
     run(Command::new("xorriso")
@@ -836,7 +837,7 @@ fn appended_partition_layout_allows_in_place_edits_and_refuses_growth() {
         std::fs::read(x.join("isolinux/isolinux.cfg")).unwrap(),
         b"default linux\n"
     );
-    // Growth: refused with one line.
+    // Adding files (directories of both views regenerated): refused with one line.
     let plan = EditPlan {
         add: vec![("big".into(), NewContent::Bytes(vec![1; 100_000]))],
         ..Default::default()
@@ -845,10 +846,35 @@ fn appended_partition_layout_allows_in_place_edits_and_refuses_growth() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("appended partitions") && !e.contains('\n'),
+        e.contains("partition-1 directory tree") && !e.contains('\n'),
         "{e}"
     );
     assert!(!t.dir.path().join("grown.iso").exists());
+    // Growing a file: the appended partition moves behind the new data (tests/remaster_el10.rs
+    // checks this layout in depth).
+    let big = vec![b'#'; 100_000];
+    let plan = EditPlan {
+        replace: vec![(
+            "isolinux/isolinux.cfg".into(),
+            NewContent::Bytes(big.clone()),
+        )],
+        ..Default::default()
+    };
+    let grown = t.dir.path().join("grown.iso");
+    write(&iso, &grown, plan, opts(false)).unwrap();
+    let v = run(Command::new("sgdisk").arg("-v").arg(&grown));
+    assert!(v.contains("No problems found"), "{v}");
+    // 49 new blocks, yet the partitions behind p1 move by whole 16-sector units: their
+    // alignment (which sgdisk reports) stays the input's.
+    let v_in = run(Command::new("sgdisk").arg("-v").arg(&iso));
+    assert_eq!(
+        v.contains("Caution"),
+        v_in.contains("Caution"),
+        "{v_in}\n{v}"
+    );
+    let x = t.dir.path().join("xg");
+    extract(&grown, &x);
+    assert_eq!(std::fs::read(x.join("isolinux/isolinux.cfg")).unwrap(), big);
 }
 
 #[test]

@@ -132,7 +132,7 @@ fn el9_fixture_is_the_isolinux_layout_with_three_configs() {
 }
 
 #[test]
-fn el10_layout_is_recognised_listed_and_refused_by_name() {
+fn el10_layout_is_recognised_listed_and_edited() {
     let dir = scratch_dir();
     let (root, esp) = stage(dir.path());
     write(&root, "boot/grub2/grub.cfg", GRUB_BIOS.as_bytes());
@@ -185,19 +185,25 @@ fn el10_layout_is_recognised_listed_and_refused_by_name() {
             ),
         ]
     );
+    // Boot-config edits are supported (tests/remaster_el10.rs proves them on the fixture);
+    // adding files (directories of both trees) is refused by name, in one line.
     let out = dir.path().join("out.iso");
     let (code, err) = remaster(&iso, &["--cmdline", "x=1"], &out);
-    assert_eq!(code, Some(3), "{err}");
-    assert!(
-        err.contains("EL10 (GRUB2 BIOS, appended ESP) media"),
-        "{err}"
-    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.exists());
+    let extra = dir.path().join("extra.txt");
+    std::fs::write(&extra, b"x").unwrap();
+    let out2 = dir.path().join("out2.iso");
+    let add = format!("{}=extra.txt", extra.display());
+    let (code, err) = remaster(&iso, &["--add", &add], &out2);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("partition-1 directory tree"), "{err}");
     assert!(
         !err.contains("isolinux") && !err.contains("restore"),
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(!out.exists());
+    assert!(!out2.exists());
 }
 
 #[test]

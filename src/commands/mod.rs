@@ -18,6 +18,7 @@ pub mod dud;
 pub mod inspect;
 pub mod sniff;
 pub mod verify;
+mod verify_layout;
 
 /// Bake third-party kernel drivers into RHEL-family installer boot ISOs.
 ///

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::VerifyArgs;
+use super::{verify_layout, VerifyArgs};
 use crate::boot;
 use crate::dud::{self, Severity};
 use crate::initrd;
@@ -134,12 +134,22 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
 
     // Boot records.
     let image = media.image.clone();
+    let layout = media.layout.as_ref().ok().cloned();
+    let grub2_bios = matches!(
+        layout.as_ref().and_then(|l| l.bios.as_ref()),
+        Some(crate::layout::BiosChain::Grub2 { .. })
+    );
     match &image.boot_catalog {
         Some(cat) => {
+            // An entry naming no file is fine where it is the appended ESP (EL10: checked
+            // against GPT p2 below).
             let dangling: Vec<String> = cat
                 .entries
                 .iter()
-                .filter(|e| e.path.is_none())
+                .filter(|e| {
+                    e.path.is_none()
+                        && !verify_layout::is_appended_esp(layout.as_ref(), e.lba, e.load_size)
+                })
                 .map(|e| format!("{} entry at sector {}", e.platform, e.lba))
                 .collect();
             check(
@@ -154,7 +164,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
                             .map(|e| format!(
                                 "{} -> {}",
                                 e.platform,
-                                e.path.as_deref().unwrap_or("?")
+                                e.path.as_deref().unwrap_or("the appended ESP")
                             ))
                             .collect::<Vec<_>>()
                             .join(", ")
@@ -168,15 +178,18 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
                 .iter()
                 .filter(|e| e.platform_id == 0)
                 .all(|e| e.boot_info_table);
-            check(
-                "boot-info-table",
-                bios_table,
-                if bios_table {
-                    "isolinux boot-info table matches".into()
-                } else {
-                    "a BIOS boot image's boot-info table is stale".into()
-                },
-            );
+            // GRUB2's core: its own check below (bi_pvd may be 64 after an xorriso replay).
+            if !grub2_bios {
+                check(
+                    "boot-info-table",
+                    bios_table,
+                    if bios_table {
+                        "isolinux boot-info table matches".into()
+                    } else {
+                        "a BIOS boot image's boot-info table is stale".into()
+                    },
+                );
+            }
         }
         None => check(
             "el-torito",
@@ -191,8 +204,17 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         format!("PVD volume {volume} bytes, file {} bytes", image.file_len),
     );
     if let Some(gpt) = &image.system_area.gpt {
+        // The backup where the primary header says, valid, inside the file (xorriso's
+        // replay leaves ~300 KiB behind it; a stick is larger than the image anyway).
+        let backup_at_end = gpt
+            .backup
+            .as_ref()
+            .is_some_and(|b| b.my_lba + 1 == image.file_len / 512);
         let backup_ok = gpt.backup.as_ref().is_some_and(|b| {
-            b.header_crc_ok && b.entries_crc_ok && b.my_lba + 1 == image.file_len / 512
+            b.header_crc_ok
+                && b.entries_crc_ok
+                && b.my_lba == gpt.primary.alternate_lba
+                && b.my_lba < image.file_len / 512
         });
         let primary_ok = gpt.primary.header_crc_ok && gpt.primary.entries_crc_ok;
         check(
@@ -201,8 +223,10 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             format!(
                 "primary header/entries CRC {}, backup {}",
                 if primary_ok { "valid" } else { "INVALID" },
-                if backup_ok {
+                if backup_ok && backup_at_end {
                     "valid at the last sector"
+                } else if backup_ok {
+                    "valid where the primary header says"
                 } else {
                     "missing, invalid or not at the end"
                 }
@@ -212,7 +236,13 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             .partitions
             .iter()
             .any(|p| p.path.as_deref() == Some(crate::remaster::media::EFIBOOT_PATH));
-        if image.find(crate::remaster::media::EFIBOOT_PATH).is_some() {
+        // (EL10: an in-tree efiboot.img is a plain copy; the firmware boots the appended
+        // ESP, checked as efi-entry.)
+        let appended_esp = matches!(
+            layout.as_ref().and_then(|l| l.efi.as_ref()),
+            Some(crate::layout::EfiImage::Partition { .. })
+        );
+        if image.find(crate::remaster::media::EFIBOOT_PATH).is_some() && !appended_esp {
             check(
                 "esp-partition",
                 esp,
@@ -226,20 +256,44 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         }
     }
     if !image.system_area.mbr.is_empty() {
+        // isohybrid: a partition from sector 0 over the volume; a protective MBR (EL10):
+        // 0xEE from sector 1 over the whole GPT disk.
+        let backup_end = image
+            .system_area
+            .gpt
+            .as_ref()
+            .and_then(|g| g.backup.as_ref())
+            .map_or(image.file_len / 512, |b| b.my_lba + 1);
         let covers = image.system_area.mbr.iter().any(|p| {
-            p.start == 0
+            (p.start == 0
                 && u64::from(p.sectors) * 512
-                    >= volume.min(image.file_len).saturating_sub(2048 * 16)
+                    >= volume.min(image.file_len).saturating_sub(2048 * 16))
+                || (p.part_type == 0xEE
+                    && p.start == 1
+                    && (u64::from(p.start) + u64::from(p.sectors) >= backup_end
+                        || p.sectors == u32::MAX))
         });
         check(
             "mbr",
             covers,
             format!(
-                "{} MBR partitions; one covers the image from sector 0: {}",
+                "{} MBR partitions; one covers the image: {}",
                 image.system_area.mbr.len(),
                 if covers { "yes" } else { "no" }
             ),
         );
+    }
+
+    // The EL10 layout: GRUB2 BIOS pointers, the EFI entry = p2, the partition-1 view.
+    let grub2 = match &layout {
+        Some(l) => verify_layout::grub2_checks(&image, &mut media.file, l),
+        None => Vec::new(),
+    };
+    for (name, ok, detail) in grub2
+        .into_iter()
+        .chain(verify_layout::partition_checks(&image, layout.as_ref()))
+    {
+        check(name, ok, detail);
     }
 
     // Media check.

@@ -16,6 +16,7 @@ pub mod eltorito;
 pub mod inspect;
 pub mod md5;
 pub mod output_guard;
+pub mod partition;
 mod sink;
 pub mod sysarea;
 pub mod volume;
@@ -25,6 +26,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 pub use dir::{Node, NodeKind, Tree, TreeKind};
 pub use eltorito::{BootCatalog, BootEntry};
+pub use partition::PartitionView;
 pub use sysarea::SystemArea;
 pub use volume::{DescriptorKind, VolumeDescriptor};
 
@@ -175,6 +177,9 @@ pub struct Image {
     pub system_area: SystemArea,
     /// The 512-byte application-use field of the PVD (isomd5sum lives here).
     pub app_use: Vec<u8>,
+    /// The partition-1 descriptor set and trees of `-partition_offset` media (EL10), in
+    /// absolute addresses (see [`partition`]).
+    pub partition: Option<PartitionView>,
     /// Bytes read from the image to build this metadata.
     pub bytes_read: u64,
 }
@@ -207,6 +212,7 @@ impl Image {
             None => None,
         };
         let system_area = sysarea::read_system_area(&mut r, file_len, &primary)?;
+        let partition = partition::read_partition_view(&mut r, file_len, &system_area)?;
         let app_use = read_at(
             &mut r,
             PVD_APP_USE_OFFSET,
@@ -223,6 +229,7 @@ impl Image {
             boot_catalog,
             system_area,
             app_use,
+            partition,
             bytes_read: r.bytes_read(),
         })
     }

@@ -74,8 +74,6 @@ pub(super) fn detect(f: &Found) -> Option<BootLayout> {
         efi: Some(esp),
         configs: f.roles(&candidates),
         partition_tree,
-        support: Support::ReadOnly(
-            "the appended ESP and the partition-1 directory tree are not rewritten yet",
-        ),
+        support: Support::Full,
     })
 }

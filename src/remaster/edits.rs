@@ -109,15 +109,14 @@ pub(super) fn plan_configs(
     if efi_edits.is_empty() {
         return Ok(configs);
     }
-    let efi_path = match media.layout.as_ref().ok().and_then(|l| l.efi.as_ref()) {
+    let efi = media.layout.as_ref().ok().and_then(|l| l.efi.as_ref());
+    let efi_path = match efi {
         Some(crate::layout::EfiImage::File { path }) => path.clone(),
-        other => {
+        Some(other @ crate::layout::EfiImage::Partition { .. }) => other.label(),
+        None => {
             return Err(Error::input(
                 &opts.input,
-                format!(
-                "{}: editing an EFI system image that is no file of the tree is not supported yet",
-                other.map_or_else(|| "EFI image".to_string(), |e| e.label())
-            ),
+                "the media has configs inside an EFI image but no EFI image",
             ))
         }
     };
@@ -134,6 +133,12 @@ pub(super) fn plan_configs(
             .map_err(|e| Error::input(&opts.input, format!("{efi_path}: {e}")))?;
     }
     let edited = image.into_inner();
+    // An appended partition (EL10) is no file of the tree: the writer puts it over the
+    // partition, in place or at its new place behind the grown data.
+    if let Some(crate::layout::EfiImage::Partition { .. }) = efi {
+        edit.appended_esp = Some(edited);
+        return Ok(configs);
+    }
     let digest = boot::treeinfo::sha256_hex(&mut edited.as_slice())
         .map_err(|e| Error::input(&opts.input, e))?;
     digests.push((efi_path.clone(), digest));

@@ -7,6 +7,7 @@ use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::appended::{self, Appended};
 use super::dirgen::{
     build_dir, iso_ident, joliet_ident, record_date, record_fix_bytes, tree_of, ucs2_bytes, Child,
     Group, Planner, Style,
@@ -46,7 +47,7 @@ pub fn plan_layout<R: Read + Seek>(
     reader: &mut R,
     plan: &EditPlan,
 ) -> crate::Result<Layout> {
-    let mut b = Builder::new(image, plan);
+    let mut b = Builder::new(image, plan)?;
     b.group_replacements()?;
     b.plan_additions()?;
     b.place_groups()?;
@@ -91,15 +92,26 @@ struct Builder<'i> {
     tail: Vec<u8>,
     grew: bool,
     output_bytes: u64,
-    /// The grown volume when it ends before the file (isohybrid's padding after it).
-    grown_volume_bytes: Option<u64>,
+    /// Appended partitions behind partition 1 (EL10): new data goes before them.
+    appended: Option<Appended>,
+    /// Bytes of the input copied, and the (whole-disk) volume size, when growth set them
+    /// apart from the file's end (EL10's moved partitions, EL8's isohybrid padding).
+    copy_end: Option<u64>,
+    volume_bytes: Option<u64>,
 }
 
 impl<'i> Builder<'i> {
-    fn new(image: &'i Image, plan: &'i EditPlan) -> Self {
+    fn new(image: &'i Image, plan: &'i EditPlan) -> crate::Result<Self> {
         let old_volume_sectors = u64::from(image.pvd().volume_space_size);
         let old_end_sector = old_volume_sectors.max(image.file_len.div_ceil(SECTOR));
-        Builder {
+        let appended = appended::appended_of(image)?;
+        appended::refuse_additions(image, plan.add.len())?;
+        if plan.appended_esp.is_some() && appended.is_none() {
+            return Err(usage(
+                "an edited EFI partition was given, but the image has no partitions appended behind partition 1",
+            ));
+        }
+        Ok(Builder {
             image,
             plan,
             planner: Planner {
@@ -111,7 +123,7 @@ impl<'i> Builder<'i> {
             protected: protected_extents(image),
             old_volume_sectors,
             old_end_sector,
-            next: old_end_sector,
+            next: appended.map_or(old_end_sector, |a| a.start_block()),
             replaced_groups: 0,
             style: Style {
                 rock_ridge: image.primary.rock_ridge,
@@ -129,8 +141,10 @@ impl<'i> Builder<'i> {
             tail: Vec::new(),
             grew: false,
             output_bytes: old_end_sector * SECTOR,
-            grown_volume_bytes: None,
-        }
+            appended,
+            copy_end: None,
+            volume_bytes: None,
+        })
     }
 
     /// Allocates sectors for `len` bytes after everything allocated so far.
@@ -492,6 +506,7 @@ impl<'i> Builder<'i> {
                 }
             }
         }
+        appended::mirror_fixes(image, fixes);
     }
 
     /// Pass 2: the final bytes of every regenerated directory (in place or appended), and
@@ -588,7 +603,8 @@ impl<'i> Builder<'i> {
                 "volume id {id:?} must be 1 to 32 printable ASCII characters"
             )));
         }
-        for d in &self.image.descriptors {
+        let view = appended::view_descriptors(self.image);
+        for d in self.image.descriptors.iter().chain(view) {
             match d.kind {
                 DescriptorKind::Primary => {
                     let mut f = id.as_bytes().to_vec();
@@ -611,6 +627,9 @@ impl<'i> Builder<'i> {
     /// Volume end and system area: when data was appended, the volume grows (padded as
     /// xorriso pads), every volume size follows, and so do the MBR and GPT.
     fn grow_volume<R: Read + Seek>(&mut self, reader: &mut R) -> crate::Result<()> {
+        if let Some(app) = self.appended {
+            return self.grow_appended(reader, app);
+        }
         let image = self.image;
         let data_end = self.next;
         self.grew = data_end > self.old_end_sector;
@@ -620,7 +639,7 @@ impl<'i> Builder<'i> {
         // EL8: isohybrid --uefi's padding and backup GPT after the volume, re-laid.
         if let Some(g) = super::isohybrid::grow(image, reader, data_end * SECTOR)? {
             self.output_bytes = g.output_bytes;
-            self.grown_volume_bytes = Some(g.volume_sectors * SECTOR);
+            self.volume_bytes = Some(g.volume_sectors * SECTOR);
             self.descriptor_patches.extend(g.patches);
             self.tail = g.tail;
             return Ok(());
@@ -679,6 +698,34 @@ impl<'i> Builder<'i> {
         Ok(())
     }
 
+    /// [`grow_volume`](Self::grow_volume) for media with partitions appended behind
+    /// partition 1 (EL10): see [`appended::grow`].
+    fn grow_appended<R: Read + Seek>(
+        &mut self,
+        reader: &mut R,
+        app: Appended,
+    ) -> crate::Result<()> {
+        let esp = self.plan.appended_esp.as_deref();
+        self.grew = self.next > app.start_block();
+        if !self.grew {
+            if let Some(esp) = esp {
+                self.in_place.push(appended::esp_in_place(&app, esp)?);
+            }
+            return Ok(());
+        }
+        // Everything behind p1 moves by a multiple of 16 sectors (4 blocks), so it keeps the
+        // alignment xorriso gave it (sgdisk cautions about a partition ending off 16).
+        let data_end = app.start_block() + (self.next - app.start_block()).div_ceil(4) * 4;
+        let g = appended::grow(self.image, reader, &app, data_end, esp)?;
+        self.patches.extend(g.patches);
+        self.segments.extend(g.segments);
+        self.tail = g.tail;
+        self.output_bytes = g.output_bytes;
+        self.copy_end = Some(g.copy_end);
+        self.volume_bytes = Some(g.volume_bytes);
+        Ok(())
+    }
+
     /// The layout: patches merged (a stale isomd5sum blanked when anything changes),
     /// segments in LBA order, the final extent of every replaced or added path.
     fn finish(mut self) -> Layout {
@@ -709,9 +756,11 @@ impl<'i> Builder<'i> {
             extents,
             patches: merge_patches(self.patches),
             segments: self.segments,
-            copy_end: self.image.file_len,
-            volume_bytes: if self.grew {
-                self.grown_volume_bytes.unwrap_or(self.output_bytes)
+            copy_end: self.copy_end.unwrap_or(self.image.file_len),
+            volume_bytes: if let Some(v) = self.volume_bytes {
+                v
+            } else if self.grew {
+                self.output_bytes
             } else {
                 self.old_volume_sectors * SECTOR
             },

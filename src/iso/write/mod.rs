@@ -39,6 +39,7 @@
 //! in `system_area`), patch merging (`patch`), the streaming pass (`stream`) and the atomic
 //! output (`output`).
 
+mod appended;
 mod dirgen;
 mod isohybrid;
 mod layout;

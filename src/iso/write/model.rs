@@ -42,6 +42,9 @@ pub struct EditPlan {
     /// overlay). [`write`] refuses when the input differs from it, or changes while it is
     /// written. `None`: checked from [`write`]'s own opening on.
     pub input_stamp: Option<InputStamp>,
+    /// New bytes of the EFI system partition appended behind the ISO 9660 data (EL10:
+    /// GPT partition 2, no file of the tree), same size as the partition.
+    pub appended_esp: Option<Vec<u8>>,
 }
 
 /// Options of [`write`].
