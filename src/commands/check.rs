@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::sniff::{sniff, FileKind};
 use super::{secure_boot, CheckArgs};
 use crate::dud::{self, Finding, Severity};
+use crate::hardware::{self, distro::Distribution, DeviceAnswer};
 use crate::kmod::module::Module;
 use crate::kmod::verdict::{self, Outcome, SecureBoot, Verdict};
 use crate::remaster::media::{read_capped, Media};
@@ -28,13 +29,65 @@ pub struct ItemReport {
     pub verdicts: Vec<Verdict>,
 }
 
+/// What `--pci-from` read.
 #[derive(Debug, Clone, Serialize)]
-pub struct PciReport {
-    pub device: String,
-    /// Modules of the ISO's initrd whose aliases match.
-    pub initrd_modules: Vec<String>,
-    /// Added modules whose aliases match.
-    pub added_modules: Vec<String>,
+pub struct PciFrom {
+    pub file: PathBuf,
+    /// `storage-and-network` (class 01/02 and lines without a class) or `all`.
+    pub selection: &'static str,
+    pub devices_read: usize,
+    /// The lines left out (other classes), for the record.
+    pub left_out: Vec<String>,
+}
+
+/// A device asked about: `(vendor, device)` and the lspci line it came from.
+pub type AskedDevice = ((u16, u16), Option<String>);
+
+/// The devices asked about: `--pci` specs, then the `--pci-from` file's devices (each once).
+pub fn pci_devices(
+    specs: &[String],
+    from: Option<&std::path::Path>,
+    all: bool,
+) -> Result<(Vec<AskedDevice>, Option<PciFrom>)> {
+    let mut devices: Vec<AskedDevice> = Vec::new();
+    for spec in specs {
+        let id = parse_pci(spec)?;
+        if !devices.iter().any(|(d, _)| *d == id) {
+            devices.push((id, None));
+        }
+    }
+    let Some(file) = from else {
+        return Ok((devices, None));
+    };
+    let bytes = read_capped(file, 4 << 20)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let parsed = crate::hardware::lspci::parse(&text);
+    if parsed.is_empty() {
+        return Err(Error::input(
+            file,
+            "no device line with a [vvvv:dddd] pair; give the output of `lspci -nn` run on the target machine",
+        ));
+    }
+    let mut left_out = Vec::new();
+    for d in &parsed {
+        if !all && !d.is_storage_or_network() {
+            left_out.push(d.line.clone());
+            continue;
+        }
+        let id = (d.vendor, d.device);
+        if !devices.iter().any(|(x, _)| *x == id) {
+            devices.push((id, Some(d.line.clone())));
+        }
+    }
+    Ok((
+        devices,
+        Some(PciFrom {
+            file: file.to_path_buf(),
+            selection: if all { "all" } else { "storage-and-network" },
+            devices_read: parsed.len(),
+            left_out,
+        }),
+    ))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +97,11 @@ pub struct CheckReport {
     pub os_release: Option<String>,
     pub secure_boot: SecureBoot,
     pub items: Vec<ItemReport>,
-    pub pci: Option<PciReport>,
+    /// The distribution and release read from the media (for the device answers).
+    pub distribution: Distribution,
+    /// One answer per device of `--pci` / `--pci-from`.
+    pub pci: Vec<DeviceAnswer>,
+    pub pci_from: Option<PciFrom>,
     /// `loads`, `refused` or `loads-only-without-secure-boot`.
     pub outcome: &'static str,
     /// Print every problem (`-v`), not just the first few.
@@ -99,14 +156,47 @@ impl Report for CheckReport {
                 }
             }
         }
-        if let Some(p) = &self.pci {
+        if let Some(f) = &self.pci_from {
             writeln!(
                 out,
-                "PCI {}: initrd modules [{}], added modules [{}]",
-                p.device,
-                p.initrd_modules.join(", "),
-                p.added_modules.join(", ")
+                "{}: {} devices, {} asked about ({}){}",
+                f.file.display(),
+                f.devices_read,
+                f.devices_read - f.left_out.len(),
+                if f.selection == "all" {
+                    "every device"
+                } else {
+                    "storage and network controllers"
+                },
+                if f.left_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} others left out (--all-devices takes them)",
+                        f.left_out.len()
+                    )
+                }
             )?;
+        }
+        if !self.pci.is_empty() {
+            writeln!(
+                out,
+                "distribution: {} (name from {}, release from {})",
+                self.distribution.label(),
+                self.distribution
+                    .name_source
+                    .as_deref()
+                    .unwrap_or("nowhere"),
+                self.distribution
+                    .release_source
+                    .as_deref()
+                    .unwrap_or("nowhere")
+            )?;
+        }
+        for p in &self.pci {
+            for line in p.human() {
+                writeln!(out, "{line}")?;
+            }
         }
         writeln!(
             out,
@@ -117,7 +207,9 @@ impl Report for CheckReport {
 }
 
 pub fn run(args: CheckArgs) -> Result<i32> {
-    let media = Media::open_deep(&args.iso)?;
+    // Bad --pci / --pci-from input fails before the media is read.
+    let (devices, pci_from) = pci_devices(&args.pci, args.pci_from.as_deref(), args.all_devices)?;
+    let mut media = Media::open_deep(&args.iso)?;
     let sb = secure_boot(args.secure_boot);
     let enrolled = super::trusted_keys(&args.trust_key)?;
     let ctx = media.installer_context();
@@ -192,17 +284,21 @@ pub fn run(args: CheckArgs) -> Result<i32> {
             verdicts,
         });
     }
-    let pci = match &args.pci {
-        Some(spec) => {
-            let (vendor, device) = parse_pci(spec)?;
-            Some(PciReport {
-                device: format!("{vendor:04x}:{device:04x}"),
-                initrd_modules: verdict::modules_for_pci(vendor, device, &media.base_modules),
-                added_modules: verdict::modules_for_pci(vendor, device, &added),
-            })
+    let distribution = if devices.is_empty() {
+        hardware::distro::Distribution {
+            name: None,
+            family: None,
+            release: media.os_release.clone(),
+            name_source: None,
+            release_source: None,
         }
-        None => None,
+    } else {
+        hardware::media_distribution(&mut media)
     };
+    let pci: Vec<DeviceAnswer> = devices
+        .into_iter()
+        .map(|(id, line)| hardware::answer(id, line, &media.base_modules, &added, &distribution))
+        .collect();
     let (outcome, code) = if refused {
         ("refused", crate::error::EXIT_REFUSED)
     } else if sb_only {
@@ -219,7 +315,9 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         os_release: media.os_release.clone(),
         secure_boot: sb,
         items: reports,
+        distribution,
         pci,
+        pci_from,
         outcome,
         verbose: args.out.verbose > 0,
     };

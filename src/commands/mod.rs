@@ -189,9 +189,17 @@ pub struct CheckArgs {
     /// signs count as trusted (and are verified). Repeatable.
     #[arg(long = "trust-key", value_name = "CERT")]
     pub trust_key: Vec<PathBuf>,
-    /// Which modules claim this PCI device (VVVV:DDDD)?
+    /// Does this ISO drive PCI device VVVV:DDDD (in-box, disabled by the release, or only
+    /// with an added driver)? Repeatable.
     #[arg(long, value_name = "VENDOR:DEVICE")]
-    pub pci: Option<String>,
+    pub pci: Vec<String>,
+    /// The same for every storage and network controller in this `lspci -nn` output from
+    /// the target machine.
+    #[arg(long = "pci-from", value_name = "LSPCI.TXT")]
+    pub pci_from: Option<PathBuf>,
+    /// With --pci-from: every device, not only storage and network controllers.
+    #[arg(long = "all-devices", requires = "pci_from")]
+    pub all_devices: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
