@@ -4,6 +4,7 @@
 //! `plan` does all the reading and deciding (and fails before anything is written);
 //! `execute` hands the plan to the ISO graft writer. `--dry-run` stops after `plan`.
 
+pub mod candidates;
 pub mod drivers;
 pub mod media;
 pub mod preflight;
@@ -118,6 +119,8 @@ pub struct PlanReport {
     /// `--write-refused` is in effect: refusals do not stop the write.
     pub write_refused: bool,
     pub warnings: Vec<String>,
+    /// Every candidate build and why it was taken or skipped (when candidates competed).
+    pub candidates: Vec<candidates::CandidateRow>,
 }
 
 /// A plan ready to write.
@@ -158,6 +161,8 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     let overlay_entries = std::mem::take(&mut step.overlay_entries);
     let dud_paths = std::mem::take(&mut step.dud_paths);
     let driver_pre = std::mem::take(&mut step.driver_pre);
+    let selection = step.selection.take().unwrap_or_default();
+    refusals.extend(selection.refusals.iter().cloned());
 
     let mut edit = EditPlan {
         implant_md5: opts.implant_md5,
@@ -260,6 +265,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
         refusals,
         write_refused: opts.write_refused,
         warnings,
+        candidates: selection.rows,
     };
     Ok((media, Plan { report, prepared }))
 }
@@ -274,6 +280,8 @@ struct DriverStep {
     overlay_entries: Vec<OverlayEntry>,
     dud_paths: Vec<String>,
     driver_pre: Vec<String>,
+    /// The candidate table, when candidates competed (candidates.rs).
+    selection: Option<candidates::Selection>,
 }
 
 /// Reads every driver argument and lays out the overlay: the DUDs as `/dd*.iso`, the
@@ -286,16 +294,9 @@ fn prepare_drivers(
     warnings: &mut Vec<String>,
 ) -> Result<DriverStep> {
     let kver = media.kver().to_string();
-    let mut drivers: Vec<Driver> = Vec::new();
-    for (kind, list) in [
-        (DriverKind::Dud, &opts.duds),
-        (DriverKind::Rpm, &opts.rpms),
-        (DriverKind::Module, &opts.modules),
-    ] {
-        for source in list {
-            drivers.push(Driver::load(kind, source, media)?);
-        }
-    }
+    // Several candidates (or a directory of builds): the one that loads is taken, see
+    // candidates.rs; otherwise every driver as given.
+    let (drivers, selection) = candidates::load_drivers(media, opts)?;
     let dud_count = drivers.iter().filter(|d| d.dud_image.is_some()).count();
     if dud_count > OVERLAY_DUD_CAP {
         return Err(Error::Usage(format!(
@@ -323,6 +324,7 @@ fn prepare_drivers(
         overlay_entries: Vec::new(),
         dud_paths: Vec::new(),
         driver_pre: Vec::new(),
+        selection,
     };
     let mut dud_index = 0usize;
     let mut added_for_depmod: Vec<(String, Vec<u8>)> = Vec::new();
@@ -739,6 +741,12 @@ impl Report for PlanReport {
                 .map(|r| format!(", release {r}"))
                 .unwrap_or_default()
         )?;
+        for line in candidates::table_lines(&self.candidates)
+            .iter()
+            .filter(|_| !self.candidates.is_empty())
+        {
+            writeln!(out, "  {line}")?;
+        }
         for d in &self.drivers {
             writeln!(
                 out,
