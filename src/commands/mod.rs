@@ -157,6 +157,13 @@ pub struct RemasterArgs {
     /// Compression of the appended initrd overlay.
     #[arg(long = "overlay-compression", value_enum, default_value = "auto")]
     pub overlay_compression: CompressionArg,
+    /// Say, in the plan, whether the added driver is what makes PCI device VVVV:DDDD work.
+    /// Repeatable.
+    #[arg(long, value_name = "VENDOR:DEVICE")]
+    pub pci: Vec<String>,
+    /// The same for the storage and network controllers of this `lspci -nn` output.
+    #[arg(long = "pci-from", value_name = "LSPCI.TXT")]
+    pub pci_from: Option<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -419,6 +426,7 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         secure_boot: secure_boot(args.secure_boot),
         trusted_keys: trusted_keys(&args.trust_key)?,
         compression: compression(args.overlay_compression),
+        pci: check::pci_devices(&args.pci, args.pci_from.as_deref(), false)?.0,
     };
     let json = args.out.json;
     let (_media, mut plan) = crate::remaster::plan(&opts, !args.dry_run)?;

@@ -50,6 +50,8 @@ pub struct Options {
     /// Keys the user says are enrolled in MOK/db on the target (`--trust-key`).
     pub trusted_keys: Vec<crate::kmod::signature::TrustedCert>,
     pub compression: Compression,
+    /// `--pci`/`--pci-from`: devices to answer for (vendor:device, the lspci line).
+    pub pci: Vec<((u16, u16), Option<String>)>,
 }
 
 /// One added module: where it goes and whether the kernel would take it.
@@ -121,6 +123,8 @@ pub struct PlanReport {
     pub warnings: Vec<String>,
     /// Every candidate build and why it was taken or skipped (when candidates competed).
     pub candidates: Vec<candidates::CandidateRow>,
+    /// `--pci`: per device, whether the added driver is what makes it work.
+    pub devices: Vec<crate::hardware::DeviceAnswer>,
 }
 
 /// A plan ready to write.
@@ -149,7 +153,9 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     // Only drivers need the kernel's exports and the initrd's walk; plain edits stay light.
     let has_drivers = !(opts.duds.is_empty() && opts.rpms.is_empty() && opts.modules.is_empty());
     let growing = has_drivers || !opts.add.is_empty() || opts.ks.is_some();
-    let mut media = Media::open_for_edit(&opts.input, has_drivers, growing)?;
+    // --pci needs the initrd's modules too.
+    let mut media =
+        Media::open_for_edit(&opts.input, has_drivers || !opts.pci.is_empty(), growing)?;
     refuse_damaged_input(&media.image, &opts.input)?;
     let kver = media.kver().to_string();
     let mut warnings: Vec<String> = Vec::new();
@@ -244,6 +250,28 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     if early_checksum && has_drivers {
         prepared.start_checksum()?;
     }
+    let added_for_pci: Vec<crate::kmod::module::Module> = step
+        .drivers
+        .iter()
+        .flat_map(|d| d.modules.iter().map(|m| m.module.clone()))
+        .collect();
+    let devices = if opts.pci.is_empty() {
+        Vec::new()
+    } else {
+        let dist = crate::hardware::media_distribution(&mut media);
+        opts.pci
+            .iter()
+            .map(|(id, line)| {
+                crate::hardware::answer(
+                    *id,
+                    line.clone(),
+                    &media.base_modules,
+                    &added_for_pci,
+                    &dist,
+                )
+            })
+            .collect()
+    };
     // Last: the verdicts wait for the kernel, read on its own thread meanwhile.
     let driver_plans = judge_drivers(&media, opts, step, &mut warnings, &mut refusals)?;
     let report = PlanReport {
@@ -266,6 +294,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
         write_refused: opts.write_refused,
         warnings,
         candidates: selection.rows,
+        devices,
     };
     Ok((media, Plan { report, prepared }))
 }
@@ -822,6 +851,14 @@ impl Report for PlanReport {
             }
         )?;
         writeln!(out, "  output size: {} bytes", self.output_bytes)?;
+        for d in &self.devices {
+            writeln!(out, "  PCI {}", crate::hardware::plan_line(d))?;
+            writeln!(out, "    media: {}", d.summary)?;
+            writeln!(out, "    decided by: {}", d.decided_by)?;
+            for n in &d.notes {
+                writeln!(out, "    note: {n}")?;
+            }
+        }
         for w in &self.warnings {
             writeln!(out, "  warning: {w}")?;
         }
