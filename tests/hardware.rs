@@ -506,3 +506,48 @@ fn a_dependency_nobody_provides_is_refused_naming_module_and_symbols() {
         .contains("scsi_transport_sas"));
     assert_eq!(v["outcome"], "refused");
 }
+
+/// The chosen build loads: the remaster of the candidate directory (the fixture build of
+/// mpt3sas plus its two dependencies taken from the same directory) booted in QEMU (BIOS,
+/// CD): the fixture init's report shows all three loaded from the overlay's `updates/`,
+/// each rd.driver.pre modprobe succeeding.
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
+#[test]
+fn the_chosen_build_and_its_dependencies_load_in_qemu() {
+    use common::boot::{boot, BootMode, BootOptions};
+    let m = media();
+    let dir = scratch_dir();
+    let out = dir.path().join("chosen.iso");
+    let o = run(remaster_bin()
+        .arg(fixture_iso())
+        .arg("--add-module")
+        .arg(&m.cands)
+        .arg("-q")
+        .arg("-o")
+        .arg(&out));
+    assert!(o.status.success(), "{}", output_text(&o));
+    let report = boot(&out, BootMode::BiosCd, &BootOptions::default());
+    eprintln!("boot bios-cd {:.1} s", report.elapsed.as_secs_f64());
+    assert!(report.reached_report, "{}", report.tail());
+    for name in ["mpt3sas", "raid_class", "scsi_transport_sas"] {
+        let loaded = report.module(name).unwrap_or_else(|| {
+            panic!(
+                "{name} not loaded: {:?}\n{:?}",
+                report.modules, report.modprobes
+            )
+        });
+        assert!(loaded.path.contains("/updates/"), "{loaded:?}");
+    }
+    assert!(
+        report
+            .modprobes
+            .iter()
+            .filter(|p| p.contains("source=rd.driver.pre"))
+            .all(|p| p.contains("rc=0")),
+        "{:?}",
+        report.modprobes
+    );
+}
