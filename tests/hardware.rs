@@ -551,3 +551,119 @@ fn the_chosen_build_and_its_dependencies_load_in_qemu() {
         report.modprobes
     );
 }
+
+/// Where the media shows the disabling itself, it decides: an in-box "mpt3sas" built (kbuild,
+/// against the fixture kernel's headers) with RHEL 9.0-style `rh_disabled_pci_table` (SAS2008)
+/// and `rh_unmaintained_pci_table` (1000:0087), on media labelled AlmaLinux 9.4 — where the
+/// built-in table says SAS2008 is re-enabled. The module's own table wins and the answer says
+/// so. Oracle for the premise: binutils' readelf sees the two static tables in `.symtab`.
+#[test]
+fn the_media_s_own_rhel_table_decides_over_the_built_in_one() {
+    let kver = fixture_kver();
+    let headers = kmod_fixtures()
+        .join("headers")
+        .join(&kver)
+        .join("usr/src")
+        .join(format!("linux-headers-{kver}"));
+    let dir = scratch_dir();
+    let src = dir.path().join("fake");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("Kbuild"), "obj-m := mpt3sas.o\n").unwrap();
+    std::fs::write(
+        src.join("mpt3sas.c"),
+        r#"#include <linux/module.h>
+#include <linux/pci.h>
+static const struct pci_device_id ids[] = {
+	{ PCI_VDEVICE(LSI_LOGIC, 0x0072) },
+	{ PCI_VDEVICE(LSI_LOGIC, 0x0087) },
+	{ PCI_VDEVICE(LSI_LOGIC, 0x0097) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, ids);
+/* As RHEL 9.0's mpt3sas_scsih.c under CONFIG_RHEL_DIFFERENCES. */
+static const struct pci_device_id rh_disabled_pci_table[] __used = {
+	{ PCI_VDEVICE(LSI_LOGIC, 0x0072) },
+	{ }
+};
+static const struct pci_device_id rh_unmaintained_pci_table[] __used = {
+	{ PCI_VDEVICE(LSI_LOGIC, 0x0087) },
+	{ }
+};
+static int __init fake_init(void) { return 0; }
+static void __exit fake_exit(void) { }
+module_init(fake_init);
+module_exit(fake_exit);
+MODULE_LICENSE("GPL");
+"#,
+    )
+    .unwrap();
+    let (ok, log) = run_tool(
+        "make",
+        &[
+            "-s",
+            "-C",
+            headers.to_str().unwrap(),
+            &format!("M={}", src.display()),
+            "CC=gcc-12",
+            "CONFIG_DEBUG_INFO_BTF_MODULES=",
+            "modules",
+        ],
+    );
+    assert!(ok, "kbuild: {log}");
+    let ko = src.join("mpt3sas.ko");
+    let (ok, log) = run_tool("objcopy", &["--strip-debug", ko.to_str().unwrap()]);
+    assert!(ok, "{log}");
+    let (ok, syms) = run_tool("readelf", &["-sW", ko.to_str().unwrap()]);
+    assert!(
+        ok && syms.contains("rh_disabled_pci_table") && syms.contains("rh_unmaintained_pci_table"),
+        "{syms}"
+    );
+    let inbox = dir.path().join("inbox.iso");
+    let o = run(remaster_bin()
+        .arg(fixture_iso())
+        .arg("--add-module")
+        .arg(&ko)
+        .arg("-q")
+        .arg("-o")
+        .arg(&inbox));
+    assert!(o.status.success(), "{}", output_text(&o));
+    let alma = dir.path().join("alma94.iso");
+    relabel(
+        &inbox,
+        &alma,
+        "AlmaLinux-9-4-x86_64-dvd",
+        "AlmaLinux 9.4",
+        false,
+    );
+    let o = run(remaster_bin().arg("check").arg(&alma).args([
+        "--pci",
+        "1000:0072",
+        "--pci",
+        "1000:0087",
+        "--pci",
+        "1000:0097",
+        "--json",
+    ]));
+    let v = json(&o);
+    let p = &v["pci"];
+    assert_eq!(p[0]["answer"], "inbox-disabled", "{}", output_text(&o));
+    assert!(p[0]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("in-box driver lists it but AlmaLinux 9.4 disables it — add a driver"));
+    let by = p[0]["decided_by"].as_str().unwrap();
+    assert!(
+        by.starts_with("the media:")
+            && by.contains("updates/mpt3sas.ko.xz")
+            && by.contains("ReEnabled"),
+        "{by}"
+    );
+    assert!(p[0]["notes"].to_string().contains("disagree"));
+    assert_eq!(p[1]["answer"], "inbox-supported");
+    assert!(p[1]["summary"].as_str().unwrap().contains("unmaintained"));
+    assert_eq!(p[2]["answer"], "inbox-supported");
+    assert!(p[2]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("not in its rh_disabled_pci_table"));
+}

@@ -341,7 +341,16 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     };
     let pci: Vec<DeviceAnswer> = devices
         .into_iter()
-        .map(|(id, line)| hardware::answer(id, line, &media.base_modules, &added, &distribution))
+        .map(|(id, line)| {
+            hardware::answer(
+                id,
+                line,
+                &media.base_modules,
+                &media.module_files,
+                &added,
+                &distribution,
+            )
+        })
         .collect();
     let (outcome, code) = if refused {
         ("refused", crate::error::EXIT_REFUSED)

@@ -3,15 +3,16 @@
 //! release ([`support`], the built-in table, with the distribution read from the media by
 //! [`distro`]), and which added module claims it.
 //!
-//! What the media itself can show: the alias lists of its modules (RHEL 10 compiles the
-//! disabled IDs out, so there the aliases alone decide). The RHEL 9.0–9.3 in-driver tables
-//! (`rh_disabled_pci_table`) are static data of the module and the 9.4+ central list
-//! (`rh_disabled_pci_devices`) is static data of vmlinux: neither is exported nor named by
-//! `.modinfo`, and the installer's vmlinuz carries no symbol table, so remaster does not read
-//! them; the built-in table answers for them and says so (`decided_by`).
+//! What the media itself can show, preferred over the built-in table: the alias lists of its
+//! modules (RHEL 10 compiles the disabled IDs out, so there the aliases alone decide) and the
+//! RHEL 9.0–9.3 in-driver tables (`rh_disabled_pci_table`...), static data found through the
+//! module's symbol table ([`media_tables`]). The 9.4+ central list (`rh_disabled_pci_devices`)
+//! is static data of vmlinux, and the installer's vmlinuz carries no symbol table, so it is
+//! not readable; the built-in table answers for it and `decided_by` says which source decided.
 
 pub mod distro;
 pub mod lspci;
+pub mod media_tables;
 pub mod support;
 
 use serde::Serialize;
@@ -65,6 +66,7 @@ pub fn answer(
     (vendor, device): (u16, u16),
     description: Option<String>,
     base: &[Module],
+    base_files: &[(String, Vec<u8>)],
     added: &[Module],
     dist: &Distribution,
 ) -> DeviceAnswer {
@@ -119,7 +121,49 @@ pub fn answer(
     } else {
         let mods = initrd_modules.join(", ");
         let applies = entry.filter(|e| initrd_modules.iter().any(|m| same_module(m, e.driver)));
-        match applies {
+        // The media's own in-driver tables, when a claiming module has them, decide.
+        let own = initrd_modules
+            .iter()
+            .find_map(|m| media_tables::for_module(base_files, m).map(|t| (m.clone(), t)));
+        let table_note = |verdict: &str| match applies {
+            Some(e) => format!("; the built-in table says {:?} ({})", e.state, cite(&e)),
+            None => format!("; the built-in table has no entry ({verdict})"),
+        };
+        let key = (vendor, device);
+        if let Some((m, (path, t))) = own {
+            let in_list = |l: &[(u16, u16)]| l.contains(&key);
+            let (answer, summary) = if in_list(&t.disabled) {
+                (
+                    Answer::InboxDisabled,
+                    format!("in-box driver lists it but {who} disables it — add a driver ({m}: its rh_disabled_pci_table)"),
+                )
+            } else if in_list(&t.unmaintained) || in_list(&t.deprecated) {
+                (
+                    Answer::InboxSupported,
+                    format!("in-box driver supports it — no driver needed ({m}; in its rh_unmaintained/deprecated table: works, with a warning)"),
+                )
+            } else {
+                (
+                    Answer::InboxSupported,
+                    format!("in-box driver supports it — no driver needed ({m}; not in its rh_disabled_pci_table)"),
+                )
+            };
+            let decided = format!(
+                "the media: the initrd's module aliases ({mods}) and {m}'s own RHEL tables read from /{path} (disabled {}, unmaintained {}, deprecated {} IDs){}",
+                t.disabled.len(),
+                t.unmaintained.len(),
+                t.deprecated.len(),
+                table_note("not consulted")
+            );
+            if applies.is_some_and(|e| e.state.works() != (answer == Answer::InboxSupported)) {
+                notes.push(
+                    "the media's own table and the built-in table disagree; the media's decided"
+                        .to_string(),
+                );
+            }
+            (answer, summary, decided)
+        } else {
+            match applies {
             Some(e) if !e.state.works() => (
                 Answer::InboxDisabled,
                 format!("in-box driver lists it but {who} disables it — add a driver ({mods}: {})", e.mechanism),
@@ -144,6 +188,7 @@ pub fn answer(
                     "the initrd's module aliases ({mods}); the built-in table has no entry for {id} on {who}"
                 ),
             ),
+        }
         }
     };
     if !added_modules.is_empty() {

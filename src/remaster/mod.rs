@@ -266,6 +266,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
                     *id,
                     line.clone(),
                     &media.base_modules,
+                    &media.module_files,
                     &added_for_pci,
                     &dist,
                 )
