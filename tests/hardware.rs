@@ -11,6 +11,8 @@
 //! Run: `cargo test --test hardware` (no QEMU; a few remasters of the 44 MB fixture).
 
 mod common;
+#[path = "dud_support/mod.rs"]
+mod dud_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -666,4 +668,55 @@ MODULE_LICENSE("GPL");
         .as_str()
         .unwrap()
         .contains("not in its rh_disabled_pci_table"));
+}
+
+/// kmod RPM candidates under the installer's rules: of the good build, the other build and
+/// two that load but that dd_list would skip (`kernel-modules >= 6.1.0-60`, unversioned), the
+/// good one is taken whatever the order, and each skip says why (the kernel's line, dd_list).
+#[test]
+fn rpm_candidates_are_judged_by_the_kernel_and_the_installer() {
+    let variants = ["newer", "other", "unver", "good"];
+    let files: Vec<PathBuf> = variants.iter().map(|v| dud_support::rpm(v)).collect();
+    let out = scratch_dir();
+    for k in 0..variants.len() {
+        let mut order = files.clone();
+        order.rotate_left(k);
+        let mut cmd = remaster_bin();
+        cmd.arg(fixture_iso())
+            .args(["--dry-run", "--json", "-o"])
+            .arg(out.path().join("never.iso"));
+        for f in &order {
+            cmd.arg("--add-rpm").arg(f);
+        }
+        let o = run(&mut cmd);
+        assert_eq!(o.status.code(), Some(0), "{}", output_text(&o));
+        let v = json(&o);
+        let rows = v["candidates"].as_array().unwrap();
+        let by = |variant: &str| {
+            rows.iter()
+                .find(|r| {
+                    r["source"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("kmod-megaraid_sas-{variant}-"))
+                })
+                .unwrap()
+        };
+        assert_eq!(by("good")["role"], "chosen", "{rows:?}");
+        for skipped in ["newer", "unver"] {
+            let r = by(skipped);
+            assert_eq!(
+                (r["role"].as_str(), r["verdict"].as_str()),
+                (Some("skipped"), Some("LOADS"))
+            );
+            assert!(r["reason"].as_str().unwrap().contains("dd_list"), "{r}");
+        }
+        assert!(by("other")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("megaraid_sas: disagrees about version of symbol module_layout"));
+        let drivers = v["drivers"].as_array().unwrap();
+        assert_eq!(drivers.len(), 1);
+        assert!(drivers[0]["source"].as_str().unwrap().contains("-good-"));
+    }
 }

@@ -271,12 +271,8 @@ pub fn run(args: CheckArgs) -> Result<i32> {
                 source: item.clone(),
                 kind,
                 modules: modules.clone(),
-                installer_takes: kind == "module"
-                    || findings.iter().any(|f| f.severity == Severity::Ok),
-                installer_reason: findings
-                    .iter()
-                    .find(|f| f.severity != Severity::Ok)
-                    .map(|f| f.message.clone()),
+                installer_takes: kind == "module" || candidates::installer_takes(&findings),
+                installer_reason: candidates::installer_reason(&findings),
                 version,
                 load_error: None,
             });

@@ -480,23 +480,104 @@ pub fn load_drivers(
     Ok((drivers, Some(sel)))
 }
 
+/// Whether the installer's own rules take a DUD/RPM: something is accepted and nothing is
+/// skipped or refused.
+pub fn installer_takes(findings: &[crate::dud::Finding]) -> bool {
+    use crate::dud::Severity;
+    findings.iter().any(|f| f.severity == Severity::Ok)
+        && !findings
+            .iter()
+            .any(|f| matches!(f.severity, Severity::Ignored | Severity::Refused))
+}
+
+/// The first finding saying why the installer would not take it.
+pub fn installer_reason(findings: &[crate::dud::Finding]) -> Option<String> {
+    use crate::dud::Severity;
+    findings
+        .iter()
+        .find(|f| matches!(f.severity, Severity::Ignored | Severity::Refused))
+        .map(|f| f.message.clone())
+}
+
 /// A loaded driver as a candidate.
 pub fn candidate_of(d: &super::Driver, kind: &'static str) -> Candidate {
-    let takes = d.kind == super::DriverKind::Module
-        || d.findings
-            .iter()
-            .any(|f| f.severity == crate::dud::Severity::Ok);
+    let takes = d.kind == super::DriverKind::Module || installer_takes(&d.findings);
     Candidate {
         source: d.source.clone(),
         kind,
         modules: d.modules.iter().map(|m| m.module.clone()).collect(),
         installer_takes: takes,
-        installer_reason: d
-            .findings
-            .iter()
-            .find(|f| f.severity != crate::dud::Severity::Ok)
-            .map(|f| f.message.clone()),
+        installer_reason: installer_reason(&d.findings),
         version: d.version(),
         load_error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(path: &str, version: Option<&str>) -> Candidate {
+        Candidate {
+            source: PathBuf::from(path),
+            kind: "rpm",
+            modules: Vec::new(),
+            installer_takes: true,
+            installer_reason: None,
+            version: version.map(str::to_string),
+            load_error: None,
+        }
+    }
+
+    /// Newest first by rpmvercmp, then by path: the same choice whatever the order given.
+    #[test]
+    fn newest_among_equals() {
+        let a = cand(
+            "b/kmod-mpt3sas-43.100.00.00-5.el9_5.rpm",
+            Some("43.100.00.00-5.el9_5"),
+        );
+        let b = cand(
+            "a/kmod-mpt3sas-43.100.00.00-6.el9_5.rpm",
+            Some("43.100.00.00-6.el9_5"),
+        );
+        let c = cand(
+            "c/kmod-mpt3sas-43.100.00.00-10.el9_5.rpm",
+            Some("43.100.00.00-10.el9_5"),
+        );
+        let d = cand("d/mpt3sas.ko", None);
+        let e = cand("a/mpt3sas.ko", None);
+        let want = ["c/", "a/kmod", "b/", "a/mpt3sas.ko", "d/"];
+        for order in [
+            vec![&a, &b, &c, &d, &e],
+            vec![&e, &d, &c, &b, &a],
+            vec![&c, &e, &a, &d, &b],
+        ] {
+            let mut v = order.clone();
+            v.sort_by(|x, y| newer_first(x, y));
+            let got: Vec<String> = v.iter().map(|c| c.source.display().to_string()).collect();
+            for (g, w) in got.iter().zip(want) {
+                assert!(g.starts_with(w), "{got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn table_marks_every_role() {
+        let rows = vec![CandidateRow {
+            source: PathBuf::from("x.ko"),
+            kind: "module",
+            modules: vec!["x".into()],
+            built_for: Some("6.1.0-47-amd64".into()),
+            version: None,
+            verdict: "LOADS ONLY WITHOUT SECURE BOOT".into(),
+            role: Role::Skipped,
+            reason: "why".into(),
+        }];
+        let lines = table_lines(&rows);
+        assert!(
+            lines[1].contains("skipped") && lines[1].contains("SB-OFF"),
+            "{lines:?}"
+        );
+        assert!(lines[2].trim() == "why");
     }
 }
