@@ -22,7 +22,6 @@ use common::cli::{output_text, remaster_bin};
 use common::fixtures::{fixture_iso, fixture_kver, kmod_fixtures, run_tool, scratch_dir};
 
 struct Media {
-    _dir: tempfile::TempDir,
     rocky92: PathBuf,
     rocky94: PathBuf,
     alma94: PathBuf,
@@ -79,8 +78,11 @@ fn relabel(src: &Path, out: &Path, volid: &str, discinfo_line2: &str, keep_treei
 fn media() -> &'static Media {
     static M: OnceLock<Media> = OnceLock::new();
     M.get_or_init(|| {
-        let dir = scratch_dir();
-        let d = dir.path();
+        // A fixed directory, replaced by each run: statics are never dropped, so a TempDir
+        // here would leave ~250 MB behind per run.
+        let d = &common::fixtures::fixtures_dir().join("scratch/hardware-issue16");
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
         let scsi = scsi_dir();
         let mpt = scsi.join("mpt3sas/mpt3sas.ko");
         // Oracle: kmod's modinfo says this mpt3sas lists SAS2008.
@@ -110,7 +112,6 @@ fn media() -> &'static Media {
             el10: d.join("rocky10.iso"),
             cands: d.join("cands"),
             nodeps: d.join("nodeps"),
-            _dir: dir,
         };
         relabel(
             &inbox,
@@ -140,6 +141,8 @@ fn media() -> &'static Media {
             "10.0",
             false,
         );
+        // Only the relabelled copies are needed.
+        let _ = std::fs::remove_file(&inbox);
 
         let cases = kmod_fixtures().join("cases");
         std::fs::create_dir_all(&m.nodeps).unwrap();
