@@ -176,7 +176,7 @@ impl Report for CheckReport {
                 "{}: {} devices, {} asked about ({}){}",
                 f.file.display(),
                 f.devices_read,
-                f.devices_read - f.left_out.len(),
+                f.devices_read.saturating_sub(f.left_out.len()),
                 if f.selection == "all" {
                     "every device"
                 } else {

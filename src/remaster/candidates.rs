@@ -194,17 +194,19 @@ pub fn select(
         .map(|m| m.display_name().replace('-', "_"))
         .collect();
     // Groups: candidates carrying the same module names.
-    let mut groups: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<String>, Vec<(usize, &Candidate)>> = BTreeMap::new();
     for (i, c) in cands.iter().enumerate() {
         if c.load_error.is_none() && !c.modules.is_empty() {
-            groups.entry(c.names()).or_default().push(i);
+            groups.entry(c.names()).or_default().push((i, c));
         }
     }
     // Group dependencies: names a group's modules depend on that the initrd lacks.
     let needs = |key: &Vec<String>| -> BTreeSet<String> {
-        groups[key]
-            .iter()
-            .flat_map(|&i| cands[i].modules.iter())
+        groups
+            .get(key)
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, c)| c.modules.iter())
             .flat_map(|m| m.depends.iter())
             .map(|d| d.replace('-', "_"))
             .filter(|d| !base_names.contains(d) && !key.contains(d))
@@ -234,33 +236,34 @@ pub fn select(
         let mut modules = base.to_vec();
         modules.extend(chosen_modules.iter().cloned());
         let target = Target::new(kernel.clone(), modules);
-        let mut judged: Vec<(usize, Vec<Verdict>, u8)> = groups[key]
-            .iter()
-            .map(|&i| {
-                let v: Vec<Verdict> = cands[i]
+        let mut judged: Vec<(usize, &Candidate, Vec<Verdict>, u8)> = groups
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|&(i, c)| {
+                let v: Vec<Verdict> = c
                     .modules
                     .iter()
                     .map(|m| verdict::check(m, &target, secure_boot))
                     .collect();
-                let r = rank(&v, cands[i].installer_takes);
-                (i, v, r)
+                let r = rank(&v, c.installer_takes);
+                (i, c, v, r)
             })
             .collect();
         // Best rank; then a build for this very kernel (the least bad refusal names the real
         // problem, e.g. a missing dependency); then the newest; then the path.
-        let other_build = |i: usize| {
-            cands[i]
-                .modules
+        let other_build = |c: &Candidate| {
+            c.modules
                 .first()
                 .and_then(|m| m.built_for())
                 .is_none_or(|b| b != kver)
         };
         judged.sort_by(|a, b| {
-            a.2.cmp(&b.2)
-                .then_with(|| other_build(a.0).cmp(&other_build(b.0)))
-                .then_with(|| newer_first(&cands[a.0], &cands[b.0]))
+            a.3.cmp(&b.3)
+                .then_with(|| other_build(a.1).cmp(&other_build(b.1)))
+                .then_with(|| newer_first(a.1, b.1))
         });
-        let Some((best, best_v, best_rank)) = judged.first().cloned() else {
+        let Some((best, best_c, best_v, best_rank)) = judged.first().cloned() else {
             continue;
         };
         let names = key.join(", ");
@@ -289,11 +292,10 @@ pub fn select(
                 ));
             }
         }
-        chosen_modules.extend(cands[best].modules.iter().cloned());
+        chosen_modules.extend(best_c.modules.iter().cloned());
         group_choice.insert(key.clone(), best);
         sel.chosen.push(best);
-        for (i, v, r) in &judged {
-            let c = &cands[*i];
+        for (i, c, v, r) in &judged {
             let reason = if *i == best {
                 match (r, judged.len()) {
                     (3, 1) => {
@@ -322,7 +324,7 @@ pub fn select(
                     c.installer_reason.as_deref().unwrap_or("see its findings")
                 )
             } else {
-                format!("also loads; {} is newer", cands[best].source.display())
+                format!("also loads; {} is newer", best_c.source.display())
             };
             row_of.insert(
                 *i,
