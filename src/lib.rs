@@ -15,6 +15,7 @@ pub mod codec;
 pub mod commands;
 pub mod dud;
 pub mod error;
+pub mod hardware;
 pub mod initrd;
 pub mod iso;
 pub mod kmod;

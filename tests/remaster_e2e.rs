@@ -412,9 +412,9 @@ fn check_predicts_both_builds() {
         .arg(dud_support::rpm("good"))
         .args(["--pci", "1000:0060", "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&pci.stdout).expect("json");
-    assert_eq!(v["pci"]["added_modules"][0], DRIVER, "{}", text(&pci));
+    assert_eq!(v["pci"][0]["added_modules"][0], DRIVER, "{}", text(&pci));
     assert!(
-        v["pci"]["initrd_modules"]
+        v["pci"][0]["initrd_modules"]
             .as_array()
             .is_some_and(|a| a.is_empty()),
         "{}",

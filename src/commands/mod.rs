@@ -158,6 +158,13 @@ pub struct RemasterArgs {
     /// Compression of the appended initrd overlay.
     #[arg(long = "overlay-compression", value_enum, default_value = "auto")]
     pub overlay_compression: CompressionArg,
+    /// Say, in the plan, whether the added driver is what makes PCI device VVVV:DDDD work.
+    /// Repeatable.
+    #[arg(long, value_name = "VENDOR:DEVICE")]
+    pub pci: Vec<String>,
+    /// The same for the storage and network controllers of this `lspci -nn` output.
+    #[arg(long = "pci-from", value_name = "LSPCI.TXT")]
+    pub pci_from: Option<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -190,9 +197,17 @@ pub struct CheckArgs {
     /// signs count as trusted (and are verified). Repeatable.
     #[arg(long = "trust-key", value_name = "CERT")]
     pub trust_key: Vec<PathBuf>,
-    /// Which modules claim this PCI device (VVVV:DDDD)?
+    /// Does this ISO drive PCI device VVVV:DDDD (in-box, disabled by the release, or only
+    /// with an added driver)? Repeatable.
     #[arg(long, value_name = "VENDOR:DEVICE")]
-    pub pci: Option<String>,
+    pub pci: Vec<String>,
+    /// The same for every storage and network controller in this `lspci -nn` output from
+    /// the target machine.
+    #[arg(long = "pci-from", value_name = "LSPCI.TXT")]
+    pub pci_from: Option<PathBuf>,
+    /// With --pci-from: every device, not only storage and network controllers.
+    #[arg(long = "all-devices", requires = "pci_from")]
+    pub all_devices: bool,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -412,6 +427,7 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         secure_boot: secure_boot(args.secure_boot),
         trusted_keys: trusted_keys(&args.trust_key)?,
         compression: compression(args.overlay_compression),
+        pci: check::pci_devices(&args.pci, args.pci_from.as_deref(), false)?.0,
     };
     let json = args.out.json;
     let (_media, mut plan) = crate::remaster::plan(&opts, !args.dry_run)?;

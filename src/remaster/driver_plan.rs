@@ -19,6 +19,8 @@ pub(super) struct DriverStep {
     pub(super) overlay_entries: Vec<OverlayEntry>,
     pub(super) dud_paths: Vec<String>,
     pub(super) driver_pre: Vec<String>,
+    /// The candidate table, when candidates competed (candidates.rs).
+    pub(super) selection: Option<super::candidates::Selection>,
 }
 
 /// Reads every driver argument and lays out the overlay: the DUDs as `/dd*.iso`, the
@@ -31,16 +33,9 @@ pub(super) fn prepare_drivers(
     warnings: &mut Vec<String>,
 ) -> Result<DriverStep> {
     let kver = media.kver().to_string();
-    let mut drivers: Vec<Driver> = Vec::new();
-    for (kind, list) in [
-        (DriverKind::Dud, &opts.duds),
-        (DriverKind::Rpm, &opts.rpms),
-        (DriverKind::Module, &opts.modules),
-    ] {
-        for source in list {
-            drivers.push(Driver::load(kind, source, media)?);
-        }
-    }
+    // Several candidates (or a directory of builds): the one that loads is taken, see
+    // candidates.rs; otherwise every driver as given.
+    let (drivers, selection) = super::candidates::load_drivers(media, opts)?;
     let dud_count = drivers.iter().filter(|d| d.dud_image.is_some()).count();
     if dud_count > OVERLAY_DUD_CAP {
         return Err(Error::Usage(format!(
@@ -68,6 +63,7 @@ pub(super) fn prepare_drivers(
         overlay_entries: Vec::new(),
         dud_paths: Vec::new(),
         driver_pre: Vec::new(),
+        selection,
     };
     let mut dud_index = 0usize;
     let mut added_for_depmod: Vec<(String, Vec<u8>)> = Vec::new();

@@ -57,6 +57,22 @@ impl Driver {
         }
     }
 
+    /// The build's version, to pick the newest among candidates that load: the RPM's
+    /// `[epoch:]version-release`, or a bare module's `version=`.
+    pub fn version(&self) -> Option<String> {
+        if let Some(r) = self.rpms.first() {
+            return Some(match r.epoch {
+                Some(e) => format!("{e}:{}-{}", r.version, r.release),
+                None => format!("{}-{}", r.version, r.release),
+            });
+        }
+        self.modules
+            .first()?
+            .module
+            .modinfo_value("version")
+            .map(str::to_string)
+    }
+
     /// Adds what the kernel's exported symbol CRCs say of the RPMs' kABI requirements.
     /// Kept apart from [`Driver::load`] so that everything else runs while the kernel is
     /// still being read.

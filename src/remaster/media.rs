@@ -370,6 +370,12 @@ impl Media {
         crate::dud::ddv3::major_release(self.installer_release().as_deref()) == Some(8)
     }
 
+    /// The first initrd's `.buildstamp` (lorax writes `Product=` and `Version=`), if any.
+    pub fn buildstamp(&mut self) -> Option<String> {
+        let initrd = self.initrds.first()?.clone();
+        buildstamp_text(&initrd, &mut self.file)
+    }
+
     /// A reader over one initrd's bytes in the ISO.
     pub fn initrd_reader(&mut self, index: usize) -> Result<StreamSlice<&mut File>> {
         let i = self
@@ -529,12 +535,16 @@ fn discinfo_release(image: &Image, file: &mut File) -> Option<String> {
         .map(str::to_string)
 }
 
-fn buildstamp_release(initrd: &InitrdImage, file: &mut File) -> Option<String> {
+fn buildstamp_text(initrd: &InitrdImage, file: &mut File) -> Option<String> {
     file.seek(SeekFrom::Start(0)).ok()?;
     let slice = StreamSlice::new(file, initrd.offset, initrd.offset + initrd.len).ok()?;
     let files = initrd::read_files(slice, |p| p == ".buildstamp", 64 * 1024).ok()?;
     let (_, bytes) = files.first()?;
-    let text = String::from_utf8_lossy(bytes);
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+fn buildstamp_release(initrd: &InitrdImage, file: &mut File) -> Option<String> {
+    let text = buildstamp_text(initrd, file)?;
     text.lines()
         .find_map(|l| l.strip_prefix("Version="))
         .map(|v| v.trim().to_string())

@@ -4,6 +4,7 @@
 //! `plan` does all the reading and deciding (and fails before anything is written);
 //! `execute` hands the plan to the ISO graft writer. `--dry-run` stops after `plan`.
 
+pub mod candidates;
 mod driver_plan;
 pub mod drivers;
 mod edits;
@@ -50,6 +51,8 @@ pub struct Options {
     /// Keys the user says are enrolled in MOK/db on the target (`--trust-key`).
     pub trusted_keys: Vec<crate::kmod::signature::TrustedCert>,
     pub compression: Compression,
+    /// `--pci`/`--pci-from`: devices to answer for (vendor:device, the lspci line).
+    pub pci: Vec<((u16, u16), Option<String>)>,
 }
 
 /// A plan ready to write.
@@ -78,7 +81,9 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     // Only drivers need the kernel's exports and the initrd's walk; plain edits stay light.
     let has_drivers = !(opts.duds.is_empty() && opts.rpms.is_empty() && opts.modules.is_empty());
     let growing = has_drivers || !opts.add.is_empty() || opts.ks.is_some();
-    let mut media = Media::open_for_edit(&opts.input, has_drivers, growing)?;
+    // --pci needs the initrd's modules too.
+    let mut media =
+        Media::open_for_edit(&opts.input, has_drivers || !opts.pci.is_empty(), growing)?;
     refuse_damaged_input(&media.image, &opts.input)?;
     let kver = media.kver().to_string();
     let mut warnings: Vec<String> = Vec::new();
@@ -90,6 +95,8 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     let overlay_entries = std::mem::take(&mut step.overlay_entries);
     let dud_paths = std::mem::take(&mut step.dud_paths);
     let driver_pre = std::mem::take(&mut step.driver_pre);
+    let selection = step.selection.take().unwrap_or_default();
+    refusals.extend(selection.refusals.iter().cloned());
 
     let mut edit = EditPlan {
         implant_md5: opts.implant_md5,
@@ -172,6 +179,29 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     if early_checksum && has_drivers {
         prepared.start_checksum()?;
     }
+    let added_for_pci: Vec<crate::kmod::module::Module> = step
+        .drivers
+        .iter()
+        .flat_map(|d| d.modules.iter().map(|m| m.module.clone()))
+        .collect();
+    let devices = if opts.pci.is_empty() {
+        Vec::new()
+    } else {
+        let dist = crate::hardware::media_distribution(&mut media);
+        opts.pci
+            .iter()
+            .map(|(id, line)| {
+                crate::hardware::answer(
+                    *id,
+                    line.clone(),
+                    &media.base_modules,
+                    &media.module_files,
+                    &added_for_pci,
+                    &dist,
+                )
+            })
+            .collect()
+    };
     // Last: the verdicts wait for the kernel, read on its own thread meanwhile.
     let driver_plans = judge_drivers(&media, opts, step, &mut warnings, &mut refusals)?;
     let report = PlanReport {
@@ -193,6 +223,8 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
         refusals,
         write_refused: opts.write_refused,
         warnings,
+        candidates: selection.rows,
+        devices,
     };
     Ok((media, Plan { report, prepared }))
 }

@@ -81,6 +81,10 @@ pub struct PlanReport {
     /// `--write-refused` is in effect: refusals do not stop the write.
     pub write_refused: bool,
     pub warnings: Vec<String>,
+    /// Every candidate build and why it was taken or skipped (when candidates competed).
+    pub candidates: Vec<super::candidates::CandidateRow>,
+    /// `--pci`: per device, whether the added driver is what makes it work.
+    pub devices: Vec<crate::hardware::DeviceAnswer>,
 }
 
 impl Report for PlanReport {
@@ -103,6 +107,12 @@ impl Report for PlanReport {
                 .map(|r| format!(", release {r}"))
                 .unwrap_or_default()
         )?;
+        for line in super::candidates::table_lines(&self.candidates)
+            .iter()
+            .filter(|_| !self.candidates.is_empty())
+        {
+            writeln!(out, "  {line}")?;
+        }
         for d in &self.drivers {
             writeln!(
                 out,
@@ -178,6 +188,14 @@ impl Report for PlanReport {
             }
         )?;
         writeln!(out, "  output size: {} bytes", self.output_bytes)?;
+        for d in &self.devices {
+            writeln!(out, "  PCI {}", crate::hardware::plan_line(d))?;
+            writeln!(out, "    media: {}", d.summary)?;
+            writeln!(out, "    decided by: {}", d.decided_by)?;
+            for n in &d.notes {
+                writeln!(out, "    note: {n}")?;
+            }
+        }
         for w in &self.warnings {
             writeln!(out, "  warning: {w}")?;
         }
