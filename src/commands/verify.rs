@@ -9,7 +9,7 @@
 //! are not expected to have one.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -342,12 +342,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             let files =
                 initrd::read_files(reader, wanted, 2 << 30).map_err(|e| Error::input(path, e))?;
             for (name, bytes) in files {
-                let tmp = tempfile::Builder::new()
-                    .suffix(".iso")
-                    .tempfile()
-                    .map_err(|e| Error::output("temporary file", e))?;
-                std::fs::write(tmp.path(), &bytes).map_err(|e| Error::output(tmp.path(), e))?;
-                match dud::open_dud(tmp.path()) {
+                match dud::open_dud_bytes(Path::new(&format!("/{name}")), bytes) {
                     Ok(d) => {
                         let findings = dud::installer_findings(&d, &media.installer_context());
                         let bad: Vec<String> = findings
