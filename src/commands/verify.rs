@@ -190,9 +190,17 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         volume <= image.file_len,
         format!("PVD volume {volume} bytes, file {} bytes", image.file_len),
     );
+    // On a block device (a written stick) the image ends where its volume ends: the rest of
+    // the device is not the image's, and the backup GPT sits at the image's end, as dd
+    // leaves it.
+    let image_end = if crate::iso::device::is_block_device(path) {
+        volume
+    } else {
+        image.file_len
+    };
     if let Some(gpt) = &image.system_area.gpt {
         let backup_ok = gpt.backup.as_ref().is_some_and(|b| {
-            b.header_crc_ok && b.entries_crc_ok && b.my_lba + 1 == image.file_len / 512
+            b.header_crc_ok && b.entries_crc_ok && b.my_lba + 1 == image_end / 512
         });
         let primary_ok = gpt.primary.header_crc_ok && gpt.primary.entries_crc_ok;
         check(

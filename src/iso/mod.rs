@@ -9,6 +9,7 @@
 //! one mounted namespace through its own block-device stack (hadris-storage/hadris-fs, not
 //! dependencies here); an own walker gives all of the above in one place.
 
+pub mod device;
 mod digest;
 pub mod dir;
 pub mod eltorito;
