@@ -152,15 +152,21 @@ fn writes_the_image_to_the_device_reads_it_back_and_verifies_it() {
     }
     let dir = scratch_dir();
     let stick = Loop::new(dir.path(), "stick", 64);
+    let tmp = dir.path().join("tmp");
+    fs::create_dir(&tmp).expect("tmp");
     let o = remaster_bin()
         .arg(fixture_iso())
         .arg("--add-dud")
         .arg(dud())
         .args(["-q", "--fixed-disk", "-o"])
         .arg(&stick.dev)
+        .env("TMPDIR", &tmp)
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", output_text(&o));
+    // The temporary image is gone.
+    let left: Vec<_> = fs::read_dir(&tmp).expect("tmp").collect();
+    assert!(left.is_empty(), "left in $TMPDIR: {left:?}");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("read back and identical"), "{stderr}");
     let stdout = String::from_utf8_lossy(&o.stdout);

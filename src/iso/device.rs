@@ -221,6 +221,9 @@ pub fn write_image(
 ) -> crate::Result<()> {
     let dev = &device.path;
     let mut src = File::open(image).map_err(|e| Error::input(image, e))?;
+    // Unlinked at once: the open descriptor keeps the data, and an interrupt (which exits
+    // without unwinding) or a crash during the copy leaves no image-sized file in $TMPDIR.
+    let _ = std::fs::remove_file(image);
     let len = src.metadata().map_err(|e| Error::input(image, e))?.len();
     check_size(device, len)?;
     let total = len.saturating_mul(2);
