@@ -148,6 +148,10 @@ pub struct RemasterArgs {
     /// Print the plan and stop.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// With `-o /dev/sdX`: allow writing to a disk the kernel does not mark removable
+    /// (a USB stick is removable; an internal or some USB-SATA disks are not).
+    #[arg(long = "fixed-disk")]
+    pub fixed_disk: bool,
     /// Secure Boot on the target machine, for the verdict.
     #[arg(long = "secure-boot", value_enum, default_value = "unknown")]
     pub secure_boot: SecureBootArg,
@@ -410,6 +414,32 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
     for spec in &args.add {
         add.extend(parse_add(spec)?);
     }
+    // `-o /dev/sdX`: the device is checked before the media is read, the image is written to
+    // a temporary file, then copied to the device, read back and verified (src/iso/device.rs).
+    let mut image_dir = None;
+    let mut device = None;
+    let output = if crate::iso::device::is_block_device(&output) {
+        let dir = tempfile::Builder::new()
+            .prefix(".remaster-device-")
+            .tempdir()
+            .map_err(|e| Error::output(std::env::temp_dir(), e))?;
+        let mut files = vec![input.clone(), dir.path().to_path_buf()];
+        files.extend(args.add_dud.iter().cloned());
+        files.extend(args.add_rpm.iter().cloned());
+        files.extend(args.add_module.iter().cloned());
+        files.extend(args.ks.iter().cloned());
+        files.extend(add.iter().map(|(src, _)| src.clone()));
+        device = Some(crate::iso::device::preflight(
+            &output,
+            &files,
+            args.fixed_disk,
+        )?);
+        let image = dir.path().join("image.iso");
+        image_dir = Some(dir);
+        image
+    } else {
+        output
+    };
     let opts = Options {
         input,
         output,
@@ -431,6 +461,9 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
     };
     let json = args.out.json;
     let (_media, mut plan) = crate::remaster::plan(&opts, !args.dry_run)?;
+    if let Some(device) = &device {
+        crate::iso::device::check_size(device, plan.report.output_bytes)?;
+    }
     plan.report.verbose = args.out.verbose > 0;
     if !json {
         let stderr = std::io::stderr();
@@ -467,6 +500,12 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    if let Some(device) = &device {
+        return write_device(&args, device, &summary.output, image_dir);
+    }
+    if !json {
+        iodd_note(&summary.output, args.out.verbose > 0);
+    }
     if json {
         #[derive(serde::Serialize)]
         struct Done<'a> {
@@ -494,4 +533,63 @@ fn remaster(args: RemasterArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// `-o /dev/sdX` after the image is written: copy it to the device, read it back, then run
+/// `verify` on the device; the exit code is verify's.
+fn write_device(
+    args: &RemasterArgs,
+    device: &crate::iso::device::Device,
+    image: &std::path::Path,
+    image_dir: Option<tempfile::TempDir>,
+) -> Result<i32> {
+    let len = std::fs::metadata(image)
+        .map_err(|e| Error::output(image, e))?
+        .len();
+    let bar = progress_bar(&args.out, len.saturating_mul(2));
+    if let Some(b) = &bar {
+        b.set_message(format!("{} (write, read back)", device.path.display()));
+    }
+    let mut tick = |done: u64, total: u64| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    };
+    let written = crate::iso::device::write_image(image, device, &mut tick);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    drop(image_dir);
+    written?;
+    if !args.out.json {
+        eprintln!(
+            "wrote {} ({len} bytes, flushed, read back and identical); verifying it",
+            device.path.display()
+        );
+    }
+    verify::run(VerifyArgs {
+        iso: device.path.clone(),
+        out: OutputArgs {
+            json: args.out.json,
+            quiet: args.out.quiet,
+            verbose: args.out.verbose,
+        },
+    })
+}
+
+/// IODD firmware presents only ISO files stored in one piece: say so when the output is
+/// fragmented (FIEMAP), and with -v also when it is not.
+fn iodd_note(output: &std::path::Path, verbose: bool) {
+    match crate::iso::device::fragment_count(output) {
+        Some(n) if n > 1 => eprintln!(
+            "remaster: note: {} is fragmented ({n} pieces on disk); IODD devices refuse fragmented ISO files: copy it to a freshly formatted or defragmented partition",
+            output.display()
+        ),
+        Some(_) if verbose => eprintln!(
+            "remaster: {} is contiguous (one piece on disk), as IODD devices need",
+            output.display()
+        ),
+        _ => {}
+    }
 }

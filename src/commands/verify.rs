@@ -9,7 +9,7 @@
 //! are not expected to have one.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -203,6 +203,14 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         volume <= image.file_len,
         format!("PVD volume {volume} bytes, file {} bytes", image.file_len),
     );
+    // On a block device (a written stick) the image ends where its volume ends: the rest of
+    // the device is not the image's, and the backup GPT sits at the image's end, as dd
+    // leaves it.
+    let image_end = if crate::iso::device::is_block_device(path) {
+        volume
+    } else {
+        image.file_len
+    };
     if let Some(gpt) = &image.system_area.gpt {
         // The backup where the primary header says, valid, inside the file (xorriso's
         // replay leaves ~300 KiB behind it; a stick is larger than the image anyway).
@@ -214,7 +222,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             b.header_crc_ok
                 && b.entries_crc_ok
                 && b.my_lba == gpt.primary.alternate_lba
-                && b.my_lba < image.file_len / 512
+                && b.my_lba < image_end / 512
         });
         let primary_ok = gpt.primary.header_crc_ok && gpt.primary.entries_crc_ok;
         check(
@@ -396,12 +404,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             let files =
                 initrd::read_files(reader, wanted, 2 << 30).map_err(|e| Error::input(path, e))?;
             for (name, bytes) in files {
-                let tmp = tempfile::Builder::new()
-                    .suffix(".iso")
-                    .tempfile()
-                    .map_err(|e| Error::output("temporary file", e))?;
-                std::fs::write(tmp.path(), &bytes).map_err(|e| Error::output(tmp.path(), e))?;
-                match dud::open_dud(tmp.path()) {
+                match dud::open_dud_bytes(Path::new(&format!("/{name}")), bytes) {
                     Ok(d) => {
                         let findings = dud::installer_findings(&d, &media.installer_context());
                         let bad: Vec<String> = findings

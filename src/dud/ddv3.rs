@@ -184,6 +184,30 @@ pub fn open_dud(path: &Path) -> crate::Result<Dud> {
     Ok(dud)
 }
 
+/// Opens a DUD ISO held in memory (`verify` reads `/dd.iso` out of an initrd), with the same
+/// checks as [`open_dud`]; `name` only labels messages. No temporary file: `verify` is
+/// read-only and must work where there is no writable /tmp (an empty root, a rescue shell).
+pub fn open_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
+    let budget = ScanBudget::for_file(bytes.len() as u64);
+    let mut cursor = std::io::Cursor::new(bytes);
+    crate::iso::Image::open(&mut cursor).map_err(|e| e.into_input(name))?;
+    cursor.set_position(0);
+    let tree = Tree::mount_iso(Box::new(Metered::new(cursor, budget.clone())))
+        .map_err(|e| crate::Error::input(name, e))?;
+    let dud =
+        read_tree(name, String::new(), tree, 0, &budget).map_err(|e| match budget.exceeded() {
+            Some(msg) => crate::Error::input(name, msg),
+            None => crate::Error::input(name, e),
+        })?;
+    if !dud.has_repo_for("x86_64") {
+        return Err(crate::Error::input(
+            name,
+            no_driver_disk_message(&dud, "x86_64"),
+        ));
+    }
+    Ok(dud)
+}
+
 /// Reads a DUD (ISO file or directory) without judging it: the layout, every RPM in any
 /// `rpms/<arch>/`, and (when there is no repo) top-level `*.iso` files.
 pub fn scan_dud(path: &Path) -> crate::Result<Dud> {

@@ -10,6 +10,7 @@
 //! dependencies here only for writing and reading driver update disks); an own walker gives
 //! all of the above in one place.
 
+pub mod device;
 mod digest;
 pub mod dir;
 pub mod eltorito;
