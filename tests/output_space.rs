@@ -78,6 +78,23 @@ fn wait_for_new_temp(child: &mut Child, dir: &Path, known: &[PathBuf]) -> PathBu
     }
 }
 
+/// Waits until `path` has at least `len` bytes allocated (its preallocation is done).
+fn wait_for_allocation(child: &mut Child, path: &Path, len: u64) {
+    use std::os::unix::fs::MetadataExt;
+    let start = Instant::now();
+    while std::fs::metadata(path).map_or(0, |m| m.blocks() * 512) < len {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("remaster exited ({status}) before reserving its temporary output");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{} was not preallocated to {len} bytes within 300 s",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn error_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
         .lines()
@@ -122,6 +139,9 @@ fn killed_runs_leftover_is_removed_and_a_live_runs_file_is_not() {
         .spawn()
         .unwrap();
     let leftover = wait_for_new_temp(&mut killed, dir.path(), std::slice::from_ref(&live_temp));
+    // The file appears before its space is reserved: kill only once it holds the whole
+    // image (the run is then paused), so the leftover is the full-size one a DVD user sees.
+    wait_for_allocation(&mut killed, &leftover, iso_len);
     killed.kill().unwrap();
     let killed_out = killed.wait_with_output().unwrap();
     assert!(!killed_out.status.success());
