@@ -29,12 +29,11 @@ use std::io::{Read, Seek};
 
 use super::newc::{clean_name, hex, name_field_len, parse_header, Header, HEADER_LEN};
 use super::rootfs::{resolve_in, Entry, Fs, Lookup};
+pub use super::rootfs::{EntryInfo, FileKind};
 use super::source::{Decoded, Input, Source};
 
 /// Longest name / symlink target the kernel accepts (`PATH_MAX`); longer entries are skipped.
 const PATH_MAX: u64 = 4096;
-/// Limit on symlink hops while resolving a path (the kernel's `MAXSYMLINKS`).
-pub(super) const MAX_SYMLINKS: usize = 40;
 
 /// Limits for walking untrusted images.
 #[derive(Debug, Clone, Copy)]
@@ -71,64 +70,6 @@ pub struct Segment {
     pub archives: u64,
     /// Why the kernel would refuse this segment (and stop unpacking), if it would.
     pub kernel_refuses: Option<String>,
-}
-
-/// Type of a file in the unpacked tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FileKind {
-    File,
-    Dir,
-    Symlink,
-    CharDev,
-    BlockDev,
-    Fifo,
-    Socket,
-}
-
-impl FileKind {
-    fn from_mode(mode: u32) -> Option<FileKind> {
-        Some(match mode & 0o170000 {
-            0o100000 => FileKind::File,
-            0o040000 => FileKind::Dir,
-            0o120000 => FileKind::Symlink,
-            0o020000 => FileKind::CharDev,
-            0o060000 => FileKind::BlockDev,
-            0o010000 => FileKind::Fifo,
-            0o140000 => FileKind::Socket,
-            _ => return None,
-        })
-    }
-    /// One letter as in `ls -l`.
-    pub fn letter(self) -> char {
-        match self {
-            FileKind::File => '-',
-            FileKind::Dir => 'd',
-            FileKind::Symlink => 'l',
-            FileKind::CharDev => 'c',
-            FileKind::BlockDev => 'b',
-            FileKind::Fifo => 'p',
-            FileKind::Socket => 's',
-        }
-    }
-}
-
-/// One path of the unpacked tree as the kernel leaves it.
-#[derive(Debug, Clone, Serialize)]
-pub struct EntryInfo {
-    /// Path relative to the root, symlinked parents resolved (`usr/lib/...`, never `lib/...`
-    /// when `lib` is a symlink).
-    pub path: String,
-    pub kind: FileKind,
-    /// Permission bits (`mode & 0o7777`).
-    pub mode: u32,
-    /// File size (0 for non-files).
-    pub size: u64,
-    /// Symlink target as stored.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    /// Index of the segment that wrote it last.
-    pub segment: usize,
 }
 
 /// The result of a walk: segments and the effective tree.

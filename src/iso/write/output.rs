@@ -7,7 +7,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::model::usage;
 use crate::Error;
 
 /// True if `a` and `b` name the same existing file (also through symlinks/hard links).
@@ -136,7 +135,7 @@ pub(super) const TEST_PAUSE_ENV: &str = "REMASTER_TEST_PAUSE_AFTER_PLAN_MS";
 /// Refuses an output that is the input, and an existing output without `force`.
 pub(super) fn check_output(input: &Path, output: &Path, force: bool) -> crate::Result<()> {
     if same_file(input, output) || input == output {
-        return Err(usage(format!(
+        return Err(Error::Usage(format!(
             "the output {} is the input; choose another output file",
             output.display()
         )));
