@@ -333,7 +333,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
             release_source: None,
         }
     } else {
-        hardware::media_distribution(&mut media)
+        media.distribution()
     };
     let pci: Vec<DeviceAnswer> = devices
         .into_iter()

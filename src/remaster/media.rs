@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use fscommon::StreamSlice;
 
 use crate::boot::{self, ConfigKind};
+use crate::hardware::distro::{self, Distribution};
 use crate::initrd::{self, Listing};
 use crate::iso::{Image, Node};
 use crate::kmod::kernel::{read_header, read_header_from, Kernel, KernelHeader};
@@ -368,6 +369,46 @@ impl Media {
     /// `getargs dd= inst.dd=`; RHEL 9 removed it).
     pub fn reads_dd_alias(&self) -> bool {
         crate::dud::ddv3::major_release(self.installer_release().as_deref()) == Some(8)
+    }
+
+    /// Reads the distribution from the media: `.treeinfo`, `.discinfo`, the volume label and,
+    /// when none of those names it, the initrd's `.buildstamp`.
+    pub fn distribution(&mut self) -> Distribution {
+        let read = |media: &mut Media, p: &str| {
+            media.image.find(p)?;
+            let bytes = media.image.read_file(&mut media.file, p, 1 << 20).ok()?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let treeinfo = read(self, ".treeinfo");
+        let discinfo = read(self, ".discinfo");
+        let volume_id = self.image.volume_id().trim().to_string();
+        let mut d = distro::detect(&distro::Sources {
+            treeinfo: treeinfo.as_deref(),
+            discinfo: discinfo.as_deref(),
+            volume_id: Some(&volume_id)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.as_str()),
+            buildstamp: None,
+        });
+        if d.name.is_none() || d.release.is_none() {
+            let stamp = self.buildstamp();
+            if let Some(stamp) = stamp {
+                let b = distro::detect(&distro::Sources {
+                    buildstamp: Some(&stamp),
+                    ..Default::default()
+                });
+                if d.name.is_none() {
+                    d.family = b.family;
+                    d.name = b.name;
+                    d.name_source = b.name_source;
+                }
+                if d.release.is_none() {
+                    d.release = b.release;
+                    d.release_source = b.release_source;
+                }
+            }
+        }
+        d
     }
 
     /// The first initrd's `.buildstamp` (lorax writes `Product=` and `Version=`), if any.

@@ -187,7 +187,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     let devices = if opts.pci.is_empty() {
         Vec::new()
     } else {
-        let dist = crate::hardware::media_distribution(&mut media);
+        let dist = media.distribution();
         opts.pci
             .iter()
             .map(|(id, line)| {
