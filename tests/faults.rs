@@ -21,36 +21,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::file_sha256;
-use common::fixtures::{fixture_iso, fixture_iso_sized, scratch_dir};
-
-fn remaster(input: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_remaster"));
-    cmd.arg(input)
-        .args(["--cmdline", "x=y", "-o"])
-        .arg(out)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove("REMASTER_TEST_PAUSE_AFTER_PLAN_MS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
+use common::cli::{edit_cmd, file_sha256};
+use common::fixtures::{fixture_iso, fixture_iso_sized, names_in, scratch_dir};
 
 /// (len, mtime) of a file: enough to see that a multi-GiB input was not touched.
 fn stamp(path: &Path) -> (u64, std::time::SystemTime) {
     let m = std::fs::metadata(path).unwrap();
     (m.len(), m.modified().unwrap())
-}
-
-/// Names in `dir` (the scratch directories hold only what a test put there).
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 fn temp_files_in(dir: &Path) -> Vec<String> {
@@ -123,7 +100,7 @@ fn file_size_limit_fails_cleanly() {
     let before = file_sha256(&iso);
     let dir = scratch_dir();
     let out = dir.path().join("out.iso");
-    let plain = remaster(&iso, &out);
+    let plain = edit_cmd(&iso, &out);
     // `ulimit -f` counts 512-byte blocks in sh (dash): 4 MiB, the fixture is ~40 MiB.
     let mut limited = Command::new("sh");
     limited
@@ -177,7 +154,7 @@ fn remaster_on_a_full_disk(iso: &Path, mnt: &Path) -> Option<(Output, Vec<String
             }
         }
         let _unmount = Unmount(mnt.to_path_buf());
-        let output = remaster(iso, &out).output().unwrap();
+        let output = edit_cmd(iso, &out).output().unwrap();
         return Some((output, names_in(mnt)));
     }
     // The mount exists only inside the namespace: run remaster and list the mount there.
@@ -244,7 +221,7 @@ fn sigkill_mid_write_leaves_no_output() {
     let before = stamp(&iso);
     let dir = scratch_dir();
     let out = dir.path().join("out.iso");
-    let mut child = remaster(&iso, &out).spawn().unwrap();
+    let mut child = edit_cmd(&iso, &out).spawn().unwrap();
     wait_until_writing(&mut child, 64 << 20);
     child.kill().unwrap();
     let status = child.wait().unwrap();
@@ -270,7 +247,7 @@ fn sigint_mid_write_removes_the_temporary_file() {
     let before = stamp(&iso);
     let dir = scratch_dir();
     let out = dir.path().join("out.iso");
-    let mut child = remaster(&iso, &out).spawn().unwrap();
+    let mut child = edit_cmd(&iso, &out).spawn().unwrap();
     wait_until_writing(&mut child, 64 << 20);
     // The shell's builtin kill: no extra package needed.
     let sent = Command::new("sh")
@@ -297,7 +274,7 @@ fn input_changed_during_write_is_refused() {
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("out.iso");
-    let mut child = remaster(&input, &out)
+    let mut child = edit_cmd(&input, &out)
         .env("REMASTER_TEST_PAUSE_AFTER_PLAN_MS", "1500")
         .spawn()
         .unwrap();
@@ -331,7 +308,7 @@ fn undisturbed_run_writes_only_the_output() {
     let iso = fixture_iso();
     let dir = scratch_dir();
     let out = dir.path().join("out.iso");
-    let output = remaster(&iso, &out)
+    let output = edit_cmd(&iso, &out)
         .env("REMASTER_TEST_PAUSE_AFTER_PLAN_MS", "10")
         .output()
         .unwrap();
@@ -356,7 +333,7 @@ fn sigterm_removes_the_temporary_file() {
     let iso = fixture_iso();
     let dir = scratch_dir();
     let out = dir.path().join("out.iso");
-    let mut child = remaster(&iso, &out)
+    let mut child = edit_cmd(&iso, &out)
         .env("REMASTER_TEST_PAUSE_AFTER_PLAN_MS", "20000")
         .spawn()
         .unwrap();

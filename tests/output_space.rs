@@ -23,33 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::fixtures::{fixture_iso, fixture_iso_sized, scratch_dir};
+use common::cli::edit_cmd;
+use common::fixtures::{fixture_iso, fixture_iso_sized, names_in, scratch_dir};
 
 const PAUSE_ENV: &str = "REMASTER_TEST_PAUSE_AFTER_PLAN_MS";
 const NO_PREALLOCATE_ENV: &str = "REMASTER_TEST_NO_PREALLOCATE";
-
-fn remaster(input: &Path, out: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_remaster"));
-    cmd.arg(input)
-        .args(["--cmdline", "x=y", "-o"])
-        .arg(out)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .env_remove(PAUSE_ENV)
-        .env_remove(NO_PREALLOCATE_ENV)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 fn temp_files_in(dir: &Path) -> Vec<PathBuf> {
     names_in(dir)
@@ -127,14 +105,14 @@ fn killed_runs_leftover_is_removed_and_a_live_runs_file_is_not() {
     let iso_len = std::fs::metadata(&iso).unwrap().len();
     let dir = scratch_dir();
     // A: alive, paused after reserving its temporary output.
-    let mut live = remaster(&iso, &dir.path().join("live.iso"))
+    let mut live = edit_cmd(&iso, &dir.path().join("live.iso"))
         .env(PAUSE_ENV, "120000")
         .spawn()
         .unwrap();
     let live_temp = wait_for_new_temp(&mut live, dir.path(), &[]);
     let live_ino = std::fs::metadata(&live_temp).unwrap().ino();
     // C: killed with SIGKILL once its temporary output exists.
-    let mut killed = remaster(&iso, &dir.path().join("killed.iso"))
+    let mut killed = edit_cmd(&iso, &dir.path().join("killed.iso"))
         .env(PAUSE_ENV, "120000")
         .spawn()
         .unwrap();
@@ -157,7 +135,7 @@ fn killed_runs_leftover_is_removed_and_a_live_runs_file_is_not() {
     );
     // B: a normal run into the same folder.
     let next = dir.path().join("next.iso");
-    let out = remaster(&iso, &next).output().unwrap();
+    let out = edit_cmd(&iso, &next).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr:\n{stderr}");
     let reports: Vec<&str> = stderr
@@ -218,7 +196,7 @@ fn sigkill_mid_write_leftover_is_removed_by_the_next_run() {
     let big = fixture_iso_sized(900);
     let big_len = std::fs::metadata(&big).unwrap().len();
     let dir = scratch_dir();
-    let mut child = remaster(&big, &dir.path().join("big.iso")).spawn().unwrap();
+    let mut child = edit_cmd(&big, &dir.path().join("big.iso")).spawn().unwrap();
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -247,7 +225,7 @@ fn sigkill_mid_write_leftover_is_removed_by_the_next_run() {
         head.iter().any(|&b| b != 0),
         "killed mid-write: the leftover starts with written data"
     );
-    let out = remaster(&fixture_iso(), &dir.path().join("next.iso"))
+    let out = edit_cmd(&fixture_iso(), &dir.path().join("next.iso"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -272,7 +250,7 @@ fn sigkill_mid_write_leftover_is_removed_by_the_next_run() {
 fn dud_create_removes_leftovers_too_but_not_by_name_alone() {
     let iso = fixture_iso();
     let dir = scratch_dir();
-    let mut killed = remaster(&iso, &dir.path().join("killed.iso"))
+    let mut killed = edit_cmd(&iso, &dir.path().join("killed.iso"))
         .env(PAUSE_ENV, "120000")
         .spawn()
         .unwrap();
@@ -370,7 +348,7 @@ fn no_preallocation_and_too_little_space_is_refused_before_writing() {
     };
     let iso = fixture_iso();
     let out = fs.mnt.join("out.iso");
-    let output = remaster(&iso, &out)
+    let output = edit_cmd(&iso, &out)
         .env(NO_PREALLOCATE_ENV, "1")
         .output()
         .unwrap();
@@ -390,7 +368,7 @@ fn no_preallocation_and_too_little_space_is_refused_before_writing() {
     assert!(needs > 8 << 20 && free <= 8 << 20 && free > 0, "{line}");
     assert_eq!(names_in(&fs.mnt), Vec::<String>::new(), "nothing left");
     // With preallocation (tmpfs has it): refused at the reservation, in the same words.
-    let output = remaster(&iso, &out).output().unwrap();
+    let output = edit_cmd(&iso, &out).output().unwrap();
     let errors = error_lines(&output);
     assert_eq!(output.status.code(), Some(4));
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -414,7 +392,7 @@ fn disk_filling_up_during_the_write_leaves_nothing_and_says_so() {
     };
     let iso = fixture_iso();
     let out = fs.mnt.join("out.iso");
-    let mut child = remaster(&iso, &out)
+    let mut child = edit_cmd(&iso, &out)
         .env(NO_PREALLOCATE_ENV, "1")
         .env(PAUSE_ENV, "1500")
         .spawn()

@@ -12,6 +12,22 @@ pub fn remaster_bin() -> Command {
     cmd
 }
 
+/// The binary set up for an edit of `input` into `out` (`--cmdline x=y`), with the test
+/// seams of the writer (pause after planning, no preallocation) cleared and the output
+/// captured: the fault and output-space tests start from this and add what they test.
+pub fn edit_cmd(input: &Path, out: &Path) -> Command {
+    let mut cmd = remaster_bin();
+    cmd.arg(input)
+        .args(["--cmdline", "x=y", "-o"])
+        .arg(out)
+        .env_remove("REMASTER_TEST_PAUSE_AFTER_PLAN_MS")
+        .env_remove("REMASTER_TEST_NO_PREALLOCATE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
 /// Exit status, stdout and stderr of a run, for assertion messages.
 pub fn output_text(o: &Output) -> String {
     format!(

@@ -135,6 +135,19 @@ pub fn sgdisk_baseline(iso: &Path) -> String {
     })
 }
 
+/// Names in `dir`, sorted (the scratch directories hold only what a test put there).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            e.map(|e| e.file_name().to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// A fresh scratch directory inside the fixture cache (same filesystem as the ISO, so copies
 /// are cheap); removed when dropped.
 pub fn scratch_dir() -> tempfile::TempDir {
