@@ -5,6 +5,8 @@
 //! Edits never re-render a line: every argument carries its byte span in the file, and an
 //! edit is a list of span replacements, so untouched bytes (indentation, quoting, comments,
 //! CRLF) stay exactly as they were.
+//!
+//! Over 800 lines with its tests (about 70); the code alone is about 750.
 
 use serde::Serialize;
 
