@@ -160,6 +160,15 @@ const CASES_6_12: &[Case] = &[
         file: "mpt3sas_other.ko.xz",
     },
     Case {
+        name: "mpt3sas built for 6.1 (another struct module)",
+        printed: Some([
+            "module mpt3sas: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time",
+            "Loading of module with unavailable key is rejected",
+        ]),
+        deps: &[],
+        file: "../cases/mpt3sas_same.ko",
+    },
+    Case {
         name: "mpt3sas as shipped (ECDSA P-384 signature)",
         printed: Some([
             "",

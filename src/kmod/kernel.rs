@@ -53,6 +53,11 @@ pub struct Kernel {
     pub trusted_certs: Vec<TrustedCert>,
     /// Number of exported symbols.
     pub export_count: usize,
+    /// Whether the loader compares `.gnu.linkonce.this_module`'s size with its own
+    /// `sizeof(struct module)` before any version check (6.12 does, 6.1 does not, a vendor
+    /// kernel may have it backported): read from the presence of that check's message in the
+    /// image, not from the release.
+    pub checks_this_module_size: bool,
     #[serde(skip)]
     exports: HashMap<String, Export>,
 }
@@ -187,7 +192,11 @@ impl Kernel {
             .map(|s| s.1)
             .unwrap_or(vmlinux);
         let trusted_certs = scan_certificates(cert_area);
+        let rodata = by_name.get(&b".rodata"[..]).map_or(vmlinux, |s| s.1);
+        let checks_this_module_size =
+            memchr::memmem::find(rodata, THIS_MODULE_SIZE_MESSAGE.as_bytes()).is_some();
         Ok(Kernel {
+            checks_this_module_size,
             module_layout_crc: exports.get("module_layout").and_then(|e| e.crc),
             vmlinux_size: vmlinux.len(),
             modversions,
@@ -222,6 +231,11 @@ fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
 
 /// Bytes of a bzImage [`read_header_from`] reads for its setup header, and of its payload
 /// for the compression magic.
+/// The loader's refusal of a module built with another `struct module` (kernel/module/main.c,
+/// `elf_validity_cache_copy()`: in 6.12, not in 6.1); printed after "module NAME: ".
+pub const THIS_MODULE_SIZE_MESSAGE: &str =
+    ".gnu.linkonce.this_module section size must match the kernel's built struct module size at run time";
+
 pub const SETUP_READ: u64 = 64 * 1024;
 pub const PAYLOAD_MAGIC_READ: u64 = 64;
 

@@ -95,6 +95,8 @@ pub struct Module {
     pub softdeps: Vec<String>,
     /// Whether `.gnu.linkonce.this_module` exists ("No module found in object" otherwise).
     pub has_this_module: bool,
+    /// That section's size: `sizeof(struct module)` of the kernel the module was built for.
+    pub this_module_size: Option<u64>,
     /// `__versions` entries; `None` when the section is absent (no MODVERSIONS).
     pub versions: Option<Vec<SymbolVersion>>,
     /// Symbols this module exports, sorted by name.
@@ -251,9 +253,9 @@ fn parse_elf_generic<Elf: FileHeader<Endian = Endianness>>(
 
     let word = if header.is_class_64() { 8 } else { 4 };
     let versions = section_data(b"__versions")?.map(|v| parse_versions(v, word, endian));
-    let has_this_module = sections
-        .section_by_name(endian, b".gnu.linkonce.this_module")
-        .is_some();
+    let this_module = sections.section_by_name(endian, b".gnu.linkonce.this_module");
+    let has_this_module = this_module.is_some();
+    let this_module_size = this_module.map(|(_, s)| s.sh_size(endian).into());
 
     let (exports, undefined) = read_symbols::<Elf>(data, endian, &sections)?;
 
@@ -272,6 +274,7 @@ fn parse_elf_generic<Elf: FileHeader<Endian = Endianness>>(
         retpoline: first("retpoline").as_deref() == Some("Y"),
         softdeps: all("softdep"),
         has_this_module,
+        this_module_size,
         versions,
         exports,
         undefined,

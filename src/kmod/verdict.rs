@@ -11,7 +11,9 @@
 //! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes, -ENOEXEC. 6.1 prints
 //!    `Invalid architecture in ELF header: N` (observed); whether a RHEL 5.14 build prints
 //!    these lines is not verified (the refusal itself is the same).
-//! 3. `setup_load_info()` — `.gnu.linkonce.this_module` required.
+//! 3. `setup_load_info()` — `.gnu.linkonce.this_module` required; in 6.12 (not 6.1)
+//!    (`elf_validity_cache_copy()`) also of the kernel's own `sizeof(struct module)`, which
+//!    refuses most modules built for another kernel before their versions are looked at.
 //! 4. `check_modstruct_version()` — `module_layout` CRC (both 5.14 and 6.1 export it;
 //!    upstream removed it in 6.3, where this step disappears).
 //! 5. `check_modinfo()` — vermagic (`same_magic`: the release is skipped only when the
@@ -50,7 +52,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::kernel::Kernel;
+use super::kernel::{Kernel, THIS_MODULE_SIZE_MESSAGE};
 use super::module::{Export, Module, EM_X86_64};
 use super::signature::SignatureCheck;
 use crate::report::Report;
@@ -433,10 +435,10 @@ impl Judge<'_> {
         self.problems.iter().all(|p| p.check != Check::ElfHeader)
     }
 
-    /// Step 3, struct module. Returns whether the object is a module at all.
+    /// Step 3, struct module. Returns whether the object is a module the loader goes on with.
     fn module_struct(&mut self) -> bool {
         if self.module.has_this_module {
-            return true;
+            return self.module_struct_size();
         }
         let who = self
             .module
@@ -447,6 +449,45 @@ impl Judge<'_> {
             Check::ModuleStruct,
             vec![format!("{who}: No module found in object")],
             "no .gnu.linkonce.this_module section: not a kernel module".into(),
+            ENOEXEC,
+        );
+        false
+    }
+
+    /// Kernels that check it (see [`Kernel::checks_this_module_size`]) refuse a module whose
+    /// `struct module` has another size than their own, before any version check. The
+    /// kernel's size is that of its own modules' sections (the initrd's); without them it is
+    /// unknown and the step is skipped.
+    fn module_struct_size(&mut self) -> bool {
+        if !self.kernel.checks_this_module_size {
+            return true;
+        }
+        let Some(size) = self.module.this_module_size else {
+            return true;
+        };
+        let Some(kernel_size) = self
+            .target
+            .modules()
+            .iter()
+            .find_map(|m| m.this_module_size)
+        else {
+            return true;
+        };
+        if size == kernel_size {
+            return true;
+        }
+        let who = self
+            .module
+            .name
+            .clone()
+            .unwrap_or_else(|| "(missing .modinfo section or name field)".into());
+        self.fatal(
+            Check::ModuleStruct,
+            vec![format!("module {who}: {THIS_MODULE_SIZE_MESSAGE}")],
+            format!(
+                "struct module is {size} bytes in this module and {kernel_size} in the \
+                 kernel's own modules: it was built for another kernel"
+            ),
             ENOEXEC,
         );
         false
