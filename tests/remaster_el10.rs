@@ -516,6 +516,39 @@ fn added_files_reach_both_views() {
     check_added(&added(), &added_files());
 }
 
+/// So many files added to the root that it outgrows its sector and moves: both views' root
+/// records (in their primary and Joliet descriptors), every `..` naming the root and both
+/// path tables follow, each view with its own addresses (the root's Rock Ridge `.` entry and
+/// its continuation area are copied, so Rock Ridge names still read from partition 1).
+#[test]
+fn added_files_that_move_the_root_reach_both_views() {
+    let scratch = scratch_dir();
+    let out = scratch.path().join("root-moved.iso");
+    let mut files = Vec::new();
+    let mut args = Vec::new();
+    for i in 0..40u8 {
+        let iso_path = format!("/added-file-with-a-long-name-{i}.txt");
+        let bytes = content(i, 100 + usize::from(i));
+        let src = scratch.path().join(format!("src{i}"));
+        fs::write(&src, &bytes).unwrap();
+        args.push("--add".to_string());
+        args.push(format!("{}={}", src.display(), &iso_path[1..]));
+        files.push((iso_path, bytes));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_remaster(&el10_fixture_iso(), &args, &out);
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, b)| (p.as_str(), b.clone())).collect();
+    check_added(&out, &files);
+    // The root moved in both views (the fixture's roots are at blocks 35 and 16 + 50).
+    let p1 = scratch.path().join("p1.img");
+    cut_partition(&out, 1, &p1);
+    for (iso, old_root) in [(&out, 35u64), (&p1, 50)] {
+        let (table, _) = path_table_vs_directories(iso, false);
+        let root = table.iter().find(|(p, _)| p == "/").unwrap().1;
+        assert_ne!(root, old_root, "{}: the root did not move", iso.display());
+    }
+}
+
 /// `--ks` with a kickstart the media lacks: the file is added in both views, and all three
 /// configs name it.
 #[test]
