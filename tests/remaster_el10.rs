@@ -1,11 +1,12 @@
 //! remaster edits EL10 media (GRUB2 BIOS, the ESP appended as GPT partition 2, a second ISO
 //! 9660 tree for partition 1): `--add-module` (a 6.12 module the fixture's initrd lacks) and
-//! `--cmdline` on the EL10 fixture (scripts/build-fixture-el10.sh), checked with outside
+//! `--cmdline` on the EL10 fixture (scripts/build-fixture-el10.sh), and files added with
+//! `--add` and `--ks` (new records in all four trees: both views, ISO 9660 and Joliet), checked with outside
 //! oracles — xorriso (El Torito, system area, extraction from the whole image AND from
 //! partition 1 cut out alone), sgdisk -v, checkisomd5, fsck.fat and mtools on the ESP — and
 //! then booted in every mode of the EL10 matrix (`--features boot-tests`).
 //! Run: `cargo test --test remaster_el10` (no QEMU, ~10 s);
-//! `cargo test --features boot-tests --test remaster_el10 -- --test-threads=1` (7 boots).
+//! `cargo test --features boot-tests --test remaster_el10 -- --test-threads=1` (8 boots).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
@@ -316,26 +317,299 @@ fn same_inputs_same_bytes() {
     assert_eq!(file_sha256(&again), file_sha256(&edited()));
 }
 
-/// Drivers and config edits are supported; adding a file (which would regenerate the
-/// directories of both views) is refused by name, before anything is written.
-#[test]
-fn adding_a_file_is_refused_by_name() {
+/// Deterministic content of `len` bytes for an added file (`seed` tells the files apart).
+fn content(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Files added by `--add`: one into the root, one into an existing subdirectory, one into
+/// two new directories (which makes every tree's path tables be rebuilt).
+fn added_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("/extra.txt", b"added to the root\n".to_vec()),
+        ("/images/extra.bin", content(7, 5000)),
+        ("/drivers/new/deep.bin", content(9, 3000)),
+    ]
+}
+
+/// The fixture with [`added_files`] added, written once per run.
+fn added() -> PathBuf {
+    static OUT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let dir = scratch_dir();
+        let out = dir.path().join("el10-add.iso");
+        let mut args = Vec::new();
+        for (i, (iso_path, bytes)) in added_files().into_iter().enumerate() {
+            let src = dir.path().join(format!("src{i}"));
+            fs::write(&src, bytes).unwrap();
+            args.push("--add".to_string());
+            args.push(format!(
+                "{}={}",
+                src.display(),
+                iso_path.trim_start_matches('/')
+            ));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_remaster(&el10_fixture_iso(), &args, &out);
+        (dir, out)
+    })
+    .1
+    .clone()
+}
+
+const KS: &[u8] = b"# remaster el10 kickstart\ntext\nreboot\n";
+
+/// The fixture with `--ks` naming a kickstart the media does not have, written once per run.
+fn ks_added() -> PathBuf {
+    static OUT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let dir = scratch_dir();
+        let ks = dir.path().join("el10-test.ks");
+        fs::write(&ks, KS).unwrap();
+        let out = dir.path().join("el10-ks.iso");
+        run_remaster(&el10_fixture_iso(), &["--ks", ks.to_str().unwrap()], &out);
+        (dir, out)
+    })
+    .1
+    .clone()
+}
+
+/// Directories as (path, block).
+type Dirs = Vec<(String, u64)>;
+
+/// The path table of one tree as isoinfo reads it, against the directories isoinfo finds by
+/// walking the directory records: (path, block) each, the root as "/".
+fn path_table_vs_directories(iso: &Path, joliet: bool) -> (Dirs, Dirs) {
+    let mut args = vec!["-i", image_str(iso)];
+    if joliet {
+        args.push("-J");
+    }
+    let (ok, table) = run_tool("isoinfo", &[&args[..], &["-p"]].concat());
+    assert!(ok, "isoinfo -p:\n{table}");
+    // "   4:    1 570b EXTRA": number, parent number, block (hex), name.
+    let mut paths: Vec<String> = Vec::new();
+    let mut from_table = Vec::new();
+    for l in table
+        .lines()
+        .filter(|l| l.contains(':') && !l.starts_with("Path table"))
+    {
+        let (_, rest) = l.split_once(':').unwrap();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let parent: usize = f[0].parse().unwrap();
+        let lba = u64::from_str_radix(f[1], 16).unwrap();
+        let path = match f.get(2) {
+            None => "/".to_string(),
+            Some(name) => format!("{}{name}/", paths[parent - 1]),
+        };
+        paths.push(path.clone());
+        from_table.push((path, lba));
+    }
+    let (ok, listing) = run_tool("isoinfo", &[&args[..], &["-l"]].concat());
+    assert!(ok, "isoinfo -l:\n{listing}");
+    let mut from_dirs = Vec::new();
+    let mut lines = listing.lines();
+    while let Some(l) = lines.next() {
+        let Some(dir) = l.strip_prefix("Directory listing of ") else {
+            continue;
+        };
+        let dot = lines.next().unwrap();
+        let lba = dot
+            .split('[')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        from_dirs.push((dir.trim().to_string(), lba.parse().unwrap()));
+    }
+    from_table.sort();
+    from_dirs.sort();
+    (from_table, from_dirs)
+}
+
+/// The oracles on an image with files added: the files with their bytes from the whole image
+/// and from partition 1 cut out alone (xorriso with Rock Ridge, isoinfo through Joliet), the
+/// same extents in both views, every tree's path table = its directories (isoinfo), all data
+/// inside p1 with the ESP moved behind it, sgdisk -v, fsck.fat, checkisomd5, verify.
+fn check_added(out: &Path, files: &[(&str, Vec<u8>)]) {
+    let fixture = el10_fixture_iso();
     let scratch = scratch_dir();
-    let src = scratch.path().join("extra.txt");
-    fs::write(&src, b"x").unwrap();
-    let out = scratch.path().join("add.iso");
-    let o = remaster_bin()
-        .arg(el10_fixture_iso())
-        .arg("--add")
-        .arg(format!("{}=extra.txt", src.display()))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{}", output_text(&o));
-    assert!(err.contains("partition-1 directory tree"), "{err}");
-    assert!(!out.exists());
+    let dir = scratch.path();
+    let (ok, v) = run_tool("sgdisk", &["-v", image_str(out)]);
+    assert!(
+        ok && v.contains("No problems found") && !v.contains("Caution"),
+        "sgdisk -v:\n{v}"
+    );
+    let (p1_first, p1_last) = gpt_partition(out, 1);
+    let (p2_first, p2_last) = gpt_partition(out, 2);
+    let (o2_first, o2_last) = gpt_partition(&fixture, 2);
+    assert_eq!(p1_first, 64);
+    assert_eq!(p2_first, p1_last + 1, "p1 ends where the ESP starts");
+    assert_eq!(p2_last - p2_first, o2_last - o2_first, "ESP size");
+    assert!(p2_first > o2_first, "the ESP moved behind the new data");
+    let p1 = dir.join("p1.img");
+    cut_partition(out, 1, &p1);
+    let whole = file_extents(out);
+    let part = file_extents(&p1);
+    for (path, bytes) in files {
+        for (view, iso) in [("whole image", out), ("partition 1", p1.as_path())] {
+            let got = dir.join("got");
+            let _ = fs::remove_file(&got);
+            extract_from_iso(iso, path, &got);
+            assert!(
+                fs::read(&got).unwrap() == *bytes,
+                "{path} from the {view}: other bytes"
+            );
+            let joliet = std::process::Command::new("isoinfo")
+                .args(["-i", image_str(iso), "-J", "-x", path])
+                .output()
+                .unwrap();
+            assert!(
+                joliet.status.success() && joliet.stdout == *bytes,
+                "{path} through Joliet from the {view}: other bytes"
+            );
+        }
+        let find = |list: &[(String, u64, u64)]| {
+            list.iter()
+                .find(|(p, _, _)| p == path)
+                .map(|(_, lba, len)| (*lba, *len))
+                .unwrap_or_else(|| panic!("{path} not listed"))
+        };
+        let (lba, len) = find(&whole);
+        let (part_lba, part_len) = find(&part);
+        assert_eq!(
+            (lba, len),
+            (part_lba + 16, part_len),
+            "{path}: both views, one extent"
+        );
+        assert!(
+            lba * 2048 + len <= (p1_last + 1) * 512,
+            "{path} at block {lba} lies past p1's end {p1_last}"
+        );
+    }
+    for (view, iso) in [("whole image", out), ("partition 1", p1.as_path())] {
+        for joliet in [false, true] {
+            let (table, dirs) = path_table_vs_directories(iso, joliet);
+            assert_eq!(
+                table, dirs,
+                "{view} (joliet {joliet}): path table vs directories"
+            );
+        }
+    }
+    let esp = dir.join("esp.img");
+    cut_partition(out, 2, &esp);
+    let (ok, fsck) = run_tool("fsck.fat", &["-n", image_str(&esp)]);
+    assert!(ok, "fsck.fat -n:\n{fsck}");
+    let (ok, md5) = run_tool("checkisomd5", &[image_str(out)]);
+    assert!(ok, "checkisomd5:\n{md5}");
+    let (code, report) = verify(out);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("ok   partition-tree:"), "{report}");
+}
+
+/// `--add` into the root, an existing subdirectory and new directories: both views' trees
+/// (ISO 9660 with Rock Ridge and Joliet) name the same new extents inside p1.
+#[test]
+fn added_files_reach_both_views() {
+    check_added(&added(), &added_files());
+}
+
+/// So many files added to the root that it outgrows its sector and moves: both views' root
+/// records (in their primary and Joliet descriptors), every `..` naming the root and both
+/// path tables follow, each view with its own addresses (the root's Rock Ridge `.` entry and
+/// its continuation area are copied, so Rock Ridge names still read from partition 1).
+#[test]
+fn added_files_that_move_the_root_reach_both_views() {
+    let scratch = scratch_dir();
+    let out = scratch.path().join("root-moved.iso");
+    let mut files = Vec::new();
+    let mut args = Vec::new();
+    for i in 0..40u8 {
+        let iso_path = format!("/added-file-with-a-long-name-{i}.txt");
+        let bytes = content(i, 100 + usize::from(i));
+        let src = scratch.path().join(format!("src{i}"));
+        fs::write(&src, &bytes).unwrap();
+        args.push("--add".to_string());
+        args.push(format!("{}={}", src.display(), &iso_path[1..]));
+        files.push((iso_path, bytes));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_remaster(&el10_fixture_iso(), &args, &out);
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, b)| (p.as_str(), b.clone())).collect();
+    check_added(&out, &files);
+    // The root moved in both views (the fixture's roots are at blocks 35 and 16 + 50).
+    let p1 = scratch.path().join("p1.img");
+    cut_partition(&out, 1, &p1);
+    for (iso, old_root) in [(&out, 35u64), (&p1, 50)] {
+        let (table, _) = path_table_vs_directories(iso, false);
+        let root = table.iter().find(|(p, _)| p == "/").unwrap().1;
+        assert_ne!(root, old_root, "{}: the root did not move", iso.display());
+    }
+}
+
+/// `--ks` with a kickstart the media lacks: the file is added in both views, and all three
+/// configs name it.
+#[test]
+fn ks_file_is_added_in_both_views() {
+    let out = ks_added();
+    check_added(&out, &[("/el10-test.ks", KS.to_vec())]);
+    let scratch = scratch_dir();
+    let p1 = scratch.path().join("p1.img");
+    cut_partition(&out, 1, &p1);
+    let esp = scratch.path().join("esp.img");
+    cut_partition(&out, 2, &esp);
+    let (ok, esp_cfg) = run_tool("mtype", &["-i", image_str(&esp), "::EFI/BOOT/grub.cfg"]);
+    assert!(ok, "{esp_cfg}");
+    let mut configs = vec![esp_cfg];
+    for f in ["/boot/grub2/grub.cfg", "/EFI/BOOT/grub.cfg"] {
+        let got = scratch.path().join("cfg");
+        let _ = fs::remove_file(&got);
+        extract_from_iso(&p1, f, &got);
+        configs.push(fs::read_to_string(&got).unwrap());
+    }
+    let want = format!("inst.ks=hd:LABEL={EL10_LABEL}:/el10-test.ks");
+    for text in configs {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with("linux"))
+            .collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines.iter().all(|l| l.contains(&want)), "{text}");
+    }
+}
+
+/// The `--ks` image booted from a stick through BIOS (GRUB reads boot/grub2/grub.cfg through
+/// the whole-disk tree): the kickstart argument on the kernel's command line, stage 2's
+/// label found, and the media check passing over a volume that carries the new file.
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
+#[test]
+fn ks_added_bios_usb() {
+    let report = boot(&ks_added(), BootMode::BiosUsb, &BootOptions::default());
+    eprintln!(
+        "boot el10 ks bios-usb {:.1} s",
+        report.elapsed.as_secs_f64()
+    );
+    assert!(report.reached_report, "{}", report.tail());
+    let want = format!("inst.ks=hd:LABEL={EL10_LABEL}:/el10-test.ks");
+    assert!(report.cmdline_has(&want), "{}", report.cmdline);
+    assert!(
+        report.boot_medium.as_deref().is_some_and(|m| m != "none"),
+        "stage 2's label not found\n{}",
+        report.tail()
+    );
+    assert_eq!(
+        report.mediacheck,
+        Some(MediaCheck::Pass),
+        "{:?}\n{}",
+        report.mediacheck_output,
+        report.tail()
+    );
 }
 
 /// The edited image in one mode: the marker from the config the mode reads, megaraid_sas

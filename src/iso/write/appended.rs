@@ -3,8 +3,12 @@
 //!
 //! - Both trees: every record fix of the whole-disk trees is mirrored onto the same file's
 //!   records in the partition-1 trees (block addresses − the partition's offset), so both
-//!   views name the same new extents ([`mirror_fixes`]). Adding files (regenerated
-//!   directories in four trees) is refused by name ([`refuse_additions`]).
+//!   views name the same new extents ([`mirror_fixes`]). Added files get records in all
+//!   four trees: the directory generation (dirgen) treats the partition trees as trees of
+//!   their own and shifts every address it writes into them by the partition's offset,
+//!   and their path tables are rebuilt with partition-relative addresses and named by the
+//!   partition view's descriptors (layout's `path_tables`). Copied records keep their bytes,
+//!   so Rock Ridge CE addresses (partition-relative in those trees) stay valid.
 //! - Growth keeps every file inside GPT partition 1: new data is allocated where the
 //!   appended partitions start today, and everything behind partition 1 (the ESP, the gap
 //!   partition) moves behind the new data ([`grow`]). Then GPT p1's end, the appended
@@ -138,17 +142,6 @@ fn trees(image: &Image) -> impl Iterator<Item = &Tree> {
         .chain(image.joliet.iter())
         .chain(view.map(|v| &v.primary))
         .chain(view.and_then(|v| v.joliet.as_ref()))
-}
-
-/// Adding files would regenerate directories of both views (four trees, and their path
-/// tables): not done yet, refused by name.
-pub(super) fn refuse_additions(image: &Image, adds: usize) -> crate::Result<()> {
-    if adds > 0 && image.partition.is_some() {
-        return Err(usage(
-            "adding files to media with a partition-1 directory tree (EL10: -partition_offset 16) is not supported yet; drivers (--add-dud, --add-module, --add-rpm) and boot-config edits are",
-        ));
-    }
-    Ok(())
 }
 
 /// Every fix of a record of the whole-disk trees, repeated on the records that name the

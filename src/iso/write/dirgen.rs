@@ -59,10 +59,44 @@ pub(super) enum Child {
     },
 }
 
+/// One of an image's trees: ISO 9660 or Joliet, of the whole disk or of the partition-1
+/// view of `-partition_offset` media (EL10), whose directory records, path tables and
+/// descriptors hold block addresses relative to partition 1. The planner works in absolute
+/// blocks throughout; only the bytes written into a partition tree are shifted
+/// ([`Planner::shift`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct TreeId {
+    pub(super) kind: TreeKind,
+    pub(super) partition: bool,
+}
+
+impl TreeId {
+    /// A tree of the whole-disk view.
+    pub(super) fn disk(kind: TreeKind) -> TreeId {
+        TreeId {
+            kind,
+            partition: false,
+        }
+    }
+
+    /// Every tree the image has, in a fixed order (whole disk first).
+    pub(super) fn all(image: &Image) -> Vec<TreeId> {
+        [TreeKind::Iso9660, TreeKind::Joliet]
+            .into_iter()
+            .flat_map(|kind| {
+                [false, true]
+                    .into_iter()
+                    .map(move |partition| TreeId { kind, partition })
+            })
+            .filter(|&id| tree_of(image, id).is_some())
+            .collect()
+    }
+}
+
 /// A directory of one tree that is regenerated (gets new children) or created.
 #[derive(Debug, Clone)]
 pub(super) struct DirJob {
-    pub(super) tree: TreeKind,
+    pub(super) tree: TreeId,
     pub(super) path: String,
     /// Node index in its tree if the directory exists.
     pub(super) existing: Option<usize>,
@@ -236,8 +270,11 @@ pub(super) fn pack_records(records: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-pub(super) fn tree_of(image: &Image, kind: TreeKind) -> Option<&Tree> {
-    match kind {
+pub(super) fn tree_of(image: &Image, id: TreeId) -> Option<&Tree> {
+    if id.partition {
+        return image.partition.as_ref().and_then(|v| v.tree(id.kind));
+    }
+    match id.kind {
         TreeKind::Iso9660 => Some(&image.primary),
         TreeKind::Joliet => image.joliet.as_ref(),
     }
@@ -247,12 +284,29 @@ pub(super) struct Planner<'i> {
     pub(super) image: &'i Image,
     pub(super) groups: Vec<Group>,
     pub(super) jobs: Vec<DirJob>,
-    pub(super) job_index: HashMap<(TreeKind, String), usize>,
+    pub(super) job_index: HashMap<(TreeId, String), usize>,
 }
 
 impl Planner<'_> {
+    /// Blocks to subtract from an absolute address written into tree `id` (the partition
+    /// view's offset for its trees, 0 for the whole-disk trees).
+    pub(super) fn shift(&self, id: TreeId) -> u32 {
+        match (&self.image.partition, id.partition) {
+            (Some(v), true) => v.block_offset,
+            _ => 0,
+        }
+    }
+
+    /// `ext` as tree `id` names it.
+    pub(super) fn in_tree(&self, id: TreeId, ext: Extent) -> Extent {
+        Extent {
+            lba: ext.lba.saturating_sub(self.shift(id)),
+            len: ext.len,
+        }
+    }
+
     /// The job for directory `path` of `kind`, creating it (and missing parents).
-    pub(super) fn dir_job(&mut self, kind: TreeKind, path: &str) -> Result<usize, Error> {
+    pub(super) fn dir_job(&mut self, kind: TreeId, path: &str) -> Result<usize, Error> {
         if let Some(&j) = self.job_index.get(&(kind, path.to_string())) {
             return Ok(j);
         }
@@ -293,7 +347,7 @@ impl Planner<'_> {
                 let parent_job = self.dir_job(kind, parent)?;
                 let style_long = self.long_names();
                 let taken = self.taken_idents(parent_job);
-                let ident = match kind {
+                let ident = match kind.kind {
                     TreeKind::Iso9660 => iso_ident(name, true, style_long, &taken).into_bytes(),
                     TreeKind::Joliet => joliet_ident(name, false)?,
                 };
@@ -409,6 +463,7 @@ pub(super) fn build_dir(
             .parent_job
             .and_then(|p| planner.jobs.get(p))
             .map_or(job.ext, |p| p.ext);
+        let parent_ext = planner.in_tree(job.tree, parent_ext);
         let subdirs = job
             .children
             .iter()
@@ -416,16 +471,16 @@ pub(super) fn build_dir(
             .count() as u32;
         records.push(new_record(
             style,
-            job.tree,
+            job.tree.kind,
             &[0],
             None,
-            job.ext,
+            planner.in_tree(job.tree, job.ext),
             true,
             2 + subdirs,
         )?);
         records.push(new_record(
             style,
-            job.tree,
+            job.tree.kind,
             &[1],
             None,
             parent_ext,
@@ -442,9 +497,10 @@ pub(super) fn build_dir(
                     .groups
                     .get(*group)
                     .map_or(Extent { lba: 0, len: 0 }, |g| g.ext);
+                let ext = planner.in_tree(job.tree, ext);
                 (
                     ident.clone(),
-                    new_record(style, job.tree, ident, Some(name), ext, false, 1)?,
+                    new_record(style, job.tree.kind, ident, Some(name), ext, false, 1)?,
                 )
             }
             Child::Dir { job: d } => {
@@ -461,10 +517,10 @@ pub(super) fn build_dir(
                     dj.ident.clone(),
                     new_record(
                         style,
-                        job.tree,
+                        job.tree.kind,
                         &dj.ident,
                         Some(&dj.name),
-                        dj.ext,
+                        planner.in_tree(job.tree, dj.ext),
                         true,
                         2 + subdirs,
                     )?,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::appended::{self, Appended};
 use super::dirgen::{
     build_dir, iso_ident, joliet_ident, record_date, record_fix_bytes, tree_of, ucs2_bytes, Child,
-    Group, Planner, Style,
+    Group, Planner, Style, TreeId,
 };
 use super::model::{
     both32, norm_path, usage, EditPlan, Layout, NewContent, Patch, Placement, Source, MAX_EXTENT,
@@ -82,7 +82,7 @@ struct Builder<'i> {
     /// Extent fixes (bytes 2..18) of directory records, keyed by the record's input offset.
     fixes: HashMap<u64, Vec<u8>>,
     /// Trees whose directories moved or were created: their path tables are rebuilt.
-    moved_trees: HashSet<TreeKind>,
+    moved_trees: HashSet<TreeId>,
     placements: Vec<Placement>,
     segments: Vec<(u32, Source)>,
     patches: Vec<Patch>,
@@ -106,7 +106,6 @@ impl<'i> Builder<'i> {
         let old_volume_sectors = u64::from(image.pvd().volume_space_size);
         let old_end_sector = old_volume_sectors.max(image.file_len.div_ceil(SECTOR));
         let appended = appended::appended_of(image)?;
-        appended::refuse_additions(image, plan.add.len())?;
         if plan.appended_esp.is_some() && appended.is_none() {
             return Err(usage(
                 "an edited EFI partition was given, but the image has no partitions appended behind partition 1",
@@ -260,7 +259,7 @@ impl<'i> Builder<'i> {
             if image.primary.find(&path).is_some()
                 || planner
                     .job_index
-                    .contains_key(&(TreeKind::Iso9660, path.clone()))
+                    .contains_key(&(TreeId::disk(TreeKind::Iso9660), path.clone()))
             {
                 return Err(usage(format!(
                     "cannot add /{path}: the image has it already; add it under another ISO path (--add SRC=OTHER/PATH)"
@@ -297,13 +296,11 @@ impl<'i> Builder<'i> {
                 Some(i) => (path[..i].to_string(), path[i + 1..].to_string()),
                 None => (String::new(), path.clone()),
             };
-            let mut kinds = vec![TreeKind::Iso9660];
-            if image.joliet.is_some() {
-                kinds.push(TreeKind::Joliet);
-            }
-            for kind in kinds {
-                let job = planner.dir_job(kind, &parent)?;
-                let ident = match kind {
+            // Every tree gets the name: on EL10 media the partition-1 view's trees too,
+            // naming the same new extent (relative to partition 1, see dirgen::TreeId).
+            for tree in TreeId::all(image) {
+                let job = planner.dir_job(tree, &parent)?;
+                let ident = match tree.kind {
                     TreeKind::Iso9660 => {
                         let taken = planner.taken_idents(job);
                         format!("{};1", iso_ident(&name, false, long, &taken)).into_bytes()
@@ -493,7 +490,8 @@ impl<'i> Builder<'i> {
             let Some(node) = tree.nodes.get(i) else {
                 continue;
             };
-            let fix = record_fix_bytes(j.ext.lba, j.ext.len);
+            let named = self.planner.in_tree(j.tree, j.ext);
+            let fix = record_fix_bytes(named.lba, named.len);
             for &r in node.records.iter().chain(node.dot_record.iter()) {
                 fixes.insert(r, fix.clone());
             }
@@ -519,9 +517,14 @@ impl<'i> Builder<'i> {
             let Some(j) = self.planner.jobs.get(ji) else {
                 continue;
             };
-            let what = match j.tree {
+            let what = match j.tree.kind {
                 TreeKind::Iso9660 => format!("dir:/{}", j.path),
                 TreeKind::Joliet => format!("joliet-dir:/{}", j.path),
+            };
+            let what = if j.tree.partition {
+                format!("p1-{what}")
+            } else {
+                what
             };
             self.placements.push(Placement {
                 what,
@@ -553,14 +556,15 @@ impl<'i> Builder<'i> {
     /// descriptor fields that point at them.
     fn path_tables(&mut self) -> crate::Result<()> {
         let image = self.image;
-        for kind in [TreeKind::Iso9660, TreeKind::Joliet] {
-            if !self.moved_trees.contains(&kind) {
+        for id in TreeId::all(image) {
+            if !self.moved_trees.contains(&id) {
                 continue;
             }
-            let Some(tree) = tree_of(image, kind) else {
+            let Some(tree) = tree_of(image, id) else {
                 continue;
             };
-            let dirs = final_dirs(&self.planner, tree, kind, &self.fixes)?;
+            let kind = id.kind;
+            let dirs = final_dirs(&self.planner, tree, id, &self.fixes)?;
             let l = path_table(&dirs, false);
             let m = path_table(&dirs, true);
             let size = l.len() as u64;
@@ -570,15 +574,28 @@ impl<'i> Builder<'i> {
                 TreeKind::Iso9660 => "path-tables",
                 TreeKind::Joliet => "joliet-path-tables",
             };
+            let label = if id.partition {
+                format!("p1-{label}")
+            } else {
+                label.to_string()
+            };
             self.placements.push(Placement {
-                what: label.into(),
+                what: label,
                 lba: l_lba,
                 len: size * 2,
                 in_place: false,
             });
             self.segments.push((l_lba, Source::Bytes(Arc::from(l))));
             self.segments.push((m_lba, Source::Bytes(Arc::from(m))));
-            for d in image.descriptors.iter().filter(|d| match kind {
+            // The descriptors of the tree's own view, naming the tables as that view does.
+            let descriptors = if id.partition {
+                appended::view_descriptors(image)
+            } else {
+                &image.descriptors
+            };
+            let shift = self.planner.shift(id);
+            let (l_lba, m_lba) = (l_lba.saturating_sub(shift), m_lba.saturating_sub(shift));
+            for d in descriptors.iter().filter(|d| match kind {
                 TreeKind::Iso9660 => d.kind == DescriptorKind::Primary,
                 TreeKind::Joliet => matches!(d.kind, DescriptorKind::Joliet { .. }),
             }) {

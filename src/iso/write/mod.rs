@@ -15,8 +15,10 @@
 //!   new records inserted in sort order). If it still fits its old extent it is rewritten in
 //!   place, else it moves to the end and every record pointing at it (its entry in the
 //!   parent, its `.`, its children's `..`, the descriptor's root record) is repointed. New
-//!   directories are created at the end. Both trees are handled; if any directory moved or
-//!   was created, that tree's path tables are rebuilt at the end.
+//!   directories are created at the end. Both trees are handled (on EL10 media all four:
+//!   ISO 9660 and Joliet of the whole disk and of partition 1, the latter with addresses
+//!   relative to the partition; see `appended`); if any directory moved or was created,
+//!   that tree's path tables are rebuilt at the end.
 //! - If the volume grew: PVD and SVD volume sizes, MBR partitions that covered the old end,
 //!   the GPT (partitions covering the old end, last_usable, primary header, backup entries
 //!   and header at the new end, CRCs) follow. The tail is padded as xorriso does: 300 KiB,

@@ -52,7 +52,8 @@ pub struct EditPlan {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Placement {
     /// What it is: a file path, `dir:<path>` (ISO 9660), `joliet-dir:<path>`,
-    /// `path-tables`, `joliet-path-tables`.
+    /// `path-tables`, `joliet-path-tables`; with a `p1-` prefix for the partition-1 view's
+    /// trees (EL10).
     pub what: String,
     pub lba: u32,
     pub len: u64,

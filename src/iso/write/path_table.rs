@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::dirgen::{ucs2_bytes, Child, Planner};
+use super::dirgen::{ucs2_bytes, Child, Planner, TreeId};
 use super::model::usage;
 use crate::iso::dir::{NodeKind, Tree, TreeKind};
 use crate::Error;
@@ -30,13 +30,15 @@ pub(super) fn path_table(dirs: &[(Vec<u8>, u16, u32)], big_endian: bool) -> Vec<
 }
 
 /// The directories of a tree after the edit, in path-table order: (identifier, parent
-/// number, LBA).
+/// number, LBA as the tree names it: relative to partition 1 for a partition-view tree).
 pub(super) fn final_dirs(
     planner: &Planner,
     tree: &Tree,
-    kind: TreeKind,
+    id: TreeId,
     _fixes: &HashMap<u64, Vec<u8>>,
 ) -> Result<Vec<(Vec<u8>, u16, u32)>, Error> {
+    let kind = id.kind;
+    let shift = planner.shift(id);
     // A node of the final tree: existing node index or new job.
     #[derive(Clone, Copy, PartialEq)]
     enum D {
@@ -44,14 +46,14 @@ pub(super) fn final_dirs(
         New(usize),
     }
     let lba_of = |d: D| -> u32 {
-        match d {
+        let lba = match d {
             D::Old(i) => {
                 let path = tree
                     .nodes
                     .get(i)
                     .map(|n| n.path.clone())
                     .unwrap_or_default();
-                match planner.job_index.get(&(kind, path)) {
+                match planner.job_index.get(&(id, path)) {
                     Some(&j) => planner.jobs.get(j).map_or(0, |j| j.ext.lba),
                     None => tree
                         .nodes
@@ -61,7 +63,8 @@ pub(super) fn final_dirs(
                 }
             }
             D::New(j) => planner.jobs.get(j).map_or(0, |j| j.ext.lba),
-        }
+        };
+        lba.saturating_sub(shift)
     };
     let ident_of = |d: D| -> Vec<u8> {
         match d {
@@ -85,7 +88,7 @@ pub(super) fn final_dirs(
                             })
                             .map(|&c| D::Old(c)),
                     );
-                    planner.job_index.get(&(kind, n.path.clone())).copied()
+                    planner.job_index.get(&(id, n.path.clone())).copied()
                 } else {
                     None
                 }
