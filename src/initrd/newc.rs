@@ -2,6 +2,9 @@
 //! read as the kernel's `do_header`/`do_name`/`clean_path` read them. Hand-written: the
 //! `cpio` crate reads one archive from a `Read` and has no notion of the kernel's zero
 //! padding or of segments that follow each other.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 /// A parsed newc header.
 pub(super) struct Header {
@@ -19,7 +22,9 @@ pub(super) struct Header {
 pub(super) const HEADER_LEN: usize = 110;
 
 pub(super) fn parse_header(h: &[u8; HEADER_LEN]) -> std::result::Result<Header, String> {
-    let crc = match &h[..6] {
+    // 6 bytes of magic, then 13 fields of 8 hex digits (6 + 13 × 8 = HEADER_LEN).
+    let (magic, fields) = h.split_first_chunk::<6>().ok_or("short cpio header")?;
+    let crc = match magic {
         b"070701" => false,
         b"070702" => true,
         b"070707" => {
@@ -45,35 +50,36 @@ pub(super) fn parse_header(h: &[u8; HEADER_LEN]) -> std::result::Result<Header, 
         "check",
     ];
     let mut f = [0u32; 13];
-    for (i, v) in f.iter_mut().enumerate() {
-        let field = &h[6 + i * 8..14 + i * 8];
+    for ((v, field), name) in f.iter_mut().zip(fields.chunks_exact(8)).zip(NAMES) {
         let s = std::str::from_utf8(field).ok();
         *v = s
             .and_then(|s| u32::from_str_radix(s, 16).ok())
             .ok_or_else(|| {
                 format!(
-                    "cpio header field {} is not hex: {:?}",
-                    NAMES[i],
+                    "cpio header field {name} is not hex: {:?}",
                     String::from_utf8_lossy(field)
                 )
             })?;
     }
+    let [ino, mode, _uid, _gid, nlink, _mtime, filesize, devmajor, devminor, _, _, namesize, checksum] =
+        f;
     Ok(Header {
-        ino: f[0],
-        mode: f[1],
-        nlink: f[4],
-        filesize: f[6],
-        devmajor: f[7],
-        devminor: f[8],
-        namesize: f[11],
-        checksum: f[12],
+        ino,
+        mode,
+        nlink,
+        filesize,
+        devmajor,
+        devminor,
+        namesize,
+        checksum,
         crc,
     })
 }
 
 /// `N_ALIGN`: name field length so that header + name end 4-byte aligned.
-pub(super) fn name_field_len(namesize: u64) -> u64 {
-    ((namesize + 1) & !3) + 2
+pub(super) fn name_field_len(namesize: u32) -> u64 {
+    // From a u32 the sum stays far below u64::MAX: neither addition saturates.
+    (u64::from(namesize).saturating_add(1) & !3).saturating_add(2)
 }
 
 /// Normalises an archive name (`./a//b/` → `a/b`, `.` → root). Refuses `..` components and

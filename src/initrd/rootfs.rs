@@ -2,6 +2,9 @@
 //! modes, sizes and symlink targets (no file data unless asked for); later entries
 //! overwrite earlier ones, an entry of another type deletes the old path first, parents
 //! are resolved through symlinks. Bounded: entries, name bytes and path-resolution work.
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -141,7 +144,7 @@ pub(super) fn resolve_in(
         path.split('/').map(str::to_string).collect();
     // Components in `todo` that are neither empty nor ".".
     let mut pending = todo.iter().filter(|c| real(c)).count();
-    let mut hops = 0;
+    let mut hops = 0usize;
     while let Some(c) = todo.pop_front() {
         if !real(&c) {
             continue;
@@ -168,7 +171,8 @@ pub(super) fn resolve_in(
         match found {
             Some(Lookup::Symlink(target)) if !last || follow_last => {
                 cand.truncate(before);
-                hops += 1;
+                // At most MAX_SYMLINKS + 1 (checked right below): never saturates.
+                hops = hops.saturating_add(1);
                 if hops > MAX_SYMLINKS {
                     return Err("too many levels of symbolic links");
                 }
@@ -369,8 +373,9 @@ impl Fs {
                 let inode = match self.nodes.get(&path) {
                     Some(n) if n.kind == FileKind::File => n.inode,
                     _ => {
+                        let index = self.inodes.len();
                         self.inodes.push(Inode::default());
-                        self.inodes.len() - 1
+                        index
                     }
                 };
                 self.nodes.insert(

@@ -20,6 +20,9 @@
 //! Memory stays bounded: uncompressed data is seeked over, compressed data is decoded through
 //! a fixed buffer and dropped, only requested files are kept (up to a cap), and the total
 //! decoded size is capped (decompression bombs).
+//!
+//! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use super::{InitrdError, Result};
 use crate::codec::{Codec, StreamDecoder, XzCheck};
@@ -233,9 +236,11 @@ pub fn walk<R: Read + Seek>(
             };
             parser.entry(&mut input, &mut w, idx, true, &mut counts)?;
             w.fs.check_budget()?;
-            seg.entries += counts.0;
-            seg.archives += counts.1;
-            seg.size = input.pos - seg.offset;
+            // Counts are at most the image length / 110 and the input only moves forward
+            // (pos >= offset): none of these saturates.
+            seg.entries = seg.entries.saturating_add(counts.0);
+            seg.archives = seg.archives.saturating_add(counts.1);
+            seg.size = input.pos.saturating_sub(seg.offset);
             seg.uncompressed_size = Some(seg.size);
             // do_reset: eat zeros; what follows must be 4-byte aligned.
             input.skip_zeros()?;
@@ -260,7 +265,7 @@ pub fn walk<R: Read + Seek>(
                 pos,
                 format!(
                     "invalid magic {} (neither newc at a 4-byte aligned offset nor a known compressor)",
-                    hex(&head[..head.len().min(6)])
+                    hex(head.get(..6).unwrap_or(&head))
                 ),
             ));
         };
@@ -282,7 +287,8 @@ pub fn walk<R: Read + Seek>(
                 apply = false;
             }
             Head::NotDecoded(why) => {
-                seg.size = input.len - pos;
+                // A byte was just peeked at pos, so pos < len: never saturates.
+                seg.size = input.len.saturating_sub(pos);
                 incomplete = Some(format!("at offset {pos}: {why}"));
                 w.segments.push(seg);
                 break;
@@ -398,14 +404,13 @@ impl Walker<'_> {
             let flags = head.get(3).copied().unwrap_or(0);
             input.skip(10).map_err(ctx)?;
             if flags & 0x08 != 0 {
-                let mut n = 0u64;
-                loop {
+                // The name ends at its NUL, or after PATH_MAX + 1 bytes.
+                for _ in 0..=PATH_MAX {
                     let Some(b) = input.peek()? else {
                         return Err(ctx(InitrdError::new("truncated gzip header")));
                     };
                     input.skip(1).map_err(ctx)?;
-                    n += 1;
-                    if b == 0 || n > PATH_MAX {
+                    if b == 0 {
                         break;
                     }
                 }
@@ -415,17 +420,7 @@ impl Walker<'_> {
         let decoder =
             StreamDecoder::new(seg.compression).map_err(|e| ctx(InitrdError::new(e.0)))?;
         let budget = self.decode_limit.saturating_sub(self.decoded_total);
-        let mut dec = Decoded {
-            input,
-            dec: decoder,
-            buf: vec![0u8; 256 << 10],
-            start: 0,
-            end: 0,
-            pos: 0,
-            ended: false,
-            budget,
-            seg_offset: start,
-        };
+        let mut dec = Decoded::new(input, decoder, budget, start);
         let mut counts = (0u64, 0u64);
         let mut parser = Parser {
             offset_base: start,
@@ -464,13 +459,16 @@ impl Walker<'_> {
         if gzip_trailer {
             // The kernel skips the 8-byte trailer without checking it; we check and warn.
             let t = input.peek_n(8)?;
-            if t.len() < 8 {
+            let Some(stored) = t
+                .first_chunk::<8>()
+                .and_then(|t| t.first_chunk::<4>())
+                .map(|crc| u32::from_le_bytes(*crc))
+            else {
                 return Err(InitrdError::at(
                     consumed_end,
                     "gzip segment truncated (trailer missing)",
                 ));
-            }
-            let stored = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+            };
             if Some(stored) != crc {
                 self.warnings.push(format!(
                     "gzip segment at offset {start}: CRC32 mismatch (the kernel does not check it)"
@@ -479,7 +477,8 @@ impl Walker<'_> {
             input.skip(8)?;
         }
         self.decoded_total = self.decoded_total.saturating_add(decoded);
-        seg.size = input.pos - start;
+        // The input only moves forward from start: never saturates.
+        seg.size = input.pos.saturating_sub(start);
         seg.uncompressed_size = Some(decoded);
         seg.entries = counts.0;
         seg.archives = counts.1;
@@ -530,8 +529,15 @@ impl Parser {
         let h = parse_header(&raw).map_err(|m| self.err(start, m))?;
         let namesize = u64::from(h.namesize);
         let body = u64::from(h.filesize);
-        let field = name_field_len(namesize);
-        let next = (start + HEADER_LEN as u64 + field + body + 3) & !3;
+        let field = name_field_len(h.namesize);
+        // The entry's end, rounded up to 4 (padding): past u64 only on a crafted offset.
+        let next = start
+            .checked_add(HEADER_LEN as u64)
+            .and_then(|n| n.checked_add(field))
+            .and_then(|n| n.checked_add(body))
+            .and_then(|n| n.checked_add(3))
+            .map(|n| n & !3)
+            .ok_or_else(|| self.err(start, "entry end overflows a 64-bit offset"))?;
         let at = EntryAt { start, next };
         if namesize == 0 || namesize > PATH_MAX {
             self.warn_at(
@@ -545,17 +551,23 @@ impl Parser {
         if !src.read_exact_or_eof(&mut name_buf)? {
             return Err(self.err(start, "truncated cpio name"));
         }
-        if name_buf.get(namesize as usize - 1) != Some(&0) {
+        // namesize counts the NUL: its last byte must be one (1 <= namesize <= PATH_MAX here).
+        let name_end = name_buf
+            .get(..namesize as usize)
+            .and_then(<[u8]>::split_last);
+        if name_end.is_none_or(|(last, _)| *last != 0) {
             return Err(self.err(start, "cpio name is not NUL-terminated"));
         }
-        let nul = name_buf.iter().position(|b| *b == 0).unwrap_or(0);
-        let raw_name = String::from_utf8_lossy(&name_buf[..nul]).into_owned();
+        let name_bytes = name_buf.split(|b| *b == 0).next().unwrap_or_default();
+        let raw_name = String::from_utf8_lossy(name_bytes).into_owned();
+        // Each entry takes at least HEADER_LEN bytes of a u64-sized stream: the counts
+        // never saturate.
         if raw_name == "TRAILER!!!" {
-            counts.1 += 1;
+            counts.1 = counts.1.saturating_add(1);
             w.fs.hardlinks.clear();
             return self.skip_rest(src, at);
         }
-        counts.0 += 1;
+        counts.0 = counts.0.saturating_add(1);
         let name = clean_name(&raw_name).map_err(|m| self.err(start, m))?;
         let Some(kind) = FileKind::from_mode(h.mode) else {
             self.warn_at(
@@ -623,9 +635,9 @@ impl Parser {
         if !src.read_exact_or_eof(&mut t)? {
             return Err(self.err(at.start, "truncated symlink target"));
         }
-        let nul = t.iter().position(|b| *b == 0).unwrap_or(t.len());
         if apply {
-            entry.target = Some(String::from_utf8_lossy(&t[..nul]).into_owned());
+            let target = t.split(|b| *b == 0).next().unwrap_or_default();
+            entry.target = Some(String::from_utf8_lossy(target).into_owned());
             self.apply_entry(w, at.start, &entry, None);
         }
         self.skip_rest(src, at)
@@ -652,12 +664,16 @@ impl Parser {
             canon.as_deref().is_some_and(|c| (w.want)(c)) || (apply && w.fs.linked_wanted(h));
         let mut data = None;
         if wanted || h.crc {
-            if wanted && body > w.cap_left {
-                return Err(self.err(
-                    start,
-                    format!("requested file {:?} ({body} bytes) exceeds the remaining read cap of {} bytes", entry.name, w.cap_left),
-                ));
-            }
+            let cap_after = match w.cap_left.checked_sub(body) {
+                Some(c) => c,
+                None if wanted => {
+                    return Err(self.err(
+                        start,
+                        format!("requested file {:?} ({body} bytes) exceeds the remaining read cap of {} bytes", entry.name, w.cap_left),
+                    ))
+                }
+                None => 0,
+            };
             let mut sum = 0u32;
             let mut buf = Vec::new();
             let mut left = body;
@@ -666,17 +682,21 @@ impl Parser {
                 if chunk.is_empty() {
                     return Err(self.err(start, "truncated file data"));
                 }
-                let n = (chunk.len() as u64).min(left) as usize;
+                // The first `left` bytes of the chunk, or all of it when shorter.
+                let part = usize::try_from(left)
+                    .ok()
+                    .and_then(|l| chunk.get(..l))
+                    .unwrap_or(chunk);
                 if h.crc {
-                    sum = chunk[..n]
-                        .iter()
-                        .fold(sum, |s, b| s.wrapping_add(u32::from(*b)));
+                    sum = part.iter().fold(sum, |s, b| s.wrapping_add(u32::from(*b)));
                 }
                 if wanted {
-                    buf.extend_from_slice(&chunk[..n]);
+                    buf.extend_from_slice(part);
                 }
+                let n = part.len();
                 src.consume(n);
-                left -= n as u64;
+                // n <= left: never saturates.
+                left = left.saturating_sub(n as u64);
             }
             if h.crc && sum != h.checksum {
                 return Err(self.err(
@@ -685,7 +705,7 @@ impl Parser {
                 ));
             }
             if wanted {
-                w.cap_left -= body;
+                w.cap_left = cap_after;
                 data = Some(buf);
             }
         }

@@ -101,7 +101,11 @@ fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
         let rpm_paths: Vec<PathBuf> = dud
             .layout
             .repos(&ctx.arch)
-            .flat_map(|repo| repo.rpm_files.iter().map(|f| source.join(f)))
+            .flat_map(|repo| {
+                repo.rpm_files
+                    .iter()
+                    .map(|f| source.join(f.trim_start_matches('/')))
+            })
             .collect();
         dud::dud_image_bytes(&rpm_paths, &dud::CreateOptions::default())?.0
     } else {
