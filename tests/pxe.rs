@@ -369,3 +369,92 @@ fn boots_the_written_files_with_the_snippet_line() {
     );
     assert!(r.usr_merge_intact(), "{:?}", r.symlinks);
 }
+
+/// `--dry-run --json` of `remaster pxe` on `iso`: the pxe part of the plan.
+fn pxe_plan(iso: &Path, out: &Path) -> serde_json::Value {
+    let o = remaster_bin()
+        .arg("pxe")
+        .arg(iso)
+        .arg("--add-dud")
+        .arg(dud())
+        .args(["--repo", URL, "--dry-run", "--json", "-o"])
+        .arg(out)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", output_text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    doc["pxe"].clone()
+}
+
+/// A copy of the fixture with a DVD's `[variant-BaseOS]` in .treeinfo, and (`repodata`) the
+/// repository's `BaseOS/repodata/repomd.xml` (xorriso replays the boot records).
+fn dvd_like(dir: &Path, repodata: bool) -> PathBuf {
+    let src = dir.join(format!("tree-{repodata}"));
+    fs::create_dir_all(src.join("BaseOS/repodata")).unwrap();
+    let ti = src.join("treeinfo");
+    extract_from_iso(&fixture_iso(), "/.treeinfo", &ti);
+    let mut text = fs::read_to_string(&ti).unwrap();
+    text.push_str("\n[variant-BaseOS]\nid = BaseOS\npackages = BaseOS/Packages\nrepository = BaseOS\ntype = variant\nuid = BaseOS\n");
+    fs::remove_file(&ti).unwrap();
+    fs::write(&ti, text).unwrap();
+    let mut args = vec![
+        "-indev".to_string(),
+        fixture_iso().display().to_string(),
+        "-outdev".into(),
+        dir.join(format!("dvd-{repodata}.iso"))
+            .display()
+            .to_string(),
+        "-boot_image".into(),
+        "any".into(),
+        "replay".into(),
+        "-padding".into(),
+        "0".into(),
+        "-map".into(),
+        ti.display().to_string(),
+        "/.treeinfo".into(),
+    ];
+    if repodata {
+        let repomd = src.join("BaseOS/repodata/repomd.xml");
+        fs::write(&repomd, "<repomd/>\n").unwrap();
+        args.extend(["-map".into(), repomd.display().to_string()]);
+        args.push("/BaseOS/repodata/repomd.xml".into());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, log) = run_tool("xorriso", &refs);
+    assert!(ok, "xorriso: {log}");
+    dir.join(format!("dvd-{repodata}.iso"))
+}
+
+/// A boot ISO gets inst.stage2=URL; media with a package repository inst.repo=URL (and no
+/// inst.stage2 left); a .treeinfo naming a variant whose repository is not on the media (a
+/// boot ISO's) still inst.stage2.
+#[test]
+fn stage2_for_a_boot_iso_repo_for_a_dvd() {
+    let dir = scratch_dir();
+    let out = dir.path().join("never");
+    let args_of = |plan: &serde_json::Value| -> Vec<String> {
+        plan["kernel_args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let boot_iso = pxe_plan(&fixture_iso(), &out);
+    assert_eq!(boot_iso["install_source"], "stage2", "{boot_iso}");
+    assert!(args_of(&boot_iso).contains(&format!("inst.stage2={URL}")));
+
+    let dvd = pxe_plan(&dvd_like(dir.path(), true), &out);
+    assert_eq!(dvd["install_source"], "repo", "{dvd}");
+    let args = args_of(&dvd);
+    assert!(args.contains(&format!("inst.repo={URL}")), "{args:?}");
+    assert!(
+        !args.iter().any(|a| a.starts_with("inst.stage2=")),
+        "{args:?}"
+    );
+    assert!(args.contains(&"inst.dd=/dd.iso".to_owned()), "{args:?}");
+
+    let no_repo = pxe_plan(&dvd_like(dir.path(), false), &out);
+    assert_eq!(no_repo["install_source"], "stage2", "{no_repo}");
+    assert!(!out.exists(), "--dry-run wrote");
+}

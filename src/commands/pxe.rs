@@ -30,8 +30,8 @@ pub struct PxeArgs {
     pub repo: String,
     /// DIR's path on the TFTP/HTTP server, as the snippets name vmlinuz and initrd.img
     /// (default: the server's root).
-    #[arg(long = "server-path", value_name = "PATH", default_value = "")]
-    pub server_path: String,
+    #[arg(long = "server-path", value_name = "PATH")]
+    pub server_path: Option<String>,
     /// Add a DDv3 driver update disk (ISO or directory); repeatable.
     #[arg(long = "add-dud", value_name = "DUD")]
     pub add_dud: Vec<PathBuf>,
@@ -112,7 +112,7 @@ pub fn run(args: PxeArgs) -> Result<i32> {
             pci: Vec::new(),
         },
         repo: args.repo.clone(),
-        server_path: args.server_path.clone(),
+        server_path: args.server_path.clone().unwrap_or_default(),
     };
     let json = args.out.json;
     let (mut media, mut plan) = pxe::plan(&opts)?;

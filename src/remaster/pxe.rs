@@ -118,6 +118,9 @@ pub fn plan(opts: &PxeOptions) -> Result<(Media, PxePlan)> {
     preflight(opts)?;
     let (mut media, mut plan) = super::plan_checked(&opts.base, false)?;
     plan.report.drivers_only = true;
+    // No boot config of the ISO and no .treeinfo is written here.
+    plan.report.configs.clear();
+    plan.report.treeinfo_updated.clear();
     let layout = media
         .layout
         .as_ref()
