@@ -458,3 +458,54 @@ fn stage2_for_a_boot_iso_repo_for_a_dvd() {
     assert_eq!(no_repo["install_source"], "stage2", "{no_repo}");
     assert!(!out.exists(), "--dry-run wrote");
 }
+
+/// SIGTERM while the temporary directory exists (the writer's test pause makes the moment
+/// certain): exit 143, the temporary directory removed, no output directory.
+#[test]
+fn sigterm_removes_the_temporary_directory() {
+    let dir = scratch_dir();
+    let out = dir.path().join("pxe");
+    let mut child = remaster_bin()
+        .arg("pxe")
+        .arg(fixture_iso())
+        .arg("--add-dud")
+        .arg(dud())
+        .args(["--repo", URL, "-q", "-o"])
+        .arg(&out)
+        .env("REMASTER_TEST_PAUSE_AFTER_PLAN_MS", "20000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let started = std::time::Instant::now();
+    let temp = loop {
+        if let Some(name) = names_in(dir.path())
+            .into_iter()
+            .find(|n| n.starts_with(".pxe.remaster-"))
+        {
+            break dir.path().join(name);
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "remaster ended before writing"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no temporary directory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{}", output_text(&o));
+    assert!(
+        stderr.contains(&format!("removed the partial output {}", temp.display())),
+        "{stderr}"
+    );
+    assert_eq!(names_in(dir.path()), Vec::<String>::new(), "left behind");
+}

@@ -367,7 +367,7 @@ pub(crate) fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>>
 /// file size limit, `ulimit -f`) is caught so that the write fails with EFBIG and is
 /// reported like a full disk instead of killing the process. Best effort: if the handlers
 /// cannot be installed, the write still never leaves a partial file at the output's name.
-fn install_signal_cleanup() {
+pub(crate) fn install_signal_cleanup() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Err(e) = signal_hook::flag::register(SIGXFSZ, flag) {

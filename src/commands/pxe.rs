@@ -154,6 +154,7 @@ pub fn run(args: PxeArgs) -> Result<i32> {
     }
     let report = plan.report.clone();
     let pxe_report = plan.pxe.clone();
+    super::install_signal_cleanup();
     let summary = pxe::execute(&mut media, plan, &opts)?;
     if json {
         print_json(&Out {

@@ -30,7 +30,7 @@ use serde::Serialize;
 use super::{Media, Options, PlanReport};
 use crate::boot::cmdline::{encode_arg, Dialect};
 use crate::boot::{self, arg_key, CmdlineEdits, ConfigKind, EntryKind};
-use crate::iso::write::InputStamp;
+use crate::iso::write::{test_pause, InputStamp, PartialOutput};
 use crate::{Error, Result};
 
 /// What `remaster pxe` was asked for.
@@ -380,11 +380,19 @@ fn kernel_args(
     ))
 }
 
-/// `linuxefi`/`initrdefi` when the media's own EFI grub.cfg uses them (EL8, EL9: their
-/// grub takes both), `linux`/`initrd` otherwise (EL10 and aarch64 grub.cfg use these).
+/// `linuxefi`/`initrdefi` when the grub.cfg the media's UEFI boot reads uses them (EL8,
+/// EL9, EL10 x86_64: the shim + grubx64.efi a PXE server serves from the same media takes
+/// them), `linux`/`initrd` otherwise (aarch64 media use these).
 fn grub_commands(media: &Media) -> (String, String) {
+    use crate::layout::Firmware;
     let efi = media.configs.iter().any(|c| {
         c.kind == ConfigKind::Grub
+            && c.read_by.iter().any(|f| {
+                matches!(
+                    f,
+                    Firmware::UefiCd | Firmware::UefiUsb | Firmware::UefiUsbEsp
+                )
+            })
             && c.text
                 .lines()
                 .any(|l| l.split_whitespace().next() == Some("linuxefi"))
@@ -486,6 +494,9 @@ fn write_dir(media: &mut Media, plan: &PxePlan, dir: &Path, force: bool) -> Resu
                 ),
             )
         })?;
+    // An interrupt (SIGINT/SIGTERM/SIGHUP, commands::install_signal_cleanup) removes it.
+    let registered = PartialOutput::register(tmp.path())?;
+    test_pause();
     let out_err = |p: &Path, e: &dyn std::fmt::Display| Error::output(p, e);
     let mut files = Vec::new();
 
@@ -525,7 +536,7 @@ fn write_dir(media: &mut Media, plan: &PxePlan, dir: &Path, force: bool) -> Resu
             "changed while it was read; nothing written, run remaster again",
         ));
     }
-    rename_into_place(tmp.path(), dir, force)?;
+    registered.commit(|| rename_into_place(tmp.path(), dir, force))?;
     File::open(&parent)
         .and_then(|d| d.sync_all())
         .map_err(|e| out_err(&parent, &e))?;
