@@ -371,12 +371,13 @@ fn boots_the_written_files_with_the_snippet_line() {
 }
 
 /// `--dry-run --json` of `remaster pxe` on `iso`: the pxe part of the plan.
-fn pxe_plan(iso: &Path, out: &Path) -> serde_json::Value {
+fn pxe_plan(iso: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let o = remaster_bin()
         .arg("pxe")
         .arg(iso)
         .arg("--add-dud")
         .arg(dud())
+        .args(extra)
         .args(["--repo", URL, "--dry-run", "--json", "-o"])
         .arg(out)
         .output()
@@ -440,11 +441,28 @@ fn stage2_for_a_boot_iso_repo_for_a_dvd() {
             .map(|a| a.as_str().unwrap().to_owned())
             .collect()
     };
-    let boot_iso = pxe_plan(&fixture_iso(), &out);
+    let boot_iso = pxe_plan(
+        &fixture_iso(),
+        &out,
+        &[
+            "--cmdline",
+            "ip=dhcp inst.ks=http://10.0.2.2/ks.cfg",
+            "--rm-args",
+            "quiet",
+        ],
+    );
     assert_eq!(boot_iso["install_source"], "stage2", "{boot_iso}");
-    assert!(args_of(&boot_iso).contains(&format!("inst.stage2={URL}")));
+    let args = args_of(&boot_iso);
+    assert!(args.contains(&format!("inst.stage2={URL}")), "{args:?}");
+    // --cmdline and --rm-args apply as on the ISO path.
+    assert!(
+        args.contains(&"ip=dhcp".to_owned())
+            && args.contains(&"inst.ks=http://10.0.2.2/ks.cfg".to_owned()),
+        "{args:?}"
+    );
+    assert!(!args.contains(&"quiet".to_owned()), "{args:?}");
 
-    let dvd = pxe_plan(&dvd_like(dir.path(), true), &out);
+    let dvd = pxe_plan(&dvd_like(dir.path(), true), &out, &[]);
     assert_eq!(dvd["install_source"], "repo", "{dvd}");
     let args = args_of(&dvd);
     assert!(args.contains(&format!("inst.repo={URL}")), "{args:?}");
@@ -454,7 +472,7 @@ fn stage2_for_a_boot_iso_repo_for_a_dvd() {
     );
     assert!(args.contains(&"inst.dd=/dd.iso".to_owned()), "{args:?}");
 
-    let no_repo = pxe_plan(&dvd_like(dir.path(), false), &out);
+    let no_repo = pxe_plan(&dvd_like(dir.path(), false), &out, &[]);
     assert_eq!(no_repo["install_source"], "stage2", "{no_repo}");
     assert!(!out.exists(), "--dry-run wrote");
 }

@@ -22,7 +22,7 @@
 //! only with `force`, exchanged atomically and then removed).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -585,10 +585,6 @@ fn copy_from_iso(media: &mut Media, iso_path: &str, extra: &[u8], to: &Path) -> 
         .ok_or_else(|| Error::input(&media.path, format!("{iso_path}: no such file")))?
         .clone();
     let mut out = File::create(to).map_err(|e| Error::output(to, e))?;
-    media
-        .file
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| Error::input(&media.path, e))?;
     let mut reader = media.image.file_reader(&mut media.file, &node);
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
