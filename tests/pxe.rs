@@ -226,6 +226,13 @@ fn writes_kernel_initrd_and_one_line_snippets() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", output_text(&o));
+    // The initrd is the very one the ISO path writes (same overlay, same bytes).
+    let iso_path_initrd = dir.path().join("iso-path-initrd");
+    extract_from_iso(&iso, "/images/pxeboot/initrd.img", &iso_path_initrd);
+    assert!(
+        fs::read(&iso_path_initrd).unwrap() == initrd,
+        "initrd.img differs from the remastered ISO's"
+    );
     let cfg = dir.path().join("isolinux.cfg");
     extract_from_iso(&iso, "/isolinux/isolinux.cfg", &cfg);
     let cfg = fs::read_to_string(&cfg).unwrap();
