@@ -4,6 +4,10 @@
 //! line. Also the IODD note: a file output on a filesystem with only scattered free space is
 //! reported as fragmented (FIEMAP), one on a fresh filesystem as contiguous.
 //!
+//! The written stick also boots (full tier): QEMU opens the loop device as a USB disk, in
+//! BIOS-USB and in UEFI-USB-via-ESP (El Torito hidden on the device, as most PCs boot a dd'd
+//! stick), and the fixture init reports the driver loaded from the overlay.
+//!
 //! Needs root (losetup, partx, mount; CI runs as root): skipped with a message otherwise,
 //! failed under CI=true. Partition nodes are made with mknod from sysfs, since containers
 //! often have no udev.
@@ -17,6 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::boot::{boot, hide_el_torito_in_place, BootMode, BootOptions, BootReport, MediaCheck};
 use common::cli::{file_sha256, output_text, remaster_bin};
 use common::fixtures::*;
 
@@ -327,4 +332,64 @@ fn reports_whether_a_file_output_is_contiguous() {
             && scattered.contains("IODD devices refuse"),
         "filefrag counts {pieces} pieces:\n{scattered}"
     );
+}
+
+/// What every boot of the stick must show: its installer started from the device (the boot
+/// medium found by label is the USB disk), with the DUD in the initramfs and the driver
+/// loaded from the overlay, and the media check passed on the device.
+fn assert_stick_boot(r: &BootReport, mode: BootMode) {
+    assert!(r.reached_report, "{mode:?}\n{}", r.tail());
+    assert_eq!(
+        r.boot_medium.as_deref(),
+        Some("sda"),
+        "{mode:?}: {}",
+        r.tail()
+    );
+    assert!(r.cmdline_has("inst.dd=/dd.iso"), "{mode:?}: {}", r.cmdline);
+    assert_eq!(r.file_present("/dd.iso"), Some(true), "{mode:?}");
+    let m = r
+        .module("megaraid_sas")
+        .unwrap_or_else(|| panic!("{mode:?}: megaraid_sas not loaded\n{}", r.tail()));
+    assert!(
+        m.path.contains(&format!("/{}/updates/", fixture_kver())),
+        "{mode:?}: not loaded from the overlay: {m:?}"
+    );
+    assert_eq!(
+        r.mediacheck,
+        Some(MediaCheck::Pass),
+        "{mode:?}: {:?}",
+        r.mediacheck_output
+    );
+}
+
+#[cfg_attr(
+    not(feature = "boot-tests"),
+    ignore = "boots QEMU: the full tier (scripts/test.sh) runs it"
+)]
+#[test]
+fn the_written_stick_boots_bios_usb_and_uefi_usb_esp_with_the_driver() {
+    if !root_or_skip() {
+        return;
+    }
+    let dir = scratch_dir();
+    let stick = Loop::new(dir.path(), "boot", 64);
+    let o = remaster_bin()
+        .arg(fixture_iso())
+        .arg("--add-dud")
+        .arg(dud())
+        .args(["-q", "--fixed-disk", "-o"])
+        .arg(&stick.dev)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", output_text(&o));
+
+    let r = boot(&stick.dev, BootMode::BiosUsb, &BootOptions::default());
+    assert_stick_boot(&r, BootMode::BiosUsb);
+    assert_eq!(r.firmware, "bios");
+
+    // Most PCs boot a dd'd stick through its EFI system partition, never El Torito.
+    hide_el_torito_in_place(&stick.dev);
+    let r = boot(&stick.dev, BootMode::UefiUsbEsp, &BootOptions::default());
+    assert_stick_boot(&r, BootMode::UefiUsbEsp);
+    assert_eq!(r.firmware, "uefi");
 }

@@ -308,6 +308,7 @@ fn the_rpm_installs_the_binary_man_pages_and_completions() {
         "remaster-generate-completions",
         "remaster-generate-man",
         "remaster-inspect",
+        "remaster-pxe",
         "remaster-verify",
     ] {
         expected.push(format!("{man}/{page}.1.gz"));

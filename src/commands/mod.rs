@@ -16,6 +16,7 @@ use crate::{Error, Result};
 pub mod check;
 pub mod dud;
 pub mod inspect;
+pub mod pxe;
 pub mod sniff;
 pub mod verify;
 mod verify_layout;
@@ -48,6 +49,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Verify a remastered ISO (boot records, md5, initrd overlay, boot entries, drivers).
     Verify(VerifyArgs),
+    /// Write the PXE files for a network install with the driver: vmlinuz, the initrd
+    /// with the overlay, GRUB and pxelinux snippets.
+    Pxe(pxe::PxeArgs),
     /// Driver update disk tools.
     #[command(subcommand)]
     Dud(DudCommand),
@@ -246,6 +250,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Verify(args)) => verify::run(args),
         Some(Command::Dud(DudCommand::Create(args))) => dud::create(args),
+        Some(Command::Pxe(args)) => pxe::run(args),
         Some(Command::Generate(what)) => generate(what),
         None => remaster(cli.remaster),
     }
@@ -286,7 +291,7 @@ pub(crate) fn secure_boot(arg: SecureBootArg) -> SecureBoot {
     }
 }
 
-fn compression(arg: CompressionArg) -> Compression {
+pub(crate) fn compression(arg: CompressionArg) -> Compression {
     match arg {
         CompressionArg::Auto => Compression::AsBase,
         CompressionArg::Xz => Compression::Xz,
@@ -350,7 +355,7 @@ pub(crate) fn progress_bar(out: &OutputArgs, total: u64) -> Option<indicatif::Pr
     Some(bar)
 }
 
-fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>> {
+pub(crate) fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>> {
     match s {
         Some(s) => crate::boot::split_args(s).map_err(|e| Error::Usage(format!("{flag}: {e}"))),
         None => Ok(Vec::new()),
@@ -362,7 +367,7 @@ fn split_words(flag: &str, s: &Option<String>) -> Result<Vec<String>> {
 /// file size limit, `ulimit -f`) is caught so that the write fails with EFBIG and is
 /// reported like a full disk instead of killing the process. Best effort: if the handlers
 /// cannot be installed, the write still never leaves a partial file at the output's name.
-fn install_signal_cleanup() {
+pub(crate) fn install_signal_cleanup() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Err(e) = signal_hook::flag::register(SIGXFSZ, flag) {

@@ -168,6 +168,18 @@ impl BootLayout {
         })
     }
 
+    /// The installer kernel and initrd for network boot: lorax puts them in
+    /// `images/pxeboot/` on every family (EL8 and EL9 hard-link them under `isolinux/`;
+    /// EL10 and aarch64 have only these). `remaster pxe` copies them.
+    pub fn pxeboot_files(&self) -> (&'static str, &'static str) {
+        match self.family {
+            Family::El8Isohybrid
+            | Family::El9Isolinux
+            | Family::El10Grub2
+            | Family::Aarch64Uefi => ("images/pxeboot/vmlinuz", "images/pxeboot/initrd.img"),
+        }
+    }
+
     /// The firmware paths this medium offers, in a fixed order.
     pub fn firmware(&self) -> Vec<Firmware> {
         let mut all: Vec<Firmware> = self

@@ -10,6 +10,7 @@ pub mod drivers;
 mod edits;
 pub mod media;
 pub mod preflight;
+pub mod pxe;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,10 @@ pub struct Options {
 pub struct Plan {
     pub report: PlanReport,
     prepared: isowrite::Prepared,
+    /// The command-line edits every installer entry gets (the PXE snippets apply the same).
+    pub(crate) cmdline_edits: CmdlineEdits,
+    /// Per initrd path: the bytes appended to it (the PXE initrd is its base plus these).
+    pub(crate) initrd_overlays: Vec<(String, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -78,6 +83,11 @@ const OVERLAY_DUD_CAP: usize = 16;
 pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     // Wrong paths and an existing output fail here, before the media is read.
     preflight::check(opts)?;
+    plan_checked(opts, early_checksum)
+}
+
+/// [`plan`] after its preflight (`remaster pxe` checks its output directory itself).
+pub(crate) fn plan_checked(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     // Only drivers need the kernel's exports and the initrd's walk; plain edits stay light.
     let has_drivers = !(opts.duds.is_empty() && opts.rpms.is_empty() && opts.modules.is_empty());
     let growing = has_drivers || !opts.add.is_empty() || opts.ks.is_some();
@@ -118,6 +128,14 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
         &mut edit,
         &mut changed_digests,
     )?;
+    let initrd_overlays: Vec<(String, Vec<u8>)> = edit
+        .replace
+        .iter()
+        .filter_map(|(path, content)| match content {
+            NewContent::OriginalPlus(appended) => Some((path.clone(), appended.clone())),
+            _ => None,
+        })
+        .collect();
 
     // Files to add, and the kickstart.
     let label_after = opts
@@ -206,6 +224,7 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
     let driver_plans = judge_drivers(&media, opts, step, &mut warnings, &mut refusals)?;
     let report = PlanReport {
         verbose: false,
+        drivers_only: false,
         input: opts.input.clone(),
         output: opts.output.clone(),
         volume_id: label_after,
@@ -226,7 +245,15 @@ pub fn plan(opts: &Options, early_checksum: bool) -> Result<(Media, Plan)> {
         candidates: selection.rows,
         devices,
     };
-    Ok((media, Plan { report, prepared }))
+    Ok((
+        media,
+        Plan {
+            report,
+            prepared,
+            cmdline_edits: edits,
+            initrd_overlays,
+        },
+    ))
 }
 
 /// Every boot path of the ISO must see the edits: refuse media where a firmware path of the

@@ -21,6 +21,16 @@ pub fn check(opts: &Options) -> Result<()> {
     Ok(())
 }
 
+/// The input ISO and every named input file exist (`remaster pxe` checks its output
+/// directory itself).
+pub(crate) fn check_inputs(opts: &Options) -> Result<()> {
+    exists(&opts.input)?;
+    for path in named_inputs(opts) {
+        exists(path)?;
+    }
+    Ok(())
+}
+
 fn named_inputs(opts: &Options) -> impl Iterator<Item = &Path> {
     opts.ks
         .iter()

@@ -62,6 +62,10 @@ pub struct PlanReport {
     /// Show every installer finding in the human output (`-v`), not only the non-ok ones.
     #[serde(skip)]
     pub verbose: bool,
+    /// Print only the media, drivers, overlays, warnings and refusals: `remaster pxe`
+    /// writes no ISO and prints its own part (boot configs, MD5 and size are the ISO's).
+    #[serde(skip)]
+    pub drivers_only: bool,
     pub input: PathBuf,
     pub output: PathBuf,
     pub volume_id: String,
@@ -148,7 +152,7 @@ impl Report for PlanReport {
                 o.base_bytes
             )?;
         }
-        for c in &self.configs {
+        for c in self.configs.iter().filter(|_| !self.drivers_only) {
             let changed: Vec<&EntryChange> =
                 c.entries.iter().filter(|e| !e.changes.is_empty()).collect();
             writeln!(
@@ -171,23 +175,25 @@ impl Report for PlanReport {
         for f in &self.added_files {
             writeln!(out, "  add {f}")?;
         }
-        if !self.treeinfo_updated.is_empty() {
+        if !self.treeinfo_updated.is_empty() && !self.drivers_only {
             writeln!(
                 out,
                 "  .treeinfo checksums updated: {}",
                 self.treeinfo_updated.join(", ")
             )?;
         }
-        writeln!(
-            out,
-            "  media check MD5: {}",
-            if self.implant_md5 {
-                "re-implanted last"
-            } else {
-                "not implanted (--no-md5)"
-            }
-        )?;
-        writeln!(out, "  output size: {} bytes", self.output_bytes)?;
+        if !self.drivers_only {
+            writeln!(
+                out,
+                "  media check MD5: {}",
+                if self.implant_md5 {
+                    "re-implanted last"
+                } else {
+                    "not implanted (--no-md5)"
+                }
+            )?;
+            writeln!(out, "  output size: {} bytes", self.output_bytes)?;
+        }
         for d in &self.devices {
             writeln!(out, "  PCI {}", crate::hardware::plan_line(d))?;
             writeln!(out, "    media: {}", d.summary)?;

@@ -466,10 +466,47 @@ pub fn hide_el_torito_copy(iso: &Path, dir: &Path) -> PathBuf {
     let copy = dir.join("esp-only.iso");
     fs::copy(iso, &copy)
         .unwrap_or_else(|e| panic!("copy {} → {}: {e}", iso.display(), copy.display()));
+    hide_el_torito(iso, &copy);
+    copy
+}
+
+/// True for a block device (a loop device standing in for a stick).
+pub fn is_block_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// Whether sector 17 of `image` still names El Torito.
+fn has_el_torito(image: &Path) -> bool {
+    let mut f = File::open(image).unwrap_or_else(|e| panic!("{}: {e}", image.display()));
+    let mut id = vec![0u8; ELTORITO_ID.len()];
+    f.seek(SeekFrom::Start(17 * 2048 + 7))
+        .and_then(|_| f.read_exact(&mut id))
+        .unwrap_or_else(|e| panic!("{}: {e}", image.display()));
+    id == ELTORITO_ID
+}
+
+/// [`hide_el_torito_copy`] in place, for a scratch block device (a loop device written by
+/// the test): the UefiUsbEsp mode of [`boot`] boots a block device as it is, so call this
+/// first. The MD5 is re-implanted only if it was valid before.
+pub fn hide_el_torito_in_place(device: &Path) {
+    hide_el_torito(device, device);
+}
+
+/// Hides El Torito in `copy` (a copy of `iso`, or `iso` itself); re-implants the MD5 of
+/// `copy` only if `iso`'s was valid before the change.
+fn hide_el_torito(iso: &Path, copy: &Path) {
+    let original_ok = Command::new("checkisomd5")
+        .arg(iso)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     let mut f = OpenOptions::new()
         .read(true)
         .write(true)
-        .open(&copy)
+        .open(copy)
         .unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
     let at = 17 * 2048 + 7;
     let mut id = vec![0u8; ELTORITO_ID.len()];
@@ -485,18 +522,13 @@ pub fn hide_el_torito_copy(iso: &Path, dir: &Path) -> PathBuf {
     f.seek(SeekFrom::Start(at))
         .and_then(|_| f.write_all(b"NO TORITO SPECIFICATION"))
         .unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
+    f.sync_all()
+        .unwrap_or_else(|e| panic!("{}: {e}", copy.display()));
     drop(f);
-    let original_ok = Command::new("checkisomd5")
-        .arg(iso)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
     if original_ok {
         let status = Command::new("implantisomd5")
             .args(["--force"])
-            .arg(&copy)
+            .arg(copy)
             .stdout(Stdio::null())
             .status()
             .unwrap_or_else(|e| panic!("implantisomd5: {e} (scripts/setup.sh)"));
@@ -506,20 +538,34 @@ pub fn hide_el_torito_copy(iso: &Path, dir: &Path) -> PathBuf {
             copy.display()
         );
     }
-    copy
 }
 
 /// Boots `iso` in `mode` and returns the parsed report (never panics because the guest failed:
 /// check `reached_report`). Panics only if QEMU or OVMF is missing.
+/// `iso` may be a block device (a loop device the test wrote the image to; QEMU opens it
+/// as root); the USB modes never write to it (`snapshot=on`). In the UefiUsbEsp mode a
+/// block device is booted as it is: hide its El Torito first ([`hide_el_torito_in_place`]).
 pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
-    assert!(iso.is_file(), "boot: {} is not a file", iso.display());
+    let device = is_block_device(iso);
+    assert!(
+        iso.is_file() || device,
+        "boot: {} is not a file or block device",
+        iso.display()
+    );
     let work = tempfile::Builder::new()
         .prefix("remaster-boot-")
         .tempdir()
         .unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let iso = if mode == BootMode::UefiUsbEsp {
+    let iso = if mode == BootMode::UefiUsbEsp && !device {
         hide_el_torito_copy(iso, work.path())
     } else {
+        if mode == BootMode::UefiUsbEsp {
+            assert!(
+                !has_el_torito(iso),
+                "{}: hide El Torito first (hide_el_torito_in_place)",
+                iso.display()
+            );
+        }
         iso.to_path_buf()
     };
     let iso_arg = iso
@@ -621,12 +667,56 @@ pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
         }
     }
     args.extend(opts.extra_args.iter().cloned());
+    let mut report = run_guest(&args, work.path(), &log_path, opts);
+    report.mode = Some(mode);
+    report
+}
 
-    let stderr_path = work.path().join("qemu.stderr");
+/// QEMU's direct kernel boot (`-kernel`/`-initrd`/`-append`, SeaBIOS, as a PXE loader hands
+/// over): what `remaster pxe` output boots like. `mode` of the report stays None.
+pub fn boot_kernel(kernel: &Path, initrd: &Path, append: &str, opts: &BootOptions) -> BootReport {
+    let work = tempfile::Builder::new()
+        .prefix("remaster-boot-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let log_path = work.path().join("serial.log");
+    let mut args: Vec<String> = ["-accel", "tcg", "-cpu", "max", "-machine", "pc", "-m"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(opts.memory_mib.to_string());
+    args.extend(
+        [
+            "-nographic",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-nodefaults",
+            "-vga",
+            "std",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    args.push("-serial".into());
+    args.push(format!("file:{}", log_path.display()));
+    args.push("-kernel".into());
+    args.push(kernel.display().to_string());
+    args.push("-initrd".into());
+    args.push(initrd.display().to_string());
+    args.push("-append".into());
+    args.push(append.to_string());
+    args.extend(opts.extra_args.iter().cloned());
+    run_guest(&args, work.path(), &log_path, opts)
+}
+
+/// Runs QEMU with `args` until the guest powers off, the report is complete, or the timeout.
+fn run_guest(args: &[String], work: &Path, log_path: &Path, opts: &BootOptions) -> BootReport {
+    let stderr_path = work.join("qemu.stderr");
     let _slot = SlotGuard::acquire();
     let started = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
-        .args(&args)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(
@@ -640,7 +730,7 @@ pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
         if let Ok(Some(_)) = child.try_wait() {
             break;
         }
-        let log = fs::read(&log_path).unwrap_or_default();
+        let log = fs::read(log_path).unwrap_or_default();
         let log = String::from_utf8_lossy(&log);
         if report_seen_at.is_none() && log.contains("REMASTER-REPORT-END") {
             report_seen_at = Some(Instant::now());
@@ -657,12 +747,11 @@ pub fn boot(iso: &Path, mode: BootMode, opts: &BootOptions) -> BootReport {
         std::thread::sleep(Duration::from_millis(250));
     }
     let elapsed = started.elapsed();
-    let raw = String::from_utf8_lossy(&fs::read(&log_path).unwrap_or_default()).into_owned();
+    let raw = String::from_utf8_lossy(&fs::read(log_path).unwrap_or_default()).into_owned();
     if let Some(keep) = &opts.keep_log {
         let _ = fs::write(keep, &raw);
     }
     let mut report = parse_report(&raw);
-    report.mode = Some(mode);
     report.timed_out = timed_out;
     report.elapsed = elapsed;
     report.qemu_stderr = fs::read_to_string(&stderr_path).unwrap_or_default();

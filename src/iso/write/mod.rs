@@ -59,7 +59,7 @@ use std::sync::Arc;
 
 pub use layout::plan_layout;
 pub use model::{EditPlan, Layout, NewContent, Placement};
-pub use output::{abort_partial_outputs, InputStamp};
+pub use output::{abort_partial_outputs, test_pause, InputStamp, PartialOutput};
 
 use super::md5::Md5Stream;
 use super::output_guard;

@@ -103,8 +103,41 @@ pub fn abort_partial_outputs() -> Vec<PathBuf> {
     let paths = std::mem::take(&mut state.paths);
     paths
         .into_iter()
-        .filter(|p| std::fs::remove_file(p).is_ok())
+        .filter(|p| std::fs::remove_file(p).is_ok() || std::fs::remove_dir_all(p).is_ok())
         .collect()
+}
+
+/// A temporary output of another writer (`remaster pxe`'s directory): removed by
+/// [`abort_partial_outputs`] while it is registered, and committed (renamed) under the same
+/// lock, so an interrupt either removes it before the rename or finds it renamed.
+pub struct PartialOutput(Registered);
+
+impl PartialOutput {
+    /// Registers `path` (a file or a directory); fails once an interrupt aborted the writes.
+    pub fn register(path: &Path) -> crate::Result<Self> {
+        Registered::new(path).map(PartialOutput)
+    }
+
+    /// Runs `commit` (the rename into place) unless an interrupt came first.
+    pub fn commit<T>(self, commit: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+        let state = partial_outputs();
+        if state.aborted {
+            return Err(Error::output(&self.0 .0, "interrupted"));
+        }
+        let done = commit();
+        drop(state);
+        done
+    }
+}
+
+/// The test pause of [`TEST_PAUSE_ENV`], for other writers (`remaster pxe`).
+pub fn test_pause() {
+    if let Some(ms) = std::env::var(TEST_PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// Keeps a temporary output registered for [`abort_partial_outputs`] while it lives.
