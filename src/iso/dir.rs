@@ -1,6 +1,7 @@
 //! Directory records, Rock Ridge (SUSP: NM, SL, PX, CE) and Joliet names; the walk that
 //! builds a [`Tree`] and remembers the byte offset of every record (the writer repoints
-//! records in place).
+//! records in place). The record and SUSP layouts are `format::iso9660::{dr, susp}`, shared
+//! with the writer's directory generation.
 //!
 //! Memory is linear in the image and capped (issue 15): every node stores its full path, so
 //! a deep chain of directories with long names would cost Σ depth × name bytes. A name is at
@@ -16,7 +17,9 @@
 use std::collections::HashSet;
 use std::io::{Read, Seek};
 
-use super::volume::{le32, ucs2be, VolumeDescriptor};
+use super::format::iso9660::{dr, susp};
+use super::format::{le32, ucs2be};
+use super::volume::VolumeDescriptor;
 use super::{read_at, Extent, IsoError, SECTOR};
 
 /// Which directory hierarchy a tree is.
@@ -162,54 +165,40 @@ pub struct Record {
 
 impl Record {
     pub fn is_dir(&self) -> bool {
-        self.flags & 0x02 != 0
+        self.flags & dr::FLAG_DIR != 0
     }
     pub fn is_multi_extent(&self) -> bool {
-        self.flags & 0x80 != 0
+        self.flags & dr::FLAG_MULTI_EXTENT != 0
     }
 }
 
 /// Parses one record from `rec` (exactly `rec[0]` bytes long) found at absolute `offset`.
 pub fn parse_record(rec: &[u8], offset: u64) -> Result<Record, IsoError> {
-    let len = *rec.first().unwrap_or(&0);
-    if len < 34 || rec.len() < usize::from(len) {
+    let view = dr::DirRecord(rec);
+    let len = view.len();
+    if usize::from(len) < dr::MIN_LEN || rec.len() < usize::from(len) {
         return Err(IsoError::malformed(
             "directory record",
             offset,
             format!("length {len}"),
         ));
     }
-    // The fixed 33-byte part (len ≥ 34 and rec.len() ≥ len were checked above).
-    let Some(head) = rec.get(..33).and_then(|h| <&[u8; 33]>::try_from(h).ok()) else {
-        return Err(IsoError::malformed(
-            "directory record",
-            offset,
-            format!("length {len}"),
-        ));
-    };
-    let name_len = usize::from(head[32]);
-    if name_len.saturating_add(33) > usize::from(len) {
+    let name_len = view.name_len();
+    if name_len.saturating_add(dr::FIXED_LEN) > usize::from(len) {
         return Err(IsoError::malformed(
             "directory record",
             offset,
             format!("name of {name_len} bytes does not fit a {len}-byte record"),
         ));
     }
-    let ear = u32::from(head[1]);
-    let su_start = name_len
-        .saturating_add(33)
-        .saturating_add(usize::from(name_len.is_multiple_of(2)));
     Ok(Record {
         offset,
         len,
-        lba: le32(rec, 2).saturating_add(ear),
-        size: le32(rec, 10),
-        flags: head[25],
-        ident: rec
-            .get(33..name_len.saturating_add(33))
-            .unwrap_or_default()
-            .to_vec(),
-        su_start: su_start.min(usize::from(len)),
+        lba: view.extent().saturating_add(u32::from(view.ear_len())),
+        size: view.data_len(),
+        flags: view.flags(),
+        ident: view.ident().unwrap_or_default().to_vec(),
+        su_start: dr::su_start(name_len).min(usize::from(len)),
     })
 }
 
@@ -289,18 +278,24 @@ pub fn parse_rock_ridge<R: Read + Seek>(
             let sig = [s0, s1];
             let len = usize::from(l);
             // Padding or a damaged tail: stop quietly, like the kernel.
-            let Some(e) = area.get(pos..pos.saturating_add(len)).filter(|_| len >= 4) else {
+            let Some(e) = area
+                .get(pos..pos.saturating_add(len))
+                .filter(|_| len >= susp::HEADER_LEN)
+            else {
                 break;
             };
             match &sig {
                 b"ST" => break,
-                b"SP" if len >= 7 && e.get(4..6) == Some([0xBE, 0xEF].as_slice()) => {
-                    rr.sp_skip = e.get(6).copied();
+                b"SP"
+                    if len >= susp::SP_MIN_LEN
+                        && e.get(susp::SP_CHECK) == Some(susp::SP_CHECK_BYTES.as_slice()) =>
+                {
+                    rr.sp_skip = e.get(susp::SP_LEN_SKP).copied();
                 }
-                b"CE" if len >= 28 => {
-                    let block = u64::from(le32(e, 4));
-                    let off = u64::from(le32(e, 12));
-                    let clen = le32(e, 20) as usize;
+                b"CE" if len >= susp::CE_MIN_LEN => {
+                    let block = u64::from(le32(e, susp::CE_BLOCK));
+                    let off = u64::from(le32(e, susp::CE_OFFSET));
+                    let clen = le32(e, susp::CE_LEN) as usize;
                     if clen > SECTOR as usize {
                         return Err(IsoError::malformed(
                             "Rock Ridge CE entry",
@@ -310,14 +305,14 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                     }
                     next = Some((block.saturating_mul(SECTOR).saturating_add(off), clen));
                 }
-                b"NM" if len >= 5 => {
-                    let flags = e.get(4).copied().unwrap_or(0);
-                    if flags & 0x02 != 0 {
+                b"NM" if len > susp::NM_FLAGS => {
+                    let flags = e.get(susp::NM_FLAGS).copied().unwrap_or(0);
+                    if flags & susp::NM_CURRENT != 0 {
                         name = b".".to_vec();
-                    } else if flags & 0x04 != 0 {
+                    } else if flags & susp::NM_PARENT != 0 {
                         name = b"..".to_vec();
                     } else {
-                        name.extend_from_slice(e.get(5..).unwrap_or_default());
+                        name.extend_from_slice(e.get(susp::NM_NAME..).unwrap_or_default());
                     }
                     if name.len() > MAX_NAME_BYTES {
                         return Err(IsoError::malformed(
@@ -328,9 +323,9 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                     }
                     have_name = true;
                 }
-                b"SL" if len >= 5 => {
+                b"SL" if len >= susp::SL_COMPONENTS => {
                     have_link = true;
-                    let mut c = 5usize;
+                    let mut c = susp::SL_COMPONENTS;
                     while let (Some(&cflags), Some(&clen)) = (e.get(c), e.get(c.saturating_add(1)))
                     {
                         let clen = usize::from(clen);
@@ -341,17 +336,17 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                         if !link_component_open && !link.is_empty() && !link.ends_with('/') {
                             link.push('/');
                         }
-                        if cflags & 0x08 != 0 {
+                        if cflags & susp::SL_ROOT != 0 {
                             link.clear();
                             link.push('/');
-                        } else if cflags & 0x02 != 0 {
+                        } else if cflags & susp::SL_CURRENT != 0 {
                             link.push('.');
-                        } else if cflags & 0x04 != 0 {
+                        } else if cflags & susp::SL_PARENT != 0 {
                             link.push_str("..");
                         } else {
                             link.push_str(&String::from_utf8_lossy(content));
                         }
-                        link_component_open = cflags & 0x01 != 0;
+                        link_component_open = cflags & susp::SL_CONTINUE != 0;
                         c = body.saturating_add(clen);
                     }
                     if link.len() > MAX_PATH_BYTES {
@@ -362,16 +357,18 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                         ));
                     }
                 }
-                b"PX" if len >= 36 => {
-                    rr.mode = Some(le32(e, 4));
-                    rr.nlink = Some(le32(e, 12));
-                    if len >= 44 {
-                        rr.ino = Some(le32(e, 36));
+                b"PX" if len >= usize::from(susp::PX_LEN_RRIP_1_10) => {
+                    rr.mode = Some(le32(e, susp::PX_MODE));
+                    rr.nlink = Some(le32(e, susp::PX_NLINK));
+                    if len >= usize::from(susp::PX_LEN_RRIP_1_12) {
+                        rr.ino = Some(le32(e, susp::PX_INO));
                     }
                     rr.px_len = len as u8;
                 }
                 b"RE" => rr.relocated = true,
-                b"CL" if len >= 12 => rr.child_link = Some(le32(e, 4)),
+                b"CL" if len >= susp::CL_MIN_LEN => {
+                    rr.child_link = Some(le32(e, susp::CL_LOCATION))
+                }
                 _ => {}
             }
             pos = pos.saturating_add(len);
@@ -475,7 +472,7 @@ pub fn read_tree<R: Read + Seek>(
                 format!("{what} points at an extent already visited (directory loop)"),
             ));
         }
-        if ext.len > MAX_DIR_BYTES || ext.len < 68 {
+        if ext.len > MAX_DIR_BYTES || ext.len < dr::MIN_DIR_LEN {
             return Err(IsoError::malformed(
                 "directory",
                 ext.offset(),
