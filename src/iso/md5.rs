@@ -19,7 +19,7 @@ use super::format::iso9660::{vd, FIRST_DESCRIPTOR_SECTOR};
 use serde::Serialize;
 
 /// ISO 9660 logical sector size.
-pub const SECTOR_SIZE: u64 = 2048;
+pub const SECTOR_SIZE: u64 = super::SECTOR;
 /// Byte offset of the primary volume descriptor (sector 16). isomd5sum only supports a PVD
 /// in this position (its search loop for later positions is broken).
 pub const PVD_OFFSET: u64 = FIRST_DESCRIPTOR_SECTOR as u64 * SECTOR_SIZE;
