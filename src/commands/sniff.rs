@@ -44,10 +44,12 @@ pub fn sniff(path: &Path) -> Result<FileKind> {
     if head.len() >= 0x206 && &head[0x202..0x206] == b"HdrS" {
         return Ok(FileKind::Kernel);
     }
-    let mut cd001 = [0u8; 5];
-    if file.seek(SeekFrom::Start(16 * 2048 + 1)).is_ok()
-        && file.read_exact(&mut cd001).is_ok()
-        && &cd001 == b"CD001"
+    let mut head16 = [0u8; 6];
+    if file
+        .seek(SeekFrom::Start(crate::iso::PVD_OFFSET_BYTES))
+        .is_ok()
+        && file.read_exact(&mut head16).is_ok()
+        && crate::iso::format::iso9660::vd::has_standard_id(&head16)
     {
         return Ok(FileKind::Iso);
     }

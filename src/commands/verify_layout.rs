@@ -7,6 +7,7 @@
 use std::io::{Read, Seek};
 
 use crate::iso::dir::Tree;
+use crate::iso::format::{eltorito, le64_opt, mbr};
 use crate::iso::{read_at, Image, SECTOR};
 use crate::layout::{BiosChain, BootLayout, EfiImage};
 
@@ -58,19 +59,17 @@ pub(super) fn grub2_checks<R: Read + Seek>(
             format!("no El Torito entry boots {path}"),
         )];
     };
-    let u64_at = |b: &[u8], at: usize| {
-        b.get(at..at + 8)
-            .and_then(|s| s.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    let core = read_at(r, lba * SECTOR, 2556, image.file_len, "GRUB core image").ok();
-    let mbr = read_at(r, 0, 512, image.file_len, "MBR").ok();
+    let core_len = eltorito::GRUB2_BOOT_INFO + 8;
+    let core = read_at(r, lba * SECTOR, core_len, image.file_len, "GRUB core image").ok();
+    let mbr = read_at(r, 0, mbr::LEN, image.file_len, "MBR").ok();
     let bi_file = core
         .as_ref()
-        .and_then(|c| c.get(12..16))
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let grub2 = core.as_ref().and_then(|c| u64_at(c, 2548));
-    let mbr_ptr = mbr.as_ref().and_then(|m| u64_at(m, 0x1B0));
+        .and_then(|c| crate::iso::format::bytes_at(c, eltorito::BOOT_INFO_FILE))
+        .map(u32::from_le_bytes);
+    let grub2 = core
+        .as_ref()
+        .and_then(|c| le64_opt(c, eltorito::GRUB2_BOOT_INFO));
+    let mbr_ptr = mbr.as_ref().and_then(|m| mbr::boot_image_pointer(m));
     let ok = bi_file.map(u64::from) == Some(lba)
         && grub2 == Some(lba * 4 + 5)
         && mbr_ptr == Some(lba * 4 + 4);

@@ -1,6 +1,7 @@
 //! Directory records, Rock Ridge (SUSP: NM, SL, PX, CE) and Joliet names; the walk that
 //! builds a [`Tree`] and remembers the byte offset of every record (the writer repoints
-//! records in place).
+//! records in place). The record and SUSP layouts are `format::iso9660::{dr, susp}`, shared
+//! with the writer's directory generation.
 //!
 //! Memory is linear in the image and capped (issue 15): every node stores its full path, so
 //! a deep chain of directories with long names would cost Σ depth × name bytes. A name is at
@@ -16,7 +17,9 @@
 use std::collections::HashSet;
 use std::io::{Read, Seek};
 
-use super::volume::{le32, ucs2be, VolumeDescriptor};
+use super::format::iso9660::{dr, susp};
+use super::format::{le32, ucs2be};
+use super::volume::{RootRef, VolumeDescriptor};
 use super::{read_at, Extent, IsoError, SECTOR};
 
 /// Which directory hierarchy a tree is.
@@ -162,54 +165,40 @@ pub struct Record {
 
 impl Record {
     pub fn is_dir(&self) -> bool {
-        self.flags & 0x02 != 0
+        self.flags & dr::FLAG_DIR != 0
     }
     pub fn is_multi_extent(&self) -> bool {
-        self.flags & 0x80 != 0
+        self.flags & dr::FLAG_MULTI_EXTENT != 0
     }
 }
 
 /// Parses one record from `rec` (exactly `rec[0]` bytes long) found at absolute `offset`.
 pub fn parse_record(rec: &[u8], offset: u64) -> Result<Record, IsoError> {
-    let len = *rec.first().unwrap_or(&0);
-    if len < 34 || rec.len() < usize::from(len) {
+    let view = dr::DirRecord(rec);
+    let len = view.len();
+    if usize::from(len) < dr::MIN_LEN || rec.len() < usize::from(len) {
         return Err(IsoError::malformed(
             "directory record",
             offset,
             format!("length {len}"),
         ));
     }
-    // The fixed 33-byte part (len ≥ 34 and rec.len() ≥ len were checked above).
-    let Some(head) = rec.get(..33).and_then(|h| <&[u8; 33]>::try_from(h).ok()) else {
-        return Err(IsoError::malformed(
-            "directory record",
-            offset,
-            format!("length {len}"),
-        ));
-    };
-    let name_len = usize::from(head[32]);
-    if name_len.saturating_add(33) > usize::from(len) {
+    let name_len = view.name_len();
+    if name_len.saturating_add(dr::FIXED_LEN) > usize::from(len) {
         return Err(IsoError::malformed(
             "directory record",
             offset,
             format!("name of {name_len} bytes does not fit a {len}-byte record"),
         ));
     }
-    let ear = u32::from(head[1]);
-    let su_start = name_len
-        .saturating_add(33)
-        .saturating_add(usize::from(name_len.is_multiple_of(2)));
     Ok(Record {
         offset,
         len,
-        lba: le32(rec, 2).saturating_add(ear),
-        size: le32(rec, 10),
-        flags: head[25],
-        ident: rec
-            .get(33..name_len.saturating_add(33))
-            .unwrap_or_default()
-            .to_vec(),
-        su_start: su_start.min(usize::from(len)),
+        lba: view.extent().saturating_add(u32::from(view.ear_len())),
+        size: view.data_len(),
+        flags: view.flags(),
+        ident: view.ident().unwrap_or_default().to_vec(),
+        su_start: dr::su_start(name_len).min(usize::from(len)),
     })
 }
 
@@ -289,18 +278,24 @@ pub fn parse_rock_ridge<R: Read + Seek>(
             let sig = [s0, s1];
             let len = usize::from(l);
             // Padding or a damaged tail: stop quietly, like the kernel.
-            let Some(e) = area.get(pos..pos.saturating_add(len)).filter(|_| len >= 4) else {
+            let Some(e) = area
+                .get(pos..pos.saturating_add(len))
+                .filter(|_| len >= susp::HEADER_LEN)
+            else {
                 break;
             };
             match &sig {
                 b"ST" => break,
-                b"SP" if len >= 7 && e.get(4..6) == Some([0xBE, 0xEF].as_slice()) => {
-                    rr.sp_skip = e.get(6).copied();
+                b"SP"
+                    if len >= susp::SP_MIN_LEN
+                        && e.get(susp::SP_CHECK) == Some(susp::SP_CHECK_BYTES.as_slice()) =>
+                {
+                    rr.sp_skip = e.get(susp::SP_LEN_SKP).copied();
                 }
-                b"CE" if len >= 28 => {
-                    let block = u64::from(le32(e, 4));
-                    let off = u64::from(le32(e, 12));
-                    let clen = le32(e, 20) as usize;
+                b"CE" if len >= susp::CE_MIN_LEN => {
+                    let block = u64::from(le32(e, susp::CE_BLOCK));
+                    let off = u64::from(le32(e, susp::CE_OFFSET));
+                    let clen = le32(e, susp::CE_LEN) as usize;
                     if clen > SECTOR as usize {
                         return Err(IsoError::malformed(
                             "Rock Ridge CE entry",
@@ -310,14 +305,14 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                     }
                     next = Some((block.saturating_mul(SECTOR).saturating_add(off), clen));
                 }
-                b"NM" if len >= 5 => {
-                    let flags = e.get(4).copied().unwrap_or(0);
-                    if flags & 0x02 != 0 {
+                b"NM" if len > susp::NM_FLAGS => {
+                    let flags = e.get(susp::NM_FLAGS).copied().unwrap_or(0);
+                    if flags & susp::NM_CURRENT != 0 {
                         name = b".".to_vec();
-                    } else if flags & 0x04 != 0 {
+                    } else if flags & susp::NM_PARENT != 0 {
                         name = b"..".to_vec();
                     } else {
-                        name.extend_from_slice(e.get(5..).unwrap_or_default());
+                        name.extend_from_slice(e.get(susp::NM_NAME..).unwrap_or_default());
                     }
                     if name.len() > MAX_NAME_BYTES {
                         return Err(IsoError::malformed(
@@ -328,9 +323,9 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                     }
                     have_name = true;
                 }
-                b"SL" if len >= 5 => {
+                b"SL" if len >= susp::SL_COMPONENTS => {
                     have_link = true;
-                    let mut c = 5usize;
+                    let mut c = susp::SL_COMPONENTS;
                     while let (Some(&cflags), Some(&clen)) = (e.get(c), e.get(c.saturating_add(1)))
                     {
                         let clen = usize::from(clen);
@@ -341,17 +336,17 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                         if !link_component_open && !link.is_empty() && !link.ends_with('/') {
                             link.push('/');
                         }
-                        if cflags & 0x08 != 0 {
+                        if cflags & susp::SL_ROOT != 0 {
                             link.clear();
                             link.push('/');
-                        } else if cflags & 0x02 != 0 {
+                        } else if cflags & susp::SL_CURRENT != 0 {
                             link.push('.');
-                        } else if cflags & 0x04 != 0 {
+                        } else if cflags & susp::SL_PARENT != 0 {
                             link.push_str("..");
                         } else {
                             link.push_str(&String::from_utf8_lossy(content));
                         }
-                        link_component_open = cflags & 0x01 != 0;
+                        link_component_open = cflags & susp::SL_CONTINUE != 0;
                         c = body.saturating_add(clen);
                     }
                     if link.len() > MAX_PATH_BYTES {
@@ -362,16 +357,18 @@ pub fn parse_rock_ridge<R: Read + Seek>(
                         ));
                     }
                 }
-                b"PX" if len >= 36 => {
-                    rr.mode = Some(le32(e, 4));
-                    rr.nlink = Some(le32(e, 12));
-                    if len >= 44 {
-                        rr.ino = Some(le32(e, 36));
+                b"PX" if len >= usize::from(susp::PX_LEN_RRIP_1_10) => {
+                    rr.mode = Some(le32(e, susp::PX_MODE));
+                    rr.nlink = Some(le32(e, susp::PX_NLINK));
+                    if len >= usize::from(susp::PX_LEN_RRIP_1_12) {
+                        rr.ino = Some(le32(e, susp::PX_INO));
                     }
                     rr.px_len = len as u8;
                 }
                 b"RE" => rr.relocated = true,
-                b"CL" if len >= 12 => rr.child_link = Some(le32(e, 4)),
+                b"CL" if len >= susp::CL_MIN_LEN => {
+                    rr.child_link = Some(le32(e, susp::CL_LOCATION))
+                }
                 _ => {}
             }
             pos = pos.saturating_add(len);
@@ -416,29 +413,52 @@ fn check_extent(e: Extent, file_len: u64, what: &str) -> Result<(), IsoError> {
     Ok(())
 }
 
-/// Reads a whole directory tree starting at a descriptor's root record.
+/// Reads a whole directory tree starting at a descriptor's root record, breadth-first
+/// (iterative: a hostile depth costs no stack). The steps are [`TreeWalk`]'s: each directory
+/// is checked and read ([`TreeWalk::load_dir`]), its `.` and `..` noted, and every other
+/// record becomes a node ([`TreeWalk::entry`]) within the tree's budgets.
 pub fn read_tree<R: Read + Seek>(
     r: &mut R,
     file_len: u64,
     vd: &VolumeDescriptor,
     kind: TreeKind,
 ) -> Result<Tree, IsoError> {
-    let root_ref = vd.root.ok_or_else(|| {
+    let root = vd.root.ok_or_else(|| {
         IsoError::malformed("volume descriptor", vd.offset(), "no root directory record")
     })?;
-    let mut tree = Tree {
+    let mut walk = TreeWalk {
+        r,
+        file_len,
+        kind,
+        tree: root_only(kind, root),
+        queue: std::collections::VecDeque::from([0usize]),
+        visited: HashSet::new(),
+        dir_bytes_read: 0,
+        ce_budget: MAX_TREE_CE_BYTES,
+        text_bytes: 0,
+    };
+    while let Some(dir_index) = walk.queue.pop_front() {
+        walk.read_dir(dir_index)?;
+    }
+    // The root's own PX lives in its `.` record; nothing else needed.
+    Ok(walk.tree)
+}
+
+/// A tree holding only its root directory, named by the descriptor's root record.
+fn root_only(kind: TreeKind, root: RootRef) -> Tree {
+    Tree {
         kind,
         nodes: vec![Node {
             path: String::new(),
             name: String::new(),
             ident: String::new(),
             kind: NodeKind::Dir,
-            size: u64::from(root_ref.size),
+            size: u64::from(root.size),
             extents: vec![Extent {
-                lba: root_ref.lba,
-                len: root_ref.size,
+                lba: root.lba,
+                len: root.size,
             }],
-            records: vec![root_ref.record_offset],
+            records: vec![root.record_offset],
             parent: 0,
             children: Vec::new(),
             dot_record: None,
@@ -453,44 +473,37 @@ pub fn read_tree<R: Read + Seek>(
         susp_skip: 0,
         px_len: 0,
         dir_extents: Vec::new(),
-    };
-    let mut visited: HashSet<u32> = HashSet::new();
-    let mut dir_bytes_read: u64 = 0;
-    let mut ce_budget = MAX_TREE_CE_BYTES;
-    let mut text_bytes: u64 = 0;
-    let mut queue = std::collections::VecDeque::from([0usize]);
-    while let Some(dir_index) = queue.pop_front() {
-        let Some(dir) = tree.nodes.get(dir_index) else {
-            continue;
+    }
+}
+
+/// The state of one [`read_tree`]: the tree so far, the directories still to read, and what
+/// the budgets of issue 15 have used.
+struct TreeWalk<'r, R> {
+    r: &'r mut R,
+    file_len: u64,
+    kind: TreeKind,
+    tree: Tree,
+    /// Directories (node indices) still to read.
+    queue: std::collections::VecDeque<usize>,
+    /// Directory extents read (a second visit is a loop).
+    visited: HashSet<u32>,
+    dir_bytes_read: u64,
+    ce_budget: u64,
+    text_bytes: u64,
+}
+
+impl<R: Read + Seek> TreeWalk<'_, R> {
+    /// One directory: its records in order; `.` and `..` are noted on the directory, every
+    /// other record is an entry. A multi-extent file collects the records that follow it.
+    fn read_dir(&mut self, dir_index: usize) -> Result<(), IsoError> {
+        let Some(dir) = self.tree.nodes.get(dir_index) else {
+            return Ok(());
         };
         let Some(ext) = dir.extents.first().copied() else {
-            continue;
+            return Ok(());
         };
         let dir_path = dir.path.clone();
-        let what = format!("directory /{dir_path}");
-        if !visited.insert(ext.lba) {
-            return Err(IsoError::malformed(
-                "directory tree",
-                ext.offset(),
-                format!("{what} points at an extent already visited (directory loop)"),
-            ));
-        }
-        if ext.len > MAX_DIR_BYTES || ext.len < 68 {
-            return Err(IsoError::malformed(
-                "directory",
-                ext.offset(),
-                format!("{what} has an implausible size of {} bytes", ext.len),
-            ));
-        }
-        check_extent(ext, file_len, &what)?;
-        dir_bytes_read = dir_bytes_read.saturating_add(u64::from(ext.len));
-        if dir_bytes_read > MAX_TREE_DIR_BYTES {
-            return Err(IsoError::Limit(format!(
-                "directories of more than {MAX_TREE_DIR_BYTES} bytes in total"
-            )));
-        }
-        tree.dir_extents.push((dir_index, ext));
-        let buf = read_at(r, ext.offset(), ext.len as usize, file_len, &what)?;
+        let buf = self.load_dir(dir_index, ext, &dir_path)?;
         let records = split_records(&buf, ext.offset())?;
         let mut pending: Option<usize> = None; // multi-extent file being collected
         for (i, rec) in records.iter().enumerate() {
@@ -499,147 +512,236 @@ pub fn read_tree<R: Read + Seek>(
                 .and_then(|b| b.get(..usize::from(rec.len)))
                 .and_then(|b| b.get(rec.su_start..))
                 .unwrap_or(&[]);
-            if i == 0 {
-                // `.`: Rock Ridge is announced by SP in the root's `.` record.
-                if dir_index == 0 && kind == TreeKind::Iso9660 {
-                    let rr = parse_rock_ridge(r, file_len, su, rec.offset, &mut ce_budget)?;
-                    if let Some(skip) = rr.sp_skip {
-                        tree.rock_ridge = true;
-                        tree.susp_skip = skip;
-                    }
-                }
-                if let Some(n) = tree.nodes.get_mut(dir_index) {
-                    n.dot_record = Some(rec.offset);
-                }
-                continue;
-            }
-            if i == 1 {
-                if let Some(n) = tree.nodes.get_mut(dir_index) {
-                    n.dotdot_record = Some(rec.offset);
-                    n.dotdot_lba = Some(rec.lba);
-                }
-                continue;
-            }
-            let rr = if tree.rock_ridge {
-                let skip = usize::from(tree.susp_skip).min(su.len());
-                parse_rock_ridge(
-                    r,
-                    file_len,
-                    su.get(skip..).unwrap_or_default(),
-                    rec.offset,
-                    &mut ce_budget,
-                )?
-            } else {
-                RockRidge::default()
-            };
-            if rr.relocated {
-                continue;
-            }
-            let ident = match kind {
-                TreeKind::Joliet => ucs2be(&rec.ident),
-                TreeKind::Iso9660 => String::from_utf8_lossy(&rec.ident).into_owned(),
-            };
-            let extent = Extent {
-                lba: rr.child_link.unwrap_or(rec.lba),
-                len: rec.size,
-            };
-            // Continuation of a multi-extent file: same name as the pending node.
-            if let Some(p) = pending {
-                if tree.nodes.get(p).map(|n| n.ident.as_str()) == Some(ident.as_str()) {
-                    check_extent(extent, file_len, &format!("file /{}", ident))?;
-                    if let Some(n) = tree.nodes.get_mut(p) {
-                        n.extents.push(extent);
-                        n.records.push(rec.offset);
-                        n.size = n.size.saturating_add(u64::from(rec.size));
-                    }
-                    pending = rec.is_multi_extent().then_some(p);
-                    continue;
-                }
-            }
-            let name = match (&rr.name, kind) {
-                (Some(n), TreeKind::Iso9660) => n.clone(),
-                _ => plain_iso_name(&ident),
-            };
-            if name.len() > MAX_NAME_BYTES {
-                return Err(IsoError::malformed(
-                    "directory record",
-                    rec.offset,
-                    format!("name longer than {MAX_NAME_BYTES} bytes"),
-                ));
-            }
-            let path_len = dir_path.len().saturating_add(1).saturating_add(name.len());
-            if path_len > MAX_PATH_BYTES {
-                return Err(IsoError::malformed(
-                    "directory tree",
-                    rec.offset,
-                    format!("a path longer than {MAX_PATH_BYTES} bytes (PATH_MAX)"),
-                ));
-            }
-            // Each ≤ PATH_MAX here: path, name (twice: node name and path) and identifier.
-            text_bytes = text_bytes.saturating_add(
-                path_len
-                    .saturating_add(name.len())
-                    .saturating_add(ident.len()) as u64,
-            );
-            if text_bytes > MAX_TREE_TEXT_BYTES {
-                return Err(IsoError::Limit(format!(
-                    "names and paths of more than {} MiB in one directory tree (budget: name bytes)",
-                    MAX_TREE_TEXT_BYTES >> 20
-                )));
-            }
-            let path = if dir_path.is_empty() {
-                name.clone()
-            } else {
-                format!("{dir_path}/{name}")
-            };
-            let node_kind = if rec.is_dir() || rr.child_link.is_some() {
-                NodeKind::Dir
-            } else if rr.symlink.is_some() {
-                NodeKind::Symlink
-            } else {
-                NodeKind::File
-            };
-            if node_kind == NodeKind::File {
-                check_extent(extent, file_len, &format!("file /{path}"))?;
-            }
-            if tree.nodes.len() >= MAX_NODES {
-                return Err(IsoError::Limit(format!(
-                    "more than {MAX_NODES} directory entries"
-                )));
-            }
-            if rr.px_len > 0 {
-                tree.px_len = rr.px_len;
-            }
-            let index = tree.nodes.len();
-            tree.nodes.push(Node {
-                path,
-                name,
-                ident,
-                kind: node_kind,
-                size: u64::from(rec.size),
-                extents: vec![extent],
-                records: vec![rec.offset],
-                parent: dir_index,
-                children: Vec::new(),
-                dot_record: None,
-                dotdot_record: None,
-                dotdot_lba: None,
-                mode: rr.mode,
-                nlink: rr.nlink,
-                ino: rr.ino,
-                symlink: rr.symlink,
-            });
-            if let Some(d) = tree.nodes.get_mut(dir_index) {
-                d.children.push(index);
-            }
-            if node_kind == NodeKind::Dir {
-                queue.push_back(index);
-                pending = None;
-            } else {
-                pending = rec.is_multi_extent().then_some(index);
+            match i {
+                0 => self.note_dot(dir_index, rec, su)?,
+                1 => self.note_dotdot(dir_index, rec),
+                _ => pending = self.entry(dir_index, &dir_path, rec, su, pending)?,
             }
         }
+        Ok(())
     }
-    // The root's own PX lives in its `.` record; nothing else needed.
-    Ok(tree)
+
+    /// Checks a directory's extent (no loop, a plausible size inside the image, within the
+    /// tree's directory budget), records it and reads its bytes.
+    fn load_dir(
+        &mut self,
+        dir_index: usize,
+        ext: Extent,
+        dir_path: &str,
+    ) -> Result<Vec<u8>, IsoError> {
+        let what = format!("directory /{dir_path}");
+        if !self.visited.insert(ext.lba) {
+            return Err(IsoError::malformed(
+                "directory tree",
+                ext.offset(),
+                format!("{what} points at an extent already visited (directory loop)"),
+            ));
+        }
+        if ext.len > MAX_DIR_BYTES || ext.len < dr::MIN_DIR_LEN {
+            return Err(IsoError::malformed(
+                "directory",
+                ext.offset(),
+                format!("{what} has an implausible size of {} bytes", ext.len),
+            ));
+        }
+        check_extent(ext, self.file_len, &what)?;
+        self.dir_bytes_read = self.dir_bytes_read.saturating_add(u64::from(ext.len));
+        if self.dir_bytes_read > MAX_TREE_DIR_BYTES {
+            return Err(IsoError::Limit(format!(
+                "directories of more than {MAX_TREE_DIR_BYTES} bytes in total"
+            )));
+        }
+        self.tree.dir_extents.push((dir_index, ext));
+        read_at(self.r, ext.offset(), ext.len as usize, self.file_len, &what)
+    }
+
+    /// `.`: where it is; in the root of the ISO 9660 tree, whether Rock Ridge is announced
+    /// (SP entry) and how many system-use bytes each record skips.
+    fn note_dot(&mut self, dir_index: usize, rec: &Record, su: &[u8]) -> Result<(), IsoError> {
+        if dir_index == 0 && self.kind == TreeKind::Iso9660 {
+            let rr = parse_rock_ridge(self.r, self.file_len, su, rec.offset, &mut self.ce_budget)?;
+            if let Some(skip) = rr.sp_skip {
+                self.tree.rock_ridge = true;
+                self.tree.susp_skip = skip;
+            }
+        }
+        if let Some(n) = self.tree.nodes.get_mut(dir_index) {
+            n.dot_record = Some(rec.offset);
+        }
+        Ok(())
+    }
+
+    /// `..`: where it is and which LBA it names (the writer repoints it when that moves).
+    fn note_dotdot(&mut self, dir_index: usize, rec: &Record) {
+        if let Some(n) = self.tree.nodes.get_mut(dir_index) {
+            n.dotdot_record = Some(rec.offset);
+            n.dotdot_lba = Some(rec.lba);
+        }
+    }
+
+    /// The Rock Ridge entries of a record (none when the tree has no Rock Ridge).
+    fn rock_ridge(&mut self, rec: &Record, su: &[u8]) -> Result<RockRidge, IsoError> {
+        if !self.tree.rock_ridge {
+            return Ok(RockRidge::default());
+        }
+        let skip = usize::from(self.tree.susp_skip).min(su.len());
+        parse_rock_ridge(
+            self.r,
+            self.file_len,
+            su.get(skip..).unwrap_or_default(),
+            rec.offset,
+            &mut self.ce_budget,
+        )
+    }
+
+    /// A record other than `.` and `..`: the next extent of the multi-extent file
+    /// `pending`, or a new node (a directory is queued). Returns the multi-extent file
+    /// still collecting records after this one.
+    fn entry(
+        &mut self,
+        dir_index: usize,
+        dir_path: &str,
+        rec: &Record,
+        su: &[u8],
+        pending: Option<usize>,
+    ) -> Result<Option<usize>, IsoError> {
+        let rr = self.rock_ridge(rec, su)?;
+        if rr.relocated {
+            return Ok(pending);
+        }
+        let ident = match self.kind {
+            TreeKind::Joliet => ucs2be(&rec.ident),
+            TreeKind::Iso9660 => String::from_utf8_lossy(&rec.ident).into_owned(),
+        };
+        let extent = Extent {
+            lba: rr.child_link.unwrap_or(rec.lba),
+            len: rec.size,
+        };
+        if let Some(p) = pending {
+            if self.continue_multi_extent(p, &ident, extent, rec)? {
+                return Ok(rec.is_multi_extent().then_some(p));
+            }
+        }
+        let name = match (&rr.name, self.kind) {
+            (Some(n), TreeKind::Iso9660) => n.clone(),
+            _ => plain_iso_name(&ident),
+        };
+        let path = self.child_path(dir_path, &name, &ident, rec.offset)?;
+        let node_kind = if rec.is_dir() || rr.child_link.is_some() {
+            NodeKind::Dir
+        } else if rr.symlink.is_some() {
+            NodeKind::Symlink
+        } else {
+            NodeKind::File
+        };
+        if node_kind == NodeKind::File {
+            check_extent(extent, self.file_len, &format!("file /{path}"))?;
+        }
+        if rr.px_len > 0 {
+            self.tree.px_len = rr.px_len;
+        }
+        let node = Node {
+            path,
+            name,
+            ident,
+            kind: node_kind,
+            size: u64::from(rec.size),
+            extents: vec![extent],
+            records: vec![rec.offset],
+            parent: dir_index,
+            children: Vec::new(),
+            dot_record: None,
+            dotdot_record: None,
+            dotdot_lba: None,
+            mode: rr.mode,
+            nlink: rr.nlink,
+            ino: rr.ino,
+            symlink: rr.symlink,
+        };
+        let index = self.add_node(dir_index, node)?;
+        if node_kind == NodeKind::Dir {
+            self.queue.push_back(index);
+            Ok(None)
+        } else {
+            Ok(rec.is_multi_extent().then_some(index))
+        }
+    }
+
+    /// A record naming the same identifier as the multi-extent file `p` is its next
+    /// extent: added to it (`true`), after checking it lies inside the image.
+    fn continue_multi_extent(
+        &mut self,
+        p: usize,
+        ident: &str,
+        extent: Extent,
+        rec: &Record,
+    ) -> Result<bool, IsoError> {
+        if self.tree.nodes.get(p).map(|n| n.ident.as_str()) != Some(ident) {
+            return Ok(false);
+        }
+        check_extent(extent, self.file_len, &format!("file /{}", ident))?;
+        if let Some(n) = self.tree.nodes.get_mut(p) {
+            n.extents.push(extent);
+            n.records.push(rec.offset);
+            n.size = n.size.saturating_add(u64::from(rec.size));
+        }
+        Ok(true)
+    }
+
+    /// Adds a node under directory `dir_index` (within [`MAX_NODES`]); its index.
+    fn add_node(&mut self, dir_index: usize, node: Node) -> Result<usize, IsoError> {
+        if self.tree.nodes.len() >= MAX_NODES {
+            return Err(IsoError::Limit(format!(
+                "more than {MAX_NODES} directory entries"
+            )));
+        }
+        let index = self.tree.nodes.len();
+        self.tree.nodes.push(node);
+        if let Some(d) = self.tree.nodes.get_mut(dir_index) {
+            d.children.push(index);
+        }
+        Ok(index)
+    }
+
+    /// The path of a child `name` of `dir_path`, within the name, path and text budgets.
+    fn child_path(
+        &mut self,
+        dir_path: &str,
+        name: &str,
+        ident: &str,
+        offset: u64,
+    ) -> Result<String, IsoError> {
+        if name.len() > MAX_NAME_BYTES {
+            return Err(IsoError::malformed(
+                "directory record",
+                offset,
+                format!("name longer than {MAX_NAME_BYTES} bytes"),
+            ));
+        }
+        let path_len = dir_path.len().saturating_add(1).saturating_add(name.len());
+        if path_len > MAX_PATH_BYTES {
+            return Err(IsoError::malformed(
+                "directory tree",
+                offset,
+                format!("a path longer than {MAX_PATH_BYTES} bytes (PATH_MAX)"),
+            ));
+        }
+        // Each ≤ PATH_MAX here: path, name (twice: node name and path) and identifier.
+        self.text_bytes = self.text_bytes.saturating_add(
+            path_len
+                .saturating_add(name.len())
+                .saturating_add(ident.len()) as u64,
+        );
+        if self.text_bytes > MAX_TREE_TEXT_BYTES {
+            return Err(IsoError::Limit(format!(
+                "names and paths of more than {} MiB in one directory tree (budget: name bytes)",
+                MAX_TREE_TEXT_BYTES >> 20
+            )));
+        }
+        Ok(if dir_path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{dir_path}/{name}")
+        })
+    }
 }

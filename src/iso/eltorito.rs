@@ -1,5 +1,5 @@
 //! The El Torito boot catalog (validation entry, default entry, sections) and which file
-//! each boot image is.
+//! each boot image is. The entry layout is `format::eltorito`, shared with the writer.
 //!
 //! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
@@ -7,7 +7,9 @@
 use std::io::{Read, Seek};
 
 use super::dir::Tree;
-use super::volume::{le16, le32};
+use super::format::eltorito::{self as fmt, CatalogEntry, ENTRY_LEN};
+use super::format::iso9660::FIRST_DESCRIPTOR_SECTOR;
+use super::format::le32;
 use super::{read_at, IsoError, SECTOR};
 
 /// Platform ids of El Torito.
@@ -76,7 +78,7 @@ pub fn read_catalog<R: Read + Seek>(
     const MAX_CATALOG_BYTES: u64 = MAX_CATALOG_SECTORS as u64 * SECTOR;
     let base = u64::from(lba).saturating_mul(SECTOR);
     let avail = file_len.saturating_sub(base).min(MAX_CATALOG_BYTES);
-    if avail < 64 {
+    if avail < fmt::FIRST_SECTION as u64 {
         return Err(IsoError::malformed(
             "El Torito catalog",
             base,
@@ -84,72 +86,77 @@ pub fn read_catalog<R: Read + Seek>(
         ));
     }
     let buf = read_at(r, base, avail as usize, file_len, "El Torito catalog")?;
-    let entry_at =
-        |pos: usize| -> Option<&[u8; 32]> { buf.get(pos..pos.checked_add(32)?)?.try_into().ok() };
+    let entry_at = |pos: usize| -> Option<&[u8; ENTRY_LEN]> {
+        buf.get(pos..pos.checked_add(ENTRY_LEN)?)?.try_into().ok()
+    };
     let no_validation = || IsoError::malformed("El Torito catalog", base, "no validation entry");
     let v = entry_at(0).ok_or_else(no_validation)?;
-    if v[0] != 0x01 || v[30] != 0x55 || v[31] != 0xAA {
+    if v.first() != Some(&fmt::VALIDATION_HEADER_ID)
+        || v.get(fmt::VALIDATION_KEY) != Some(fmt::VALIDATION_KEY_BYTES.as_slice())
+    {
         return Err(IsoError::malformed(
             "El Torito catalog",
             base,
             "no validation entry",
         ));
     }
-    let sum = v.chunks_exact(2).fold(0u16, |s, c| {
-        s.wrapping_add(u16::from_le_bytes(c.try_into().unwrap_or([0; 2])))
-    });
-    if sum != 0 {
+    if !fmt::validation_ok(v) {
         return Err(IsoError::malformed(
             "El Torito catalog",
             base,
             "validation entry checksum is wrong",
         ));
     }
+    let validation_platform = v.get(fmt::VALIDATION_PLATFORM).copied().unwrap_or(0);
     let mut cat = BootCatalog {
         lba,
         path: path_at(tree, lba),
-        validation_platform: v[1],
-        id_string: String::from_utf8_lossy(&v[4..28])
+        validation_platform,
+        id_string: String::from_utf8_lossy(v.get(fmt::VALIDATION_ID_STRING).unwrap_or_default())
             .trim_end_matches(['\0', ' '])
             .to_string(),
         entries: Vec::new(),
     };
-    let entry = |e: &[u8; 32], platform: u8, at: usize| BootEntry {
-        platform_id: platform,
-        platform: platform_name(platform),
-        bootable: e[0] == 0x88,
-        emulation: e[1] & 0x0F,
-        load_segment: le16(e, 2),
-        system_type: e[4],
-        load_size: le16(e, 6),
-        lba: le32(e, 8),
-        entry_offset: base.saturating_add(at as u64),
-        path: path_at(tree, le32(e, 8)),
-        boot_info_table: false,
+    let entry = |e: &[u8; ENTRY_LEN], platform: u8, at: usize| {
+        let e = CatalogEntry(e);
+        BootEntry {
+            platform_id: platform,
+            platform: platform_name(platform),
+            bootable: e.bootable(),
+            emulation: e.emulation(),
+            load_segment: e.load_segment(),
+            system_type: e.system_type(),
+            load_size: e.sector_count(),
+            lba: e.load_rba(),
+            entry_offset: base.saturating_add(at as u64),
+            path: path_at(tree, e.load_rba()),
+            boot_info_table: false,
+        }
     };
-    let default = entry_at(32).ok_or_else(no_validation)?;
-    cat.entries.push(entry(default, v[1], 32));
+    let default = entry_at(fmt::DEFAULT_ENTRY).ok_or_else(no_validation)?;
+    cat.entries
+        .push(entry(default, validation_platform, fmt::DEFAULT_ENTRY));
     // Sections: header 0x90 (more follow) / 0x91 (last), then its entries; 0x44 extensions.
-    let mut pos = 64usize;
-    let mut platform = v[1];
+    let mut pos = fmt::FIRST_SECTION;
+    let mut platform = validation_platform;
     let mut last_section = false;
     while let Some(e) = entry_at(pos) {
-        match e[0] {
-            0x90 | 0x91 => {
-                platform = e[1];
-                last_section = e[0] == 0x91;
+        match CatalogEntry(e).indicator() {
+            h @ (fmt::SECTION_HEADER_MORE | fmt::SECTION_HEADER_LAST) => {
+                platform = e.get(fmt::SECTION_PLATFORM).copied().unwrap_or(0);
+                last_section = h == fmt::SECTION_HEADER_LAST;
             }
-            0x88 | 0x00 if e.iter().any(|&b| b != 0) => {
+            fmt::BOOTABLE | fmt::NOT_BOOTABLE if e.iter().any(|&b| b != 0) => {
                 cat.entries.push(entry(e, platform, pos));
             }
-            0x44 => {}
+            fmt::SECTION_EXTENSION => {}
             _ => {
                 if last_section || e.iter().all(|&b| b == 0) {
                     break;
                 }
             }
         }
-        pos = pos.saturating_add(32);
+        pos = pos.saturating_add(ENTRY_LEN);
     }
     // Boot-info table (mkisofs -boot-info-table): bytes 8..12 = PVD sector, 12..16 = own LBA.
     for e in &mut cat.entries {
@@ -161,9 +168,11 @@ pub fn read_catalog<R: Read + Seek>(
                 format!("boot entry points at sector {} outside the image", e.lba),
             ));
         }
-        if e.emulation == 0 && at.saturating_add(64) <= file_len && e.lba != 0 {
-            let head = read_at(r, at, 64, file_len, "boot image")?;
-            e.boot_info_table = le32(&head, 8) == 16 && le32(&head, 12) == e.lba;
+        let span = fmt::BOOT_INFO_SPAN;
+        if e.emulation == 0 && at.saturating_add(span as u64) <= file_len && e.lba != 0 {
+            let head = read_at(r, at, span, file_len, "boot image")?;
+            e.boot_info_table = le32(&head, fmt::BOOT_INFO_PVD) == FIRST_DESCRIPTOR_SECTOR
+                && le32(&head, fmt::BOOT_INFO_FILE) == e.lba;
         }
     }
     Ok(cat)

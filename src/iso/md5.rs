@@ -15,19 +15,20 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use super::digest::Md5;
+use super::format::iso9660::{vd, FIRST_DESCRIPTOR_SECTOR};
 use serde::Serialize;
 
 /// ISO 9660 logical sector size.
-pub const SECTOR_SIZE: u64 = 2048;
+pub const SECTOR_SIZE: u64 = super::SECTOR;
 /// Byte offset of the primary volume descriptor (sector 16). isomd5sum only supports a PVD
 /// in this position (its search loop for later positions is broken).
-pub const PVD_OFFSET: u64 = 16 * SECTOR_SIZE;
+pub const PVD_OFFSET: u64 = FIRST_DESCRIPTOR_SECTOR as u64 * SECTOR_SIZE;
 /// Offset of the application-use field inside the PVD (ECMA-119 8.4.32).
-const APPDATA_IN_PVD: u64 = 883;
+const APPDATA_IN_PVD: u64 = vd::APP_USE as u64;
 /// Absolute byte offset of the implanted field (0x8373).
 pub const APPDATA_OFFSET: u64 = PVD_OFFSET + APPDATA_IN_PVD;
 /// Length of the application-use field.
-pub const APPDATA_LEN: usize = 512;
+pub const APPDATA_LEN: usize = vd::APP_USE_LEN;
 /// Sectors at the end of the volume that isomd5sum leaves out (burned-CD read problems).
 pub const SKIP_SECTORS: u64 = 15;
 /// Number of fragment checkpoints implantisomd5 writes.
@@ -37,7 +38,7 @@ const FRAGMENT_SUM_LEN: usize = 60;
 /// isomd5sum reads 16 sectors at a time; the fragment rule depends on this chunking.
 const CHUNK: usize = 16 * SECTOR_SIZE as usize;
 /// Offset of the big-endian half of the volume space size inside the PVD.
-const VOLUME_SIZE_BE_IN_PVD: u64 = 84;
+const VOLUME_SIZE_BE_IN_PVD: u64 = vd::VOLUME_SPACE_SIZE_BE as u64;
 
 /// The parsed (or computed) content of the implanted field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -245,7 +246,7 @@ fn read_pvd<R: Read + Seek>(r: &mut R) -> io::Result<(u64, [u8; APPDATA_LEN])> {
             e
         }
     })?;
-    if pvd.first() != Some(&1) || pvd.get(1..6) != Some(b"CD001".as_slice()) {
+    if pvd.get(vd::TYPE) != Some(&vd::TYPE_PRIMARY) || !vd::has_standard_id(&pvd) {
         return Err(invalid_data(
             "not an ISO 9660 image: no primary volume descriptor at sector 16",
         ));

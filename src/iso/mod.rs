@@ -14,6 +14,7 @@ pub mod device;
 mod digest;
 pub mod dir;
 pub mod eltorito;
+pub mod format;
 pub mod inspect;
 pub mod md5;
 pub mod output_guard;
@@ -33,10 +34,12 @@ pub use volume::{DescriptorKind, VolumeDescriptor};
 
 /// ISO 9660 logical sector size.
 pub const SECTOR: u64 = 2048;
+/// Byte offset of the first volume descriptor (sector 16; the primary on the media here).
+pub const PVD_OFFSET_BYTES: u64 = format::iso9660::FIRST_DESCRIPTOR_SECTOR as u64 * SECTOR;
 /// Byte offset of the primary volume descriptor's application-use field (isomd5sum).
-pub const PVD_APP_USE_OFFSET: u64 = 16 * SECTOR + 883;
+pub const PVD_APP_USE_OFFSET: u64 = PVD_OFFSET_BYTES + format::iso9660::vd::APP_USE as u64;
 /// Length of the application-use field.
-pub const APP_USE_LEN: usize = 512;
+pub const APP_USE_LEN: usize = format::iso9660::vd::APP_USE_LEN;
 
 /// Errors of the ISO reader and writer; each displays on one line.
 #[derive(Debug, thiserror::Error)]

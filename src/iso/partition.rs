@@ -13,6 +13,8 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use super::dir::{read_tree, Tree, TreeKind};
+use super::format::iso9660::{vd, FIRST_DESCRIPTOR_SECTOR};
+use super::format::mbr;
 use super::sysarea::SystemArea;
 use super::volume::{read_descriptors, DescriptorKind, VolumeDescriptor};
 use super::{IsoError, SECTOR};
@@ -74,7 +76,7 @@ fn candidate_start(sa: &SystemArea) -> Option<u32> {
     let mbr = sa
         .mbr
         .iter()
-        .filter(|p| p.part_type != 0xEE)
+        .filter(|p| p.part_type != mbr::TYPE_PROTECTIVE)
         .map(|p| u64::from(p.start));
     gpt.chain(mbr)
         .filter(|&s| s >= 64 && s % 4 == 0)
@@ -101,8 +103,14 @@ pub fn read_partition_view<R: Read + Seek>(
     }
     // Only a descriptor at the view's block 16 makes it a view (a partition holding data of
     // the whole-disk tree, as isohybrid's efiboot.img partition, does not).
-    let probe = super::read_at(r, base + 16 * SECTOR, 8, file_len, "partition descriptor")?;
-    if probe.get(1..6) != Some(b"CD001".as_slice()) {
+    let probe = super::read_at(
+        r,
+        base + u64::from(FIRST_DESCRIPTOR_SECTOR) * SECTOR,
+        8,
+        file_len,
+        "partition descriptor",
+    )?;
+    if !vd::has_standard_id(&probe) {
         return Ok(None);
     }
     let mut view = Shifted { inner: r, base };

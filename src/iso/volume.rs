@@ -1,10 +1,13 @@
-//! Volume descriptors (ECMA-119 §8): primary, supplementary (Joliet), boot record.
+//! Volume descriptors (ECMA-119 §8): primary, supplementary (Joliet), boot record. The field
+//! offsets are `format::iso9660::vd` and `format::eltorito`, shared with the writer.
 //!
 //! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::io::{Read, Seek};
 
+use super::format::iso9660::{dr, vd, FIRST_DESCRIPTOR_SECTOR};
+use super::format::{eltorito, le32, ucs2be};
 use super::{read_at, IsoError, SECTOR};
 
 /// What a volume descriptor is.
@@ -62,36 +65,15 @@ impl VolumeDescriptor {
     pub fn offset(&self) -> u64 {
         u64::from(self.sector) * SECTOR
     }
+
+    /// Absolute byte offset of a field of the descriptor (a `format::iso9660::vd` offset).
+    pub fn field_offset(&self, field: usize) -> u64 {
+        self.offset().saturating_add(field as u64)
+    }
 }
 
 /// Most descriptors read before giving up on finding a terminator.
 const MAX_DESCRIPTORS: u32 = 64;
-
-/// `N` bytes at `at`, or None when they are not all there.
-fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
-    b.get(at..at.checked_add(N)?)?.try_into().ok()
-}
-
-pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    bytes_at(b, at).map_or(0, u32::from_le_bytes)
-}
-
-pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    bytes_at(b, at).map_or(0, u32::from_be_bytes)
-}
-
-pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    bytes_at(b, at).map_or(0, u16::from_le_bytes)
-}
-
-/// Decodes UCS-2 big-endian (Joliet), replacing unpaired surrogates.
-pub(crate) fn ucs2be(b: &[u8]) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| bytes_at(c, 0).map_or(0, u16::from_be_bytes))
-        .collect();
-    String::from_utf16_lossy(&units)
-}
 
 /// Reads descriptors from sector 16 to the set terminator.
 pub fn read_descriptors<R: Read + Seek>(
@@ -104,40 +86,38 @@ pub fn read_descriptors<R: Read + Seek>(
         )));
     }
     let mut out = Vec::new();
-    for sector in 16..16 + MAX_DESCRIPTORS {
+    for sector in FIRST_DESCRIPTOR_SECTOR..FIRST_DESCRIPTOR_SECTOR + MAX_DESCRIPTORS {
         let offset = u64::from(sector) * SECTOR;
         if offset.saturating_add(SECTOR) > file_len {
             break;
         }
         let b = read_at(r, offset, SECTOR as usize, file_len, "volume descriptor")?;
-        if b.get(1..6) != Some(b"CD001") {
-            if sector == 16 {
+        if !vd::has_standard_id(&b) {
+            if sector == FIRST_DESCRIPTOR_SECTOR {
                 return Err(IsoError::NotIso(
                     "no CD001 volume descriptor at sector 16".into(),
                 ));
             }
             break;
         }
-        let code = b.first().copied().unwrap_or(0);
-        if code == 255 {
+        let code = b.get(vd::TYPE).copied().unwrap_or(0);
+        if code == vd::TYPE_TERMINATOR {
             break;
         }
         let kind = match code {
-            0 => {
-                if b.get(7..30) == Some(b"EL TORITO SPECIFICATION".as_slice()) {
+            vd::TYPE_BOOT_RECORD => {
+                if b.get(eltorito::BOOT_SYSTEM_ID) == Some(eltorito::EL_TORITO_ID.as_slice()) {
                     DescriptorKind::BootRecord {
-                        catalog_lba: le32(&b, 71),
+                        catalog_lba: le32(&b, eltorito::CATALOG_POINTER),
                     }
                 } else {
                     DescriptorKind::Other { code }
                 }
             }
-            1 => DescriptorKind::Primary,
-            2 => match b.get(88..91) {
-                Some(b"%/@") => DescriptorKind::Joliet { level: 1 },
-                Some(b"%/C") => DescriptorKind::Joliet { level: 2 },
-                Some(b"%/E") => DescriptorKind::Joliet { level: 3 },
-                _ => DescriptorKind::Supplementary,
+            vd::TYPE_PRIMARY => DescriptorKind::Primary,
+            vd::TYPE_SUPPLEMENTARY => match vd::joliet_level(&b) {
+                Some(level) => DescriptorKind::Joliet { level },
+                None => DescriptorKind::Supplementary,
             },
             _ => DescriptorKind::Other { code },
         };
@@ -146,23 +126,23 @@ pub fn read_descriptors<R: Read + Seek>(
             DescriptorKind::Primary | DescriptorKind::Joliet { .. } | DescriptorKind::Supplementary
         );
         let (volume_id, volume_space_size, root, path_tables) = if has_tree {
-            let id_bytes = b.get(40..72).unwrap_or_default();
+            let id_bytes = b
+                .get(vd::VOLUME_ID..vd::VOLUME_ID + vd::VOLUME_ID_LEN)
+                .unwrap_or_default();
             let volume_id = if matches!(kind, DescriptorKind::Joliet { .. }) {
                 ucs2be(id_bytes).trim_end().to_string()
             } else {
                 String::from_utf8_lossy(id_bytes).trim_end().to_string()
             };
+            let root_record = dr::DirRecord(b.get(vd::ROOT_RECORD..).unwrap_or_default());
             let root = RootRef {
-                lba: le32(&b, 156 + 2),
-                size: le32(&b, 156 + 10),
-                record_offset: offset.saturating_add(156),
+                lba: root_record.extent(),
+                size: root_record.data_len(),
+                record_offset: offset.saturating_add(vd::ROOT_RECORD as u64),
             };
-            let pt = PathTables {
-                size: le32(&b, 132),
-                l_lba: le32(&b, 140),
-                m_lba: be32(&b, 148),
-            };
-            (volume_id, le32(&b, 80), Some(root), Some(pt))
+            let (size, l_lba, m_lba) = vd::path_tables(&b);
+            let pt = PathTables { size, l_lba, m_lba };
+            (volume_id, vd::volume_space_size(&b), Some(root), Some(pt))
         } else {
             (String::new(), 0, None, None)
         };

@@ -30,7 +30,10 @@ use std::sync::Arc;
 use super::dirgen::record_fix_bytes;
 use super::model::{both32, usage, Patch, Source};
 use crate::iso::dir::{Node, Tree, TreeKind};
-use crate::iso::volume::{le32, DescriptorKind};
+use crate::iso::format::iso9660::{dr, vd};
+// `gpt` names the image's table in the functions below; the format is `gpt_format`.
+use crate::iso::format::{eltorito, gpt as gpt_format, le32, mbr, set_le32};
+use crate::iso::volume::DescriptorKind;
 use crate::iso::{read_at, Image, IsoError, SECTOR};
 use crate::Error;
 
@@ -172,8 +175,8 @@ pub(super) fn mirror_fixes(image: &Image, fixes: &mut HashMap<u64, Vec<u8>>) {
         if twin.extents != node.extents {
             continue;
         }
-        let lba = le32(fix, 0).saturating_sub(view.block_offset);
-        let len = le32(fix, 8);
+        let (lba, len) = dr::extent_of_fields(fix);
+        let lba = lba.saturating_sub(view.block_offset);
         // A record's position in a multi-extent file maps to the same position.
         let at = node.records.iter().position(|r| r == off);
         if let Some(r) = at.and_then(|i| twin.records.get(i)) {
@@ -294,51 +297,49 @@ pub(super) fn grow<R: Read + Seek>(
         )),
     }
     // GPT entries: p1 ends at the new data's end, the appended partitions shift.
-    let head = read_at(reader, 0, 1024, image.file_len, "system area").map_err(rd)?;
+    let head = read_at(
+        reader,
+        0,
+        gpt_format::PRIMARY_HEADER.end,
+        image.file_len,
+        "system area",
+    )
+    .map_err(rd)?;
     let mut entries = crate::iso::sysarea::read_gpt_entries(reader, image.file_len, &gpt.primary)
         .map_err(rd)?
         .ok_or_else(|| input_err("the GPT entry array is unreadable"))?;
     let esize = gpt.primary.entry_size as usize;
     let p1_first = u64::from(app.block_offset) * 4;
-    let u64_at = |e: &[u8], at: usize| {
-        e.get(at..at + 8)
-            .and_then(|s| s.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
-    };
     for e in entries.chunks_exact_mut(esize) {
-        if e[..16].iter().all(|&b| b == 0) {
+        if gpt_format::entry_unused(e) {
             continue;
         }
-        let first = u64_at(e, 32);
-        let last = u64_at(e, 40);
+        let first = gpt_format::entry_first_lba(e);
+        let last = gpt_format::entry_last_lba(e);
         if first == p1_first {
-            e[40..48].copy_from_slice(&(new_start512 - 1).to_le_bytes());
+            gpt_format::set_entry_last_lba(e, new_start512 - 1);
         } else if first >= app.start512 {
-            e[32..40].copy_from_slice(&(first + delta512).to_le_bytes());
-            e[40..48].copy_from_slice(&(last + delta512).to_le_bytes());
+            gpt_format::set_entry_first_lba(e, first + delta512);
+            gpt_format::set_entry_last_lba(e, last + delta512);
         }
     }
     let ecrc = crc32fast::hash(&entries);
     let new_backup = backup.my_lba + delta512;
     let new_backup_entries = backup.entries_lba + delta512;
-    let mut h = head[512..1024].to_vec();
-    h[32..40].copy_from_slice(&new_backup.to_le_bytes());
-    h[48..56].copy_from_slice(
-        &gpt.primary
-            .last_usable
-            .saturating_add(delta512)
-            .to_le_bytes(),
+    let (h, bh) = gpt_format::relaid_headers(
+        &head[gpt_format::PRIMARY_HEADER],
+        &gpt_format::Relaid {
+            backup_lba: new_backup,
+            backup_entries_lba: new_backup_entries,
+            last_usable: gpt.primary.last_usable.saturating_add(delta512),
+            entries_crc: ecrc,
+        },
     );
-    h[88..92].copy_from_slice(&ecrc.to_le_bytes());
-    let mut bh = h.clone();
-    crate::iso::sysarea::fix_header_crc(&mut h);
-    bh[24..32].copy_from_slice(&new_backup.to_le_bytes());
-    bh[32..40].copy_from_slice(&1u64.to_le_bytes());
-    bh[72..80].copy_from_slice(&new_backup_entries.to_le_bytes());
-    crate::iso::sysarea::fix_header_crc(&mut bh);
-    g.patches.push((512, h));
-    g.patches
-        .push((gpt.primary.entries_lba * 512, entries.clone()));
+    g.patches.push((gpt_format::PRIMARY_HEADER.start as u64, h));
+    g.patches.push((
+        gpt.primary.entries_lba * gpt_format::LBA_BYTES,
+        entries.clone(),
+    ));
     // The tail: the input's, with the backup entries and header rewritten in place.
     let tail_len = image.file_len - app.tail512 * 512;
     let mut tail = read_at(
@@ -364,14 +365,14 @@ pub(super) fn grow<R: Read + Seek>(
     // the backup GPT's end) grows with it; entries of the moved area shift; an entry
     // ending where p1 ended ends where it ends now.
     if image.system_area.mbr_signature {
-        for i in 0..4usize {
-            let at = 446 + 16 * i;
-            let Some(old) = head.get(at..at + 16) else {
+        for i in 0..mbr::ENTRIES {
+            let at = mbr::entry_offset(i);
+            let Some(old) = head.get(at..at + mbr::ENTRY_LEN) else {
                 continue;
             };
             let mut e = old.to_vec();
-            let start = u64::from(le32(&e, 8));
-            let sectors = u64::from(le32(&e, 12));
+            let start = u64::from(le32(&e, mbr::START));
+            let sectors = u64::from(le32(&e, mbr::SECTORS));
             if sectors == 0 {
                 continue;
             }
@@ -386,14 +387,18 @@ pub(super) fn grow<R: Read + Seek>(
                 continue;
             };
             let new_sectors = new_sectors.min(u64::from(u32::MAX));
-            e[8..12].copy_from_slice(&(new_start.min(u64::from(u32::MAX)) as u32).to_le_bytes());
-            e[12..16].copy_from_slice(&(new_sectors as u32).to_le_bytes());
-            let chs = crate::iso::sysarea::chs_bytes;
-            if e[1..4] == chs(start, 64, 32) {
-                e[1..4].copy_from_slice(&chs(new_start, 64, 32));
+            set_le32(
+                &mut e,
+                mbr::START,
+                new_start.min(u64::from(u32::MAX)) as u32,
+            );
+            set_le32(&mut e, mbr::SECTORS, new_sectors as u32);
+            let chs = |lba| mbr::chs_bytes(lba, mbr::HYBRID_HEADS, mbr::HYBRID_SECTORS);
+            if e[mbr::CHS_FIRST] == chs(start) {
+                e[mbr::CHS_FIRST].copy_from_slice(&chs(new_start));
             }
-            if e[5..8] == chs(end - 1, 64, 32) {
-                e[5..8].copy_from_slice(&chs(new_start + new_sectors - 1, 64, 32));
+            if e[mbr::CHS_LAST] == chs(end - 1) {
+                e[mbr::CHS_LAST].copy_from_slice(&chs(new_start + new_sectors - 1));
             }
             g.patches.push((at as u64, e));
         }
@@ -402,8 +407,10 @@ pub(super) fn grow<R: Read + Seek>(
     for entry in image.boot_catalog.iter().flat_map(|c| c.entries.iter()) {
         if u64::from(entry.lba) * 4 >= app.start512 {
             let lba = (u64::from(entry.lba) + delta_blocks) as u32;
-            g.patches
-                .push((entry.entry_offset + 8, lba.to_le_bytes().to_vec()));
+            g.patches.push((
+                entry.entry_offset + eltorito::LOAD_RBA as u64,
+                lba.to_le_bytes().to_vec(),
+            ));
         }
     }
     // Volume sizes: each old value mapped to its counterpart.
@@ -436,8 +443,10 @@ pub(super) fn grow<R: Read + Seek>(
         if d.sector == image.pvd().sector {
             volume_bytes = new * SECTOR;
         }
-        g.patches
-            .push((d.offset() + 80, both32(new as u32).to_vec()));
+        g.patches.push((
+            d.field_offset(vd::VOLUME_SPACE_SIZE),
+            both32(new as u32).to_vec(),
+        ));
     }
     g.volume_bytes = volume_bytes;
     Ok(g)

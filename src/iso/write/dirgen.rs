@@ -7,15 +7,13 @@ use std::collections::{HashMap, HashSet};
 
 use super::model::{both32, usage, Source};
 use crate::iso::dir::{split_records, NodeKind, Tree, TreeKind};
+use crate::iso::format::iso9660::{dr, susp};
 use crate::iso::{Extent, Image, SECTOR};
 use crate::Error;
 
-/// Patch of a directory record's extent fields (bytes 2..18).
+/// Patch of a directory record's extent fields (`dr::EXTENT_FIELDS`).
 pub(super) fn record_fix_bytes(lba: u32, size: u32) -> Vec<u8> {
-    let mut v = Vec::with_capacity(16);
-    v.extend_from_slice(&both32(lba));
-    v.extend_from_slice(&both32(size));
-    v
+    dr::extent_fields(lba, size).to_vec()
 }
 
 /// ECMA-119 7-byte recording date (UTC) from Unix seconds.
@@ -193,7 +191,11 @@ pub(super) fn new_record(
 ) -> Result<Vec<u8>, Error> {
     let mut su = Vec::new();
     if tree == TreeKind::Iso9660 && style.rock_ridge {
-        let px_len = if style.px_len >= 44 { 44u8 } else { 36 };
+        let px_len = if style.px_len >= susp::PX_LEN_RRIP_1_12 {
+            susp::PX_LEN_RRIP_1_12
+        } else {
+            susp::PX_LEN_RRIP_1_10
+        };
         su.extend_from_slice(b"PX");
         su.push(px_len);
         su.push(1);
@@ -202,13 +204,13 @@ pub(super) fn new_record(
         su.extend_from_slice(&both32(nlink));
         su.extend_from_slice(&both32(0));
         su.extend_from_slice(&both32(0));
-        if px_len == 44 {
+        if px_len == susp::PX_LEN_RRIP_1_12 {
             su.extend_from_slice(&both32(0));
         }
         su.extend_from_slice(b"TF");
-        su.push(26);
+        su.push(susp::TF_LEN_3_SHORT);
         su.push(1);
-        su.push(0x0E);
+        su.push(susp::TF_FLAGS_MAC);
         for _ in 0..3 {
             su.extend_from_slice(&style.date);
         }
@@ -222,34 +224,19 @@ pub(super) fn new_record(
         }
     }
     let pad = usize::from(ident.len().is_multiple_of(2));
-    let mut len = 33 + ident.len() + pad + su.len();
+    let mut len = dr::FIXED_LEN + ident.len() + pad + su.len();
     if len % 2 == 1 {
         su.push(0);
         len += 1;
     }
-    if len > 255 {
+    if len > dr::MAX_LEN {
         return Err(usage(format!(
             "name {:?} is too long for a directory record",
             rr_name.unwrap_or("")
         )));
     }
-    let mut r = Vec::with_capacity(len);
-    r.push(len as u8);
-    r.push(0);
-    r.extend_from_slice(&both32(ext.lba));
-    r.extend_from_slice(&both32(ext.len));
-    r.extend_from_slice(&style.date);
-    r.push(if is_dir { 0x02 } else { 0x00 });
-    r.push(0);
-    r.push(0);
-    r.extend_from_slice(&[1, 0, 0, 1]);
-    r.push(ident.len() as u8);
-    r.extend_from_slice(ident);
-    if pad == 1 {
-        r.push(0);
-    }
-    r.extend_from_slice(&su);
-    Ok(r)
+    let flags = if is_dir { dr::FLAG_DIR } else { 0x00 };
+    Ok(dr::encode(ext.lba, ext.len, &style.date, flags, ident, &su))
 }
 
 /// Lays records out in sectors (no record crosses a sector boundary).
@@ -453,7 +440,7 @@ pub(super) fn build_dir(
                 .ok_or_else(|| Error::internal("directory record out of range"))?
                 .to_vec();
             if let Some(f) = fixes.get(&rec.offset) {
-                raw[2..18].copy_from_slice(f);
+                dr::set_extent_fields(&mut raw, f);
             }
             records.push(raw);
         }
@@ -472,7 +459,7 @@ pub(super) fn build_dir(
         records.push(new_record(
             style,
             job.tree.kind,
-            &[0],
+            &dr::DOT,
             None,
             planner.in_tree(job.tree, job.ext),
             true,
@@ -481,7 +468,7 @@ pub(super) fn build_dir(
         records.push(new_record(
             style,
             job.tree.kind,
-            &[1],
+            &dr::DOTDOT,
             None,
             parent_ext,
             true,
@@ -537,8 +524,9 @@ pub(super) fn build_dir(
             .enumerate()
             .skip(2)
             .find(|(_, r)| {
-                let nl = usize::from(*r.get(32).unwrap_or(&0));
-                r.get(33..33 + nl).is_some_and(|id| id > key.as_slice())
+                dr::DirRecord(r)
+                    .ident()
+                    .is_some_and(|id| id > key.as_slice())
             })
             .map_or(records.len(), |(i, _)| i);
         records.insert(pos, rec);

@@ -25,17 +25,22 @@
 use std::io::{Read, Seek};
 use std::path::PathBuf;
 
-use super::model::Patch;
-use crate::iso::volume::{le32, DescriptorKind};
+use super::model::{both32, Patch};
+use crate::iso::format::iso9660::vd;
+use crate::iso::format::{gpt, mbr};
+use crate::iso::volume::DescriptorKind;
 use crate::iso::{read_at, Image, IsoError, SECTOR};
 use crate::Error;
 
 /// isohybrid's cylinder: 64 heads × 32 sectors × 512 bytes.
-const CYLINDER: u64 = 64 * 32 * 512;
+const CYLINDER: u64 = mbr::HYBRID_HEADS * mbr::HYBRID_SECTORS * gpt::LBA_BYTES;
 /// mkisofs' default padding at the end of the volume (`-pad`: 150 sectors).
 const MKISOFS_PAD_SECTORS: u64 = 150;
 /// The backup GPT isohybrid writes: 128 entries of 128 bytes (32 sectors) and the header.
 const BACKUP_GPT_SECTORS: u64 = 33;
+/// isohybrid's GPT entry array: 128 entries of 128 bytes, from LBA 2.
+const GPT_ENTRIES: usize = 128;
+const GPT_ENTRY_SIZE: usize = 128;
 
 /// The grown image's volume, file size and system area.
 pub(super) struct Grown {
@@ -57,23 +62,23 @@ fn is_isohybrid_uefi<R: Read + Seek>(image: &Image, reader: &mut R) -> Result<bo
     let sa = &image.system_area;
     let file_len = image.file_len;
     let volume = image.volume_bytes();
-    let Some(gpt) = &sa.gpt else {
+    let Some(table) = &sa.gpt else {
         return Ok(false);
     };
     let p1_whole = sa.mbr.iter().any(|p| {
         p.number == 1
-            && p.part_type == 0x00
+            && p.part_type == mbr::TYPE_EMPTY
             && p.start == 0
-            && u64::from(p.sectors) * 512 == file_len
+            && u64::from(p.sectors) * gpt::LBA_BYTES == file_len
     });
     let p2_file = sa
         .mbr
         .iter()
-        .any(|p| p.number == 2 && p.part_type == 0xEF && p.path.is_some());
-    let backup_at_end = gpt.primary.alternate_lba + 1 == file_len / 512
-        && gpt.primary.entries_lba == 2
-        && gpt.primary.entry_size == 128
-        && gpt.primary.num_entries == 128;
+        .any(|p| p.number == 2 && p.part_type == mbr::TYPE_EFI && p.path.is_some());
+    let backup_at_end = table.primary.alternate_lba + 1 == file_len / gpt::LBA_BYTES
+        && table.primary.entries_lba == 2
+        && table.primary.entry_size as usize == GPT_ENTRY_SIZE
+        && table.primary.num_entries as usize == GPT_ENTRIES;
     if !(sa.mbr_signature
         && p1_whole
         && p2_file
@@ -118,7 +123,7 @@ pub(super) fn grow<R: Read + Seek>(
     if !is_isohybrid_uefi(image, reader).map_err(rd)? {
         return Ok(None);
     }
-    let Some(gpt) = &image.system_area.gpt else {
+    let Some(table) = &image.system_area.gpt else {
         return Ok(None);
     };
     let volume_sectors = data_end.div_ceil(SECTOR) + MKISOFS_PAD_SECTORS;
@@ -139,67 +144,66 @@ pub(super) fn grow<R: Read + Seek>(
             DescriptorKind::Primary | DescriptorKind::Joliet { .. } | DescriptorKind::Supplementary
         ) {
             let n = volume_sectors as u32;
-            let mut f = n.to_le_bytes().to_vec();
-            f.extend_from_slice(&n.to_be_bytes());
-            patches.push((d.offset() + 80, f));
+            patches.push((d.field_offset(vd::VOLUME_SPACE_SIZE), both32(n).to_vec()));
         }
     }
 
     // MBR partition 1: whole file; CHS end (cylinder ≤ 1023, head 63, sector 32).
-    let head = read_at(reader, 0, 1024, image.file_len, "system area").map_err(rd)?;
-    let mut p1 = head
-        .get(446..462)
-        .ok_or_else(|| Error::input(PathBuf::new(), "the MBR is truncated"))?
-        .to_vec();
+    let head = read_at(
+        reader,
+        0,
+        gpt::PRIMARY_HEADER.end,
+        image.file_len,
+        "system area",
+    )
+    .map_err(rd)?;
+    let mut p1 = mbr::Entry::read(&head, 0)
+        .ok_or_else(|| Error::input(PathBuf::new(), "the MBR is truncated"))?;
     let cylinders = output_bytes / CYLINDER;
     let cyl = cylinders.saturating_sub(1).min(1023);
-    p1[5] = 63;
-    p1[6] = 32 | (((cyl >> 8) as u8 & 0x03) << 6);
-    p1[7] = cyl as u8;
-    let sectors = u32::try_from(total512).map_err(|_| {
+    p1.chs_last = [63, 32 | (((cyl >> 8) as u8 & 0x03) << 6), cyl as u8];
+    p1.sectors = u32::try_from(total512).map_err(|_| {
         Error::Usage("the output would exceed the MBR's 2 TiB partition limit".into())
     })?;
-    p1[12..16].copy_from_slice(&sectors.to_le_bytes());
-    patches.push((446, p1));
+    patches.push((mbr::entry_offset(0) as u64, p1.encode().to_vec()));
 
     // GPT: partition 1 over the volume, the headers at the new end.
-    let mut entries = crate::iso::sysarea::read_gpt_entries(reader, image.file_len, &gpt.primary)
+    let mut entries = crate::iso::sysarea::read_gpt_entries(reader, image.file_len, &table.primary)
         .map_err(rd)?
         .ok_or_else(|| Error::input(PathBuf::new(), "the GPT entry array is unreadable"))?;
-    if entries.len() != 128 * 128 {
+    if entries.len() != GPT_ENTRIES * GPT_ENTRY_SIZE {
         return Err(Error::input(
             PathBuf::new(),
             "the isohybrid GPT entry array is not 128 entries of 128 bytes",
         ));
     }
-    if let Some(e) = entries.get_mut(..128) {
-        if le32(e, 32) == 0 && e[36..40] == [0; 4] {
-            e[40..48].copy_from_slice(&(volume_bytes / 512 - 1).to_le_bytes());
+    // Partition 1 ("ISOHybrid ISO", from sector 0) ends with the volume.
+    if let Some(e) = entries.get_mut(..GPT_ENTRY_SIZE) {
+        if gpt::entry_first_lba(e) == 0 {
+            gpt::set_entry_last_lba(e, volume_bytes / gpt::LBA_BYTES - 1);
         }
     }
     let backup_lba = total512 - 1;
-    let backup_entries = total512 - BACKUP_GPT_SECTORS;
-    let mut h = head
-        .get(512..1024)
-        .ok_or_else(|| Error::input(PathBuf::new(), "the GPT header is truncated"))?
-        .to_vec();
-    h[32..40].copy_from_slice(&backup_lba.to_le_bytes());
-    h[48..56].copy_from_slice(&(total512 - BACKUP_GPT_SECTORS - 1).to_le_bytes());
-    h[88..92].copy_from_slice(&crc32fast::hash(&entries).to_le_bytes());
-    let mut backup = h.clone();
-    backup[24..32].copy_from_slice(&backup_lba.to_le_bytes());
-    backup[32..40].copy_from_slice(&1u64.to_le_bytes());
-    backup[72..80].copy_from_slice(&backup_entries.to_le_bytes());
-    crate::iso::sysarea::fix_header_crc(&mut h);
-    crate::iso::sysarea::fix_header_crc(&mut backup);
-    patches.push((512, h));
-    patches.push((1024, entries.clone()));
+    let primary = head
+        .get(gpt::PRIMARY_HEADER)
+        .ok_or_else(|| Error::input(PathBuf::new(), "the GPT header is truncated"))?;
+    let (h, backup) = gpt::relaid_headers(
+        primary,
+        &gpt::Relaid {
+            backup_lba,
+            backup_entries_lba: total512 - BACKUP_GPT_SECTORS,
+            last_usable: total512 - BACKUP_GPT_SECTORS - 1,
+            entries_crc: crc32fast::hash(&entries),
+        },
+    );
+    patches.push((gpt::PRIMARY_HEADER.start as u64, h));
+    patches.push((table.primary.entries_lba * gpt::LBA_BYTES, entries.clone()));
 
     // The old backup GPT (entries and header) is now unused space inside the volume.
-    let old_total = image.file_len / 512;
+    let old_total = image.file_len / gpt::LBA_BYTES;
     patches.push((
-        (old_total - BACKUP_GPT_SECTORS) * 512,
-        vec![0u8; (BACKUP_GPT_SECTORS * 512) as usize],
+        (old_total - BACKUP_GPT_SECTORS) * gpt::LBA_BYTES,
+        vec![0u8; (BACKUP_GPT_SECTORS * gpt::LBA_BYTES) as usize],
     ));
 
     let mut tail = entries;

@@ -21,6 +21,8 @@ use super::patch::merge_patches;
 use super::path_table::{final_dirs, path_table};
 use super::system_area::{system_area_patches, COVER_START_MAX};
 use crate::iso::dir::{NodeKind, TreeKind};
+use crate::iso::format::iso9660::{dr, vd};
+use crate::iso::format::mbr;
 use crate::iso::volume::DescriptorKind;
 use crate::iso::{read_at, Extent, Image, SECTOR};
 use crate::Error;
@@ -79,7 +81,8 @@ struct Builder<'i> {
     style: Style,
     /// Old bytes of each regenerated directory, by job index.
     old_dirs: HashMap<usize, Vec<u8>>,
-    /// Extent fixes (bytes 2..18) of directory records, keyed by the record's input offset.
+    /// Extent fixes (`dr::EXTENT_FIELDS`) of directory records, keyed by the record's input
+    /// offset.
     fixes: HashMap<u64, Vec<u8>>,
     /// Trees whose directories moved or were created: their path tables are rebuilt.
     moved_trees: HashSet<TreeId>,
@@ -546,7 +549,7 @@ impl<'i> Builder<'i> {
                 .iter()
                 .any(|e| off >= e.offset() && off < e.offset() + u64::from(e.len));
             if !inside_job {
-                self.patches.push((off + 2, fix.clone()));
+                self.patches.push((off + dr::EXTENT as u64, fix.clone()));
             }
         }
         Ok(())
@@ -599,13 +602,9 @@ impl<'i> Builder<'i> {
                 TreeKind::Iso9660 => d.kind == DescriptorKind::Primary,
                 TreeKind::Joliet => matches!(d.kind, DescriptorKind::Joliet { .. }),
             }) {
-                let mut f = Vec::with_capacity(24);
-                f.extend_from_slice(&both32(size as u32));
-                f.extend_from_slice(&l_lba.to_le_bytes());
-                f.extend_from_slice(&0u32.to_le_bytes());
-                f.extend_from_slice(&m_lba.to_be_bytes());
-                f.extend_from_slice(&0u32.to_be_bytes());
-                self.descriptor_patches.push((d.offset() + 132, f));
+                let f = vd::path_table_fields(size as u32, l_lba, m_lba);
+                self.descriptor_patches
+                    .push((d.field_offset(vd::PATH_TABLE_SIZE), f.to_vec()));
             }
         }
         Ok(())
@@ -616,7 +615,10 @@ impl<'i> Builder<'i> {
         let Some(id) = &self.plan.volume_id else {
             return Ok(());
         };
-        if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        if id.is_empty()
+            || id.len() > vd::VOLUME_ID_LEN
+            || !id.bytes().all(|b| (0x20..0x7F).contains(&b))
+        {
             return Err(usage(format!(
                 "volume id {id:?} must be 1 to 32 printable ASCII characters"
             )));
@@ -626,15 +628,18 @@ impl<'i> Builder<'i> {
             match d.kind {
                 DescriptorKind::Primary => {
                     let mut f = id.as_bytes().to_vec();
-                    f.resize(32, b' ');
-                    self.descriptor_patches.push((d.offset() + 40, f));
+                    f.resize(vd::VOLUME_ID_LEN, b' ');
+                    self.descriptor_patches
+                        .push((d.field_offset(vd::VOLUME_ID), f));
                 }
                 DescriptorKind::Joliet { .. } => {
-                    let mut f: Vec<u8> = ucs2_bytes(id).into_iter().take(32).collect();
-                    while f.len() < 32 {
+                    let mut f: Vec<u8> =
+                        ucs2_bytes(id).into_iter().take(vd::VOLUME_ID_LEN).collect();
+                    while f.len() < vd::VOLUME_ID_LEN {
                         f.extend_from_slice(&[0x00, 0x20]);
                     }
-                    self.descriptor_patches.push((d.offset() + 40, f));
+                    self.descriptor_patches
+                        .push((d.field_offset(vd::VOLUME_ID), f));
                 }
                 _ => {}
             }
@@ -675,7 +680,7 @@ impl<'i> Builder<'i> {
         let appended = sa
             .mbr
             .iter()
-            .filter(|p| p.part_type != 0xEE)
+            .filter(|p| p.part_type != mbr::TYPE_PROTECTIVE)
             .any(|p| u64::from(p.start) > COVER_START_MAX && p.path.is_none())
             || sa.gpt.as_ref().is_some_and(|g| {
                 g.partitions
@@ -700,8 +705,10 @@ impl<'i> Builder<'i> {
                     | DescriptorKind::Joliet { .. }
                     | DescriptorKind::Supplementary
             ) {
-                self.descriptor_patches
-                    .push((d.offset() + 80, both32(new_sectors as u32).to_vec()));
+                self.descriptor_patches.push((
+                    d.field_offset(vd::VOLUME_SPACE_SIZE),
+                    both32(new_sectors as u32).to_vec(),
+                ));
             }
         }
         let (sys_patches, gpt_tail) = system_area_patches(

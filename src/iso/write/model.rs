@@ -129,9 +129,5 @@ pub(super) fn norm_path(p: &str) -> String {
 /// Largest single extent the writer creates (ISO 9660 sizes are 32-bit; xorriso's limit).
 pub(super) const MAX_EXTENT: u64 = 0xFFFF_F800;
 
-pub(super) fn both32(v: u32) -> [u8; 8] {
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&v.to_le_bytes());
-    b[4..].copy_from_slice(&v.to_be_bytes());
-    b
-}
+/// ECMA-119's both-byte-order u32, defined with the formats.
+pub(super) use crate::iso::format::both32;

@@ -6,25 +6,14 @@ use std::collections::HashMap;
 use super::dirgen::{ucs2_bytes, Child, Planner, TreeId};
 use super::model::usage;
 use crate::iso::dir::{NodeKind, Tree, TreeKind};
+use crate::iso::format::iso9660::pt;
 use crate::Error;
 
 /// Path table (ECMA-119 §9.4) in little- or big-endian form.
 pub(super) fn path_table(dirs: &[(Vec<u8>, u16, u32)], big_endian: bool) -> Vec<u8> {
     let mut t = Vec::new();
     for (ident, parent, lba) in dirs {
-        t.push(ident.len() as u8);
-        t.push(0);
-        if big_endian {
-            t.extend_from_slice(&lba.to_be_bytes());
-            t.extend_from_slice(&parent.to_be_bytes());
-        } else {
-            t.extend_from_slice(&lba.to_le_bytes());
-            t.extend_from_slice(&parent.to_le_bytes());
-        }
-        t.extend_from_slice(ident);
-        if ident.len() % 2 == 1 {
-            t.push(0);
-        }
+        pt::encode(&mut t, ident, *parent, *lba, big_endian);
     }
     t
 }

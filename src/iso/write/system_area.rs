@@ -7,7 +7,8 @@ use std::io::{Read, Seek};
 use std::path::PathBuf;
 
 use super::model::Patch;
-use crate::iso::volume::le32;
+use crate::iso::format::gpt;
+use crate::iso::format::mbr::{self, chs_bytes, HYBRID_HEADS, HYBRID_SECTORS};
 use crate::iso::{read_at, Image, IsoError};
 use crate::Error;
 
@@ -39,48 +40,54 @@ pub(super) fn system_area_patches<R: Read + Seek>(
         .max()
         .unwrap_or(0);
     let rd = |e: IsoError| Error::reading("reading the system area", e);
-    let head = read_at(reader, 0, 1024, image.file_len, "system area").map_err(rd)?;
+    let head = read_at(
+        reader,
+        0,
+        gpt::PRIMARY_HEADER.end,
+        image.file_len,
+        "system area",
+    )
+    .map_err(rd)?;
     if image.system_area.mbr_signature {
-        for i in 0..4usize {
-            let at = 446 + 16 * i;
-            let mut e = head[at..at + 16].to_vec();
-            let start = u64::from(le32(&e, 8));
-            let sectors = u64::from(le32(&e, 12));
+        for i in 0..mbr::ENTRIES {
+            let Some(mut e) = mbr::Entry::read(&head, i) else {
+                continue;
+            };
+            let start = u64::from(e.start);
+            let sectors = u64::from(e.sectors);
             if sectors == 0 || start > COVER_START_MAX || start + sectors <= data_end512 {
                 continue;
             }
             let new_sectors = (sectors + delta512).min(u64::from(u32::MAX));
-            e[12..16].copy_from_slice(&(new_sectors as u32).to_le_bytes());
+            e.sectors = new_sectors as u32;
             // Keep the CHS convention of the input (xorriso: 64 heads, 32 sectors).
-            let old_chs = crate::iso::sysarea::chs_bytes(start + sectors - 1, 64, 32);
-            if e[5..8] == old_chs {
-                let chs = crate::iso::sysarea::chs_bytes(start + new_sectors - 1, 64, 32);
-                e[5..8].copy_from_slice(&chs);
+            let old_chs = chs_bytes(start + sectors - 1, HYBRID_HEADS, HYBRID_SECTORS);
+            if e.chs_last == old_chs {
+                e.chs_last = chs_bytes(start + new_sectors - 1, HYBRID_HEADS, HYBRID_SECTORS);
             }
-            patches.push((at as u64, e));
+            patches.push((mbr::entry_offset(i) as u64, e.encode().to_vec()));
         }
     }
     let mut tail = Vec::new();
-    if let Some(gpt) = &image.system_area.gpt {
-        let mut h = head[512..1024].to_vec();
-        let entries = crate::iso::sysarea::read_gpt_entries(reader, image.file_len, &gpt.primary)
+    if let Some(table) = &image.system_area.gpt {
+        let entries = crate::iso::sysarea::read_gpt_entries(reader, image.file_len, &table.primary)
             .map_err(rd)?
             .ok_or_else(|| Error::input(PathBuf::new(), "the GPT entry array is unreadable"))?;
         let mut entries = entries;
-        let esize = gpt.primary.entry_size as usize;
+        let esize = table.primary.entry_size as usize;
         for e in entries.chunks_exact_mut(esize) {
-            if e[..16].iter().all(|&b| b == 0) {
+            if gpt::entry_unused(e) {
                 continue;
             }
-            let first = u64::from_le_bytes(e[32..40].try_into().unwrap_or([0; 8]));
-            let last = u64::from_le_bytes(e[40..48].try_into().unwrap_or([0; 8]));
+            let first = gpt::entry_first_lba(e);
+            let last = gpt::entry_last_lba(e);
             if first <= COVER_START_MAX && last.saturating_add(1) > data_end512 {
-                e[40..48].copy_from_slice(&last.saturating_add(delta512).to_le_bytes());
+                gpt::set_entry_last_lba(e, last.saturating_add(delta512));
             }
         }
         let new_backup = new_len / 512 - 1;
         let entry_sectors =
-            crate::iso::sysarea::backup_entry_sectors(gpt, entries.len()).map_err(rd)?;
+            crate::iso::sysarea::backup_entry_sectors(table, entries.len()).map_err(rd)?;
         let free_tail = (new_len - data_end.min(new_len)) / 512;
         if entry_sectors + 1 > free_tail || entry_sectors > 4096 {
             return Err(Error::input(
@@ -91,19 +98,19 @@ pub(super) fn system_area_patches<R: Read + Seek>(
             ));
         }
         let backup_entries_lba = new_backup - entry_sectors;
-        let last_usable = gpt.primary.last_usable.saturating_add(delta512);
-        let ecrc = crc32fast::hash(&entries);
-        h[32..40].copy_from_slice(&new_backup.to_le_bytes());
-        h[48..56].copy_from_slice(&last_usable.to_le_bytes());
-        h[88..92].copy_from_slice(&ecrc.to_le_bytes());
-        let mut backup = h.clone();
-        crate::iso::sysarea::fix_header_crc(&mut h);
-        backup[24..32].copy_from_slice(&new_backup.to_le_bytes());
-        backup[32..40].copy_from_slice(&1u64.to_le_bytes());
-        backup[72..80].copy_from_slice(&backup_entries_lba.to_le_bytes());
-        crate::iso::sysarea::fix_header_crc(&mut backup);
-        patches.push((512, h));
-        let entries_at = gpt.primary.entries_lba * 512;
+        let last_usable = table.primary.last_usable.saturating_add(delta512);
+        let primary = head.get(gpt::PRIMARY_HEADER).unwrap_or_default();
+        let (h, backup) = gpt::relaid_headers(
+            primary,
+            &gpt::Relaid {
+                backup_lba: new_backup,
+                backup_entries_lba,
+                last_usable,
+                entries_crc: crc32fast::hash(&entries),
+            },
+        );
+        patches.push((gpt::PRIMARY_HEADER.start as u64, h));
+        let entries_at = table.primary.entries_lba * gpt::LBA_BYTES;
         patches.push((entries_at, entries.clone()));
         // Tail: entry array padded to its sectors, then the header sector.
         let mut t = entries;
@@ -111,7 +118,7 @@ pub(super) fn system_area_patches<R: Read + Seek>(
         t.extend_from_slice(&backup);
         tail = t;
         // Zero the stale backup header at the old end.
-        if let Some(b) = &gpt.backup {
+        if let Some(b) = &table.backup {
             if b.my_lba < old_total512 && b.my_lba > 1 {
                 patches.push((b.my_lba * 512, vec![0u8; 512]));
             }
