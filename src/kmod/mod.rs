@@ -3,12 +3,14 @@
 //! built-in certificates) and decide whether the kernel's loader would accept the module.
 //!
 //! - [`module::Module`] — one module file (`.ko`, `.ko.xz`, `.ko.zst`, `.ko.gz`).
-//! - [`kernel::Kernel`] — a `vmlinuz` (bzImage) and everything the loader checks against.
+//! - [`kernel::Kernel`] — a `vmlinuz` (x86 bzImage, or an arm64 Image / compressed Image /
+//!   EFI zboot read by [`arm64`]) and everything the loader checks against.
 //! - [`verdict::Target`] + [`verdict::check`] — the loader's rules in the kernel's order.
 //! - [`alias::fnmatch`] — glob matching of module aliases (kmod's fnmatch), linear in practice.
 //! - [`inspect::ModuleReport`] — what `remaster inspect MODULE.ko` prints.
 
 pub mod alias;
+pub mod arm64;
 pub mod inspect;
 pub mod kernel;
 pub mod module;

@@ -162,12 +162,14 @@ impl Module {
 
 /// `e_machine` value of x86-64 (`EM_X86_64`).
 pub const EM_X86_64: u16 = 62;
+/// `e_machine` value of arm64 (`EM_AARCH64`).
+pub const EM_AARCH64: u16 = 183;
 
 fn machine_name(machine: u16) -> String {
     match machine {
         EM_X86_64 => "x86-64".into(),
         3 => "i386".into(),
-        183 => "aarch64".into(),
+        EM_AARCH64 => "aarch64".into(),
         40 => "arm".into(),
         21 => "ppc64".into(),
         22 => "s390".into(),
