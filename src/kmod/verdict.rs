@@ -51,7 +51,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::kernel::Kernel;
-use super::module::{Export, Module, EM_X86_64};
+use super::module::{Export, Module};
 use super::signature::SignatureCheck;
 use crate::report::Report;
 
@@ -187,6 +187,8 @@ pub struct Verdict {
     /// The release from the module's vermagic.
     pub built_for: Option<String>,
     pub kernel_release: String,
+    /// `uname -m` of the kernel (`x86_64`, `aarch64`).
+    pub kernel_arch: String,
     pub secure_boot: SecureBoot,
     pub outcome: Outcome,
     /// Every problem found, in the loader's order (fatal or not).
@@ -409,7 +411,8 @@ impl Judge<'_> {
                 format!("not a relocatable object (ELF type {})", elf.elf_type),
                 ENOEXEC,
             );
-        } else if elf.machine != EM_X86_64 {
+        } else if elf.machine != self.kernel.arch().elf_machine() {
+            let arch = self.kernel.arch();
             self.fatal(
                 Check::ElfHeader,
                 vec![format!(
@@ -417,8 +420,11 @@ impl Judge<'_> {
                     elf.machine
                 )],
                 format!(
-                    "the module is {}, the kernel is ELF64 x86-64",
-                    elf.describe()
+                    "the module is {}, the kernel ({}) is {}: a module runs only on the \
+                     architecture it was built for",
+                    elf.describe(),
+                    self.kernel.release(),
+                    arch.describe()
                 ),
                 ENOEXEC,
             );
@@ -641,9 +647,40 @@ impl Judge<'_> {
         }
     }
 
-    /// The outcome: the signature comes first when enforced.
+    /// The outcome: the signature comes first when enforced. A module for another
+    /// architecture is refused for that reason first, whatever else the loader would say:
+    /// no signature or rebuild against this kernel's ABI makes it load. Its kernel log line
+    /// and errno stay the kernel's (under Secure Boot an unsigned one is rejected by the
+    /// signature check, which runs before `elf_validity_check()`).
     fn verdict(self, sig_problem: Option<(usize, &'static str)>) -> Verdict {
         let problems = self.problems;
+        let wrong_arch = problems.iter().position(|p| {
+            p.check == Check::ElfHeader
+                && p.kernel_messages
+                    .first()
+                    .is_some_and(|m| m.starts_with("Invalid architecture"))
+        });
+        if let Some(i) = wrong_arch {
+            let (message, errno) = match (sig_problem, self.secure_boot) {
+                (Some((s, _)), SecureBoot::On) => (first_message(&problems, s), EKEYREJECTED),
+                _ => (first_message(&problems, i), ENOEXEC),
+            };
+            let outcome = Outcome::Refused {
+                message,
+                reason: problems[i].detail.clone(),
+                errno,
+                insmod_error: insmod_error(errno).into(),
+            };
+            return Verdict::finish(
+                self.name,
+                self.module,
+                self.kernel,
+                self.secure_boot,
+                outcome,
+                problems,
+                self.warnings,
+            );
+        }
         let outcome = match (sig_problem, self.secure_boot, self.refusal) {
             (Some((i, reason)), SecureBoot::On, _) => Outcome::Refused {
                 message: first_message(&problems, i),
@@ -663,14 +700,38 @@ impl Judge<'_> {
             },
             _ => Outcome::Loads,
         };
-        let mut verdict = Verdict {
-            module: self.name,
-            built_for: self.module.built_for().map(str::to_string),
-            kernel_release: self.kernel.release().to_string(),
-            secure_boot: self.secure_boot,
+        Verdict::finish(
+            self.name,
+            self.module,
+            self.kernel,
+            self.secure_boot,
             outcome,
             problems,
-            warnings: self.warnings,
+            self.warnings,
+        )
+    }
+}
+
+impl Verdict {
+    /// The verdict with its summary.
+    fn finish(
+        name: String,
+        module: &Module,
+        kernel: &Kernel,
+        secure_boot: SecureBoot,
+        outcome: Outcome,
+        problems: Vec<Problem>,
+        warnings: Vec<String>,
+    ) -> Verdict {
+        let mut verdict = Verdict {
+            module: name,
+            built_for: module.built_for().map(str::to_string),
+            kernel_release: kernel.release().to_string(),
+            kernel_arch: kernel.arch().uname_m().to_string(),
+            secure_boot,
+            outcome,
+            problems,
+            warnings,
             summary: String::new(),
         };
         verdict.summary = summarize(&verdict);
@@ -749,7 +810,12 @@ fn summarize(v: &Verdict) -> String {
             insmod_error,
             ..
         } => {
-            let first = v.problems.iter().find(|p| p.fatal).map(|p| p.check);
+            let first = v
+                .problems
+                .iter()
+                .find(|p| p.check == Check::ElfHeader && p.fatal)
+                .or_else(|| v.problems.iter().find(|p| p.fatal))
+                .map(|p| p.check);
             let missing: Vec<&str> = v
                 .problems
                 .iter()
@@ -780,7 +846,7 @@ fn summarize(v: &Verdict) -> String {
                     " Only a GPL-compatible module may use GPL-only exports.".to_string()
                 }
                 Some(Check::ElfHeader) | Some(Check::ModuleStruct) => {
-                    " Use an x86-64 kernel module.".to_string()
+                    format!(" Use a kernel module built for {}.", v.kernel_arch)
                 }
                 _ => format!(" Use a build for {hint}."),
             };

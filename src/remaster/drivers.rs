@@ -92,6 +92,14 @@ impl Driver {
     }
 }
 
+/// The DUD remaster builds for the media: `rpms/<uname -m of its kernel>/`.
+fn dud_options(ctx: &dud::InstallerContext) -> dud::CreateOptions {
+    dud::CreateOptions {
+        arch: ctx.arch.clone(),
+        ..Default::default()
+    }
+}
+
 fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
     let dud = dud::open_dud(source)?;
     let ctx = media.installer_context();
@@ -103,7 +111,7 @@ fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
             .repos(&ctx.arch)
             .flat_map(|repo| repo.rpm_files.iter().map(|f| source.join(f)))
             .collect();
-        dud::dud_image_bytes(&rpm_paths, &dud::CreateOptions::default())?.0
+        dud::dud_image_bytes(&rpm_paths, &dud_options(&ctx))?.0
     } else {
         read_capped(source, DUD_FILE_CAP)?
     };
@@ -134,8 +142,7 @@ fn load_rpm(source: &Path, media: &Media) -> Result<Driver> {
         .unwrap_or_default();
     let ctx = media.installer_context();
     let findings = dud::ddv3::rpm_findings(&rpm, &ctx);
-    let (image, created) =
-        dud::dud_image_bytes(&[source.to_path_buf()], &dud::CreateOptions::default())?;
+    let (image, created) = dud::dud_image_bytes(&[source.to_path_buf()], &dud_options(&ctx))?;
     let label = source.display().to_string();
     let modules = modules_of_rpms(&label, std::slice::from_ref(&rpm), media)?;
     if modules.is_empty() {
