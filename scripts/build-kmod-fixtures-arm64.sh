@@ -13,17 +13,21 @@
 #     mpt3sas_nover_other mpt3sas_other with __versions removed               -> version magic
 #     mpt3sas_nover_same  mpt3sas_same with __versions removed                -> loads, forced (taint)
 #     mpt3sas_x86_64      mpt3sas from FIXTURE_KVER (amd64)                   -> invalid architecture
+#   rpms/kmod-mpt3sas-*.{aarch64,x86_64}.rpm   ELRepo-style kmod RPMs (rpmbuild --target):
+#                         /lib/modules/<kver>/extra/mpt3sas/mpt3sas.ko, Provides: kernel-modules
+#                         >= <kver>; the aarch64 one carries mpt3sas_same, the x86_64 one
+#                         mpt3sas_x86_64
 . "$(dirname "$0")/lib.sh"
 
 OUT=$REMASTER_FIXTURES/kmod-arm64
 mkdir -p "$OUT"
-STAMP=$OUT/.built-v1
+STAMP=$OUT/.built-v2
 if [ -e "$STAMP" ]; then
     log "cached: $OUT"
     exit 0
 fi
 OBJCOPY=aarch64-linux-gnu-objcopy
-for tool in "$OBJCOPY" python3 gzip dpkg-deb tar; do
+for tool in "$OBJCOPY" python3 gzip dpkg-deb tar rpmbuild; do
     command -v "$tool" >/dev/null || { log "missing $tool (see scripts/test-deps.txt)"; exit 1; }
 done
 
@@ -77,6 +81,48 @@ cp "$(tmod "$ARM64_OTHER_KVER" drivers/scsi/mpt3sas/mpt3sas.ko)" "$CASES/mpt3sas
 "$OBJCOPY" --remove-section=__versions "$CASES/mpt3sas_other.ko" "$CASES/mpt3sas_nover_other.ko"
 "$OBJCOPY" --remove-section=__versions "$CASES/mpt3sas_same.ko" "$CASES/mpt3sas_nover_same.ko"
 cp "$OUT/x86/mpt3sas.ko" "$CASES/mpt3sas_x86_64.ko"
+
+# --- ELRepo-style kmod RPMs ----------------------------------------------------------------
+# kmod_rpm ARCH KO KVER
+kmod_rpm() {
+    local arch=$1 ko=$2 kver=$3 top
+    top=$(mktemp -d)
+    mkdir -p "$top"/{SPECS,SOURCES,BUILD,RPMS,BUILDROOT}
+    cp "$ko" "$top/SOURCES/mpt3sas.ko"
+    cat >"$top/SPECS/kmod.spec" <<SPEC
+Name: kmod-mpt3sas
+Version: 43.100.00.00
+Release: 1.fixture
+Summary: mpt3sas kernel module (arm64 fixture)
+License: GPLv2
+AutoReqProv: no
+%define __os_install_post %{nil}
+%define debug_package %{nil}
+Provides: kernel-modules >= ${kver%-*}
+Provides: kmod-mpt3sas = %{version}-%{release}
+
+%description
+Fixture kmod package carrying mpt3sas built for $kver ($arch).
+
+%install
+mkdir -p %{buildroot}/lib/modules/${kver}/extra/mpt3sas
+install -m 0644 %{_sourcedir}/mpt3sas.ko %{buildroot}/lib/modules/${kver}/extra/mpt3sas/mpt3sas.ko
+
+%files
+%defattr(644,root,root,755)
+/lib/modules/${kver}/extra/mpt3sas/mpt3sas.ko
+SPEC
+    SOURCE_DATE_EPOCH=1700000000 rpmbuild --quiet -bb --target "$arch" --nodeps \
+        --define "_topdir $top" --define "_binary_payload w9.xzdio" \
+        --define "use_source_date_epoch_as_buildtime 1" --define "_buildhost fixture" \
+        "$top/SPECS/kmod.spec" >"$top/build.log" 2>&1 || { cat "$top/build.log" >&2; exit 1; }
+    mkdir -p "$OUT/rpms"
+    cp "$top"/RPMS/"$arch"/*.rpm "$OUT/rpms/"
+    rm -rf "$top"
+}
+rm -rf "$OUT/rpms"
+kmod_rpm aarch64 "$CASES/mpt3sas_same.ko" "$ARM64_KVER"
+kmod_rpm x86_64 "$CASES/mpt3sas_x86_64.ko" "$FIXTURE_KVER"
 
 # --- initrd base for the QEMU harness: busybox-static:arm64 ----------------------------
 BASE=$OUT/initrd-base

@@ -177,11 +177,17 @@ pub enum DudError {
 /// Opens a DUD (ISO file or directory) and requires that the installer would find a
 /// driver repo for x86_64 in it; otherwise a one-line error saying why and how to fix.
 pub fn open_dud(path: &Path) -> crate::Result<Dud> {
+    open_dud_for(path, "x86_64")
+}
+
+/// [`open_dud`] for the installer of architecture `arch` (`uname -m`: `x86_64`, `aarch64`),
+/// which reads only `rpms/<arch>/`.
+pub fn open_dud_for(path: &Path, arch: &str) -> crate::Result<Dud> {
     let dud = scan_dud(path)?;
-    if !dud.has_repo_for("x86_64") {
+    if !dud.has_repo_for(arch) {
         return Err(crate::Error::input(
             path,
-            no_driver_disk_message(&dud, "x86_64"),
+            no_driver_disk_message(&dud, arch),
         ));
     }
     Ok(dud)
