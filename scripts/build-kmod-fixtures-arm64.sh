@@ -13,6 +13,8 @@
 #     mpt3sas_nover_other mpt3sas_other with __versions removed               -> version magic
 #     mpt3sas_nover_same  mpt3sas_same with __versions removed                -> loads, forced (taint)
 #     mpt3sas_x86_64      mpt3sas from FIXTURE_KVER (amd64)                   -> invalid architecture
+#     mpt3sas_badreloc    mpt3sas_same unsigned, its first .rela.text entry's type set to 549
+#                         (R_AARCH64_TLSLE_ADD_TPREL_HI12, which modules never use) -> relocation
 #   rpms/kmod-mpt3sas-*.{aarch64,x86_64}.rpm   ELRepo-style kmod RPMs (rpmbuild --target):
 #                         /lib/modules/<kver>/extra/mpt3sas/mpt3sas.ko, Provides: kernel-modules
 #                         >= <kver>; the aarch64 one carries mpt3sas_same, the x86_64 one
@@ -21,7 +23,7 @@
 
 OUT=$REMASTER_FIXTURES/kmod-arm64
 mkdir -p "$OUT"
-STAMP=$OUT/.built-v2
+STAMP=$OUT/.built-v3
 if [ -e "$STAMP" ]; then
     log "cached: $OUT"
     exit 0
@@ -81,6 +83,28 @@ cp "$(tmod "$ARM64_OTHER_KVER" drivers/scsi/mpt3sas/mpt3sas.ko)" "$CASES/mpt3sas
 "$OBJCOPY" --remove-section=__versions "$CASES/mpt3sas_other.ko" "$CASES/mpt3sas_nover_other.ko"
 "$OBJCOPY" --remove-section=__versions "$CASES/mpt3sas_same.ko" "$CASES/mpt3sas_nover_same.ko"
 cp "$OUT/x86/mpt3sas.ko" "$CASES/mpt3sas_x86_64.ko"
+"$OBJCOPY" "$CASES/mpt3sas_same.ko" "$CASES/mpt3sas_unsigned.ko"
+python3 - "$CASES/mpt3sas_unsigned.ko" "$CASES/mpt3sas_badreloc.ko" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+shoff, = struct.unpack_from('<Q', d, 0x28)
+shentsize, shnum, shstrndx = struct.unpack_from('<HHH', d, 0x3a)
+def sh(i):
+    return struct.unpack_from('<IIQQQQIIQQ', d, shoff + i * shentsize)
+stroff = sh(shstrndx)[4]
+for i in range(shnum):
+    name, typ, _, _, off, size, link, info, _, _ = sh(i)
+    n = d[stroff + name:d.index(b'\0', stroff + name)]
+    if n == b'.rela.text' and typ == 4 and size >= 24:
+        info_at = off + 8
+        r_info, = struct.unpack_from('<Q', d, info_at)
+        struct.pack_into('<Q', d, info_at, (r_info & ~0xffffffff) | 549)
+        break
+else:
+    sys.exit('no .rela.text')
+open(sys.argv[2], 'wb').write(bytes(d))
+PY
+rm -f "$CASES/mpt3sas_unsigned.ko"
 
 # --- ELRepo-style kmod RPMs ----------------------------------------------------------------
 # kmod_rpm ARCH KO KVER

@@ -227,6 +227,24 @@ fn verdicts_on_the_arm64_kernel() {
         Check::ModuleLayout,
     );
 
+    let bad = check(&case("mpt3sas_badreloc.ko"), &t, SecureBoot::Off);
+    assert_refused(
+        &bad,
+        "module mpt3sas: unsupported RELA relocation: 549",
+        Check::Relocation,
+    );
+    // Every relocation type Debian's modules use is one the loader applies.
+    for m in ["mpt3sas_same.ko", "mpt3sas_nover_same.ko"] {
+        let types = &case(m).relocation_types;
+        assert!(types.len() > 3, "{types:?}");
+        assert!(
+            types
+                .iter()
+                .all(|t| t.rela && KernelArch::Aarch64.knows_rela(t.r_type)),
+            "{m}: {types:?}"
+        );
+    }
+
     let nover = check(&case("mpt3sas_nover_other.ko"), &t, SecureBoot::Off);
     assert_refused(
         &nover,
@@ -355,6 +373,15 @@ const CASES: &[Case] = &[
         file: "mpt3sas_nover_same.ko",
         deps: &[],
         printed: ["", "Loading of unsigned module is rejected"],
+    },
+    Case {
+        name: "mpt3sas with a relocation type arm64 does not apply",
+        file: "mpt3sas_badreloc.ko",
+        deps: &[],
+        printed: [
+            "module mpt3sas: unsupported RELA relocation: 549",
+            "Loading of unsigned module is rejected",
+        ],
     },
     Case {
         name: "mpt3sas for x86_64",

@@ -134,6 +134,8 @@ pub enum Check {
     SymbolVersion,
     GplOnly,
     Namespace,
+    /// A relocation type the architecture's loader does not apply.
+    Relocation,
     Dependency,
 }
 
@@ -279,6 +281,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
             j.taints(sig.map(|(_, reason)| reason));
         }
         j.symbols();
+        j.relocations();
     }
     j.depends();
     j.verdict(sig)
@@ -629,6 +632,39 @@ impl Judge<'_> {
                 self.refusal = Some((index, errno));
             }
         }
+    }
+
+    /// Step 7, `apply_relocations()` (after the symbols resolved): the first relocation of a
+    /// type the architecture's `apply_relocate_add()` does not know stops the load; 64-bit
+    /// kernels apply no `SHT_REL` sections at all.
+    fn relocations(&mut self) {
+        if self.refusal.is_some() {
+            return;
+        }
+        let arch = self.kernel.arch();
+        let name = self.name.clone();
+        let bad = self
+            .module
+            .relocation_types
+            .iter()
+            .find(|t| !t.rela || !arch.knows_rela(t.r_type));
+        let Some(t) = bad else { return };
+        let (message, detail) = if t.rela {
+            (
+                arch.unknown_rela_message(&name, t.r_type),
+                format!(
+                    "relocation type {} is one the {} module loader does not apply",
+                    t.r_type,
+                    arch.uname_m()
+                ),
+            )
+        } else {
+            (
+                format!("module {name}: REL relocation unsupported"),
+                "REL relocations (without addend): 64-bit kernels apply only RELA".to_string(),
+            )
+        };
+        self.fatal(Check::Relocation, vec![message], detail, ENOEXEC);
     }
 
     /// `depends=` (modprobe's business, not the kernel's).

@@ -90,7 +90,7 @@ pub fn kmod_arm64_fixtures() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = fixtures_dir().join("kmod-arm64");
-        if !dir.join(".built-v2").exists() {
+        if !dir.join(".built-v3").exists() {
             let status = Command::new("bash")
                 .arg(repo_root().join("scripts/build-kmod-fixtures-arm64.sh"))
                 .env("REMASTER_FIXTURES", fixtures_dir())
