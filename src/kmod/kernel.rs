@@ -143,6 +143,18 @@ pub enum ImageFormat {
     EfiZboot,
 }
 
+impl ImageFormat {
+    /// Its name in reports (as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::BzImage => "bz-image",
+            ImageFormat::Arm64Image => "arm64-image",
+            ImageFormat::Arm64Compressed => "arm64-compressed",
+            ImageFormat::EfiZboot => "efi-zboot",
+        }
+    }
+}
+
 /// The parts of the kernel's header we use: for a bzImage its setup header, for an arm64
 /// kernel the banner and where its Image lies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
