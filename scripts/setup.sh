@@ -11,7 +11,13 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# Fixture scripts `apt-get download` kernels and headers: they need package lists too.
+# Fixture scripts `apt-get download` kernels and headers: they need package lists too. The
+# arm64 fixtures (scripts/build-kmod-fixtures-arm64.sh) download arm64 packages: their lists
+# come with the arm64 architecture.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $sudo dpkg --add-architecture arm64
+    $sudo apt-get update -qq
+fi
 if ! ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1; then
     $sudo apt-get update -qq
 fi

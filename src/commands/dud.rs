@@ -24,10 +24,23 @@ impl Report for CreatedDud {
 }
 
 pub fn create(args: DudCreateArgs) -> Result<i32> {
-    let opts = dud::CreateOptions {
+    // rpms/<arch>/ follows the RPMs' architecture (aarch64 kmods go to rpms/aarch64/);
+    // x86_64 unless every architecture-specific input RPM says otherwise.
+    let mut archs: Vec<String> = Vec::new();
+    for path in &args.rpms {
+        if let Ok(rpm) = dud::read_kmod_rpm_file(path) {
+            if !rpm.arch.is_empty() && rpm.arch != "noarch" && !archs.contains(&rpm.arch) {
+                archs.push(rpm.arch);
+            }
+        }
+    }
+    let mut opts = dud::CreateOptions {
         force: args.force,
         ..Default::default()
     };
+    if let [only] = archs.as_slice() {
+        opts.arch = only.clone();
+    }
     let created = dud::write_dud(&args.rpms, &args.output, &opts)?;
     emit(&created, args.out.json).map_err(|e| Error::output("<stdout>", e))?;
     Ok(0)

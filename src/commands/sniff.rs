@@ -44,6 +44,18 @@ pub fn sniff(path: &Path) -> Result<FileKind> {
     if head.len() >= 0x206 && &head[0x202..0x206] == b"HdrS" {
         return Ok(FileKind::Kernel);
     }
+    // arm64: an Image (ARM\x64 at 0x38) or an EFI zboot image; a compressed Image is
+    // recognised by its name (vmlinuz*, Image.*), as its bytes are just a gzip stream.
+    let kernel_name = name.starts_with("vmlinu") || name.starts_with("Image");
+    match crate::kmod::arm64::identify(head) {
+        Some(crate::kmod::arm64::Form::Image | crate::kmod::arm64::Form::Zboot { .. }) => {
+            return Ok(FileKind::Kernel)
+        }
+        Some(crate::kmod::arm64::Form::Compressed(_)) if kernel_name && !module_name => {
+            return Ok(FileKind::Kernel)
+        }
+        _ => {}
+    }
     let mut head16 = [0u8; 6];
     if file
         .seek(SeekFrom::Start(crate::iso::PVD_OFFSET_BYTES))

@@ -177,11 +177,17 @@ pub enum DudError {
 /// Opens a DUD (ISO file or directory) and requires that the installer would find a
 /// driver repo for x86_64 in it; otherwise a one-line error saying why and how to fix.
 pub fn open_dud(path: &Path) -> crate::Result<Dud> {
+    open_dud_for(path, "x86_64")
+}
+
+/// [`open_dud`] for the installer of architecture `arch` (`uname -m`: `x86_64`, `aarch64`),
+/// which reads only `rpms/<arch>/`.
+pub fn open_dud_for(path: &Path, arch: &str) -> crate::Result<Dud> {
     let dud = scan_dud(path)?;
-    if !dud.has_repo_for("x86_64") {
+    if !dud.has_repo_for(arch) {
         return Err(crate::Error::input(
             path,
-            no_driver_disk_message(&dud, "x86_64"),
+            no_driver_disk_message(&dud, arch),
         ));
     }
     Ok(dud)
@@ -629,6 +635,30 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// An RPM built for another architecture than the installer's (`uname -m`): dd_list does
+/// not look at the RPM's arch, so its modules are extracted, and the kernel refuses them
+/// (`Invalid architecture in ELF header`). `noarch` and an unknown arch pass.
+fn arch_finding(rpm: &KmodRpm, ctx: &InstallerContext) -> Option<Finding> {
+    let arch = rpm.arch.as_str();
+    if arch.is_empty() || arch == "noarch" || arch == ctx.arch {
+        return None;
+    }
+    Some(Finding::new(
+        Severity::Refused,
+        Some(rpm.file_name.as_str()),
+        format!(
+            "{} is built for {arch}; this installer runs {} (uname -m), whose kernel refuses \
+             {arch} modules (Invalid module format)",
+            rpm.nvra(),
+            ctx.arch
+        ),
+        Some(format!(
+            "use the {} build of this driver (ELRepo: kmod-*.el9.{}.rpm), under rpms/{}/",
+            ctx.arch, ctx.arch, ctx.arch
+        )),
+    ))
+}
+
 /// The installer the DUD is meant for: the boot ISO's kernel, release and architecture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InstallerContext {
@@ -636,7 +666,7 @@ pub struct InstallerContext {
     pub kernel_release: String,
     /// The OS release of the media (e.g. `9.2`), if known.
     pub os_release: Option<String>,
-    /// `uname -m` (normally `x86_64`).
+    /// `uname -m` (`x86_64`, or `aarch64` on aarch64 media: the arch of the kernel).
     pub arch: String,
 }
 
@@ -917,6 +947,9 @@ pub fn installer_findings(dud: &Dud, ctx: &InstallerContext) -> Vec<Finding> {
 pub fn rpm_findings(rpm: &KmodRpm, ctx: &InstallerContext) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = Some(rpm.file_name.as_str());
+    if let Some(f) = arch_finding(rpm, ctx) {
+        out.push(f);
+    }
     match dd_list_verdict(rpm, &ctx.kernel_release) {
         DdListVerdict::Skipped(reason) => {
             out.push(Finding::new(

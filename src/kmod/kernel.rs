@@ -1,8 +1,10 @@
-//! Reading an x86 kernel image (bzImage / `vmlinuz`), `Documentation/x86/boot.rst`:
+//! Reading a kernel image. x86 (bzImage / `vmlinuz`), `Documentation/x86/boot.rst`:
 //! the `uname -r` release from the setup header, the compressed payload, and from the
 //! decompressed ELF (`vmlinux.bin`, stripped but with section headers) every exported
 //! symbol with its CRC, GPL-ness and namespace, the vermagic string and the built-in
-//! trusted certificates.
+//! trusted certificates. arm64 kernels (Image, compressed Image, EFI zboot) are recognised
+//! by the same entry points ([`read_header`], [`read_header_from`], [`Kernel::parse`]) and
+//! read by arm64.rs into the same [`KernelHeader`] and [`Kernel`].
 //!
 //! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
@@ -15,25 +17,164 @@ use object::read::elf::{FileHeader, SectionHeader};
 use object::{Endianness, FileKind};
 use serde::Serialize;
 
+use super::arm64;
 use super::module::Export;
 use super::signature::{scan_certificates, TrustedCert};
 use super::{decompress_sized, KmodError, MAX_KERNEL_SIZE};
 use crate::codec::Codec;
 
-/// The parts of the bzImage setup header we use.
+/// The architecture a kernel image is for, which decides the modules it can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelArch {
+    X86_64,
+    Aarch64,
+}
+
+impl KernelArch {
+    /// `uname -m`: the installer's `rpms/<arch>/` directory and RPM architecture.
+    pub fn uname_m(self) -> &'static str {
+        match self {
+            KernelArch::X86_64 => "x86_64",
+            KernelArch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The ELF `e_machine` of its modules (`elf_check_arch()`).
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            KernelArch::X86_64 => super::module::EM_X86_64,
+            KernelArch::Aarch64 => super::module::EM_AARCH64,
+        }
+    }
+
+    /// Whether this architecture's `apply_relocate_add()` knows RELA relocation `r_type`
+    /// (arch/x86/kernel/module.c, arch/arm64/kernel/module.c, 6.1; the same sets in 5.14).
+    /// x86's `R_X86_64_8` is taken only for clang CFI's `__typeid__` symbols; it counts as
+    /// known here (remaster does not look at which symbol it names).
+    pub fn knows_rela(self, r_type: u32) -> bool {
+        use object::elf::*;
+        let known: &[object::elf::RelocationType] = match self {
+            KernelArch::X86_64 => &[
+                R_X86_64_NONE,
+                R_X86_64_64,
+                R_X86_64_32,
+                R_X86_64_32S,
+                R_X86_64_PC32,
+                R_X86_64_PLT32,
+                R_X86_64_PC64,
+                R_X86_64_8,
+            ],
+            KernelArch::Aarch64 => &[
+                R_ARM_NONE,
+                R_AARCH64_NONE,
+                R_AARCH64_ABS64,
+                R_AARCH64_ABS32,
+                R_AARCH64_ABS16,
+                R_AARCH64_PREL64,
+                R_AARCH64_PREL32,
+                R_AARCH64_PREL16,
+                R_AARCH64_MOVW_UABS_G0_NC,
+                R_AARCH64_MOVW_UABS_G0,
+                R_AARCH64_MOVW_UABS_G1_NC,
+                R_AARCH64_MOVW_UABS_G1,
+                R_AARCH64_MOVW_UABS_G2_NC,
+                R_AARCH64_MOVW_UABS_G2,
+                R_AARCH64_MOVW_UABS_G3,
+                R_AARCH64_MOVW_SABS_G0,
+                R_AARCH64_MOVW_SABS_G1,
+                R_AARCH64_MOVW_SABS_G2,
+                R_AARCH64_MOVW_PREL_G0_NC,
+                R_AARCH64_MOVW_PREL_G0,
+                R_AARCH64_MOVW_PREL_G1_NC,
+                R_AARCH64_MOVW_PREL_G1,
+                R_AARCH64_MOVW_PREL_G2_NC,
+                R_AARCH64_MOVW_PREL_G2,
+                R_AARCH64_MOVW_PREL_G3,
+                R_AARCH64_LD_PREL_LO19,
+                R_AARCH64_ADR_PREL_LO21,
+                R_AARCH64_ADR_PREL_PG_HI21_NC,
+                R_AARCH64_ADR_PREL_PG_HI21,
+                R_AARCH64_ADD_ABS_LO12_NC,
+                R_AARCH64_LDST8_ABS_LO12_NC,
+                R_AARCH64_LDST16_ABS_LO12_NC,
+                R_AARCH64_LDST32_ABS_LO12_NC,
+                R_AARCH64_LDST64_ABS_LO12_NC,
+                R_AARCH64_LDST128_ABS_LO12_NC,
+                R_AARCH64_TSTBR14,
+                R_AARCH64_CONDBR19,
+                R_AARCH64_JUMP26,
+                R_AARCH64_CALL26,
+            ],
+        };
+        known.iter().any(|k| k.0 == r_type)
+    }
+
+    /// The line the kernel prints for a RELA relocation type it does not know.
+    pub fn unknown_rela_message(self, module: &str, r_type: u32) -> String {
+        match self {
+            KernelArch::X86_64 => format!("{module}: Unknown rela relocation: {r_type}"),
+            KernelArch::Aarch64 => {
+                format!("module {module}: unsupported RELA relocation: {r_type}")
+            }
+        }
+    }
+
+    /// As [`super::module::ElfIdent::describe`] names a module's: "ELF64 x86-64".
+    pub fn describe(self) -> &'static str {
+        match self {
+            KernelArch::X86_64 => "ELF64 x86-64",
+            KernelArch::Aarch64 => "ELF64 aarch64",
+        }
+    }
+}
+
+/// How the kernel file is packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageFormat {
+    /// x86 bzImage (setup header + compressed ELF payload).
+    BzImage,
+    /// arm64 `Image` (flat binary, usually with an EFI stub).
+    Arm64Image,
+    /// An arm64 `Image` compressed as a whole (`Image.gz`).
+    Arm64Compressed,
+    /// An EFI zboot image (PE/COFF decompressor + compressed arm64 `Image`).
+    EfiZboot,
+}
+
+impl ImageFormat {
+    /// Its name in reports (as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::BzImage => "bz-image",
+            ImageFormat::Arm64Image => "arm64-image",
+            ImageFormat::Arm64Compressed => "arm64-compressed",
+            ImageFormat::EfiZboot => "efi-zboot",
+        }
+    }
+}
+
+/// The parts of the kernel's header we use: for a bzImage its setup header, for an arm64
+/// kernel the banner and where its Image lies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KernelHeader {
     /// `uname -r` (first word of the kernel_version string), e.g. `5.14.0-284.11.1.el9_2.x86_64`.
     pub release: String,
     /// The whole kernel_version string (`<release> (builder) #1 SMP ...`).
     pub version_string: String,
-    /// Boot protocol version, e.g. 0x020f.
+    /// Boot protocol version, e.g. 0x020f (0 for arm64 kernels, which have none).
     pub protocol: u16,
     /// Compression of the payload, from its magic bytes.
     pub compression: Codec,
-    /// File offset and length of the compressed payload.
+    /// File offset and length of the compressed payload (arm64: of the Image, compressed
+    /// or not; the whole file but for EFI zboot).
     pub payload_offset: usize,
     pub payload_length: usize,
+    /// Which architecture the kernel runs on.
+    pub arch: KernelArch,
+    /// How the file is packed.
+    pub format: ImageFormat,
 }
 
 /// A kernel as the module loader sees it.
@@ -63,8 +204,16 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Parses a bzImage: header, payload decompression (gzip, xz, zstd, lzma), exports.
+    /// Parses a kernel: a bzImage (header, payload decompression (gzip, xz, zstd, lzma),
+    /// exports) or an arm64 kernel (Image, compressed Image or EFI zboot; see arm64.rs).
     pub fn parse(vmlinuz: &[u8]) -> Result<Kernel, KmodError> {
+        if !is_bzimage(vmlinuz) {
+            if let Some(form) = arm64::identify(vmlinuz) {
+                let image = arm64::image_bytes(vmlinuz, &form)?;
+                let header = arm64_header(&form, vmlinuz, &image)?;
+                return Kernel::from_arm64_image(header, &image);
+            }
+        }
         let header = read_header(vmlinuz)?;
         let payload = vmlinuz
             .get(header.payload_offset..)
@@ -193,10 +342,8 @@ impl Kernel {
             .unwrap_or(vmlinux);
         let trusted_certs = scan_certificates(cert_area);
         let rodata = by_name.get(&b".rodata"[..]).map_or(vmlinux, |s| s.1);
-        let checks_this_module_size =
-            memchr::memmem::find(rodata, THIS_MODULE_SIZE_MESSAGE.as_bytes()).is_some();
         Ok(Kernel {
-            checks_this_module_size,
+            checks_this_module_size: checks_this_module_size(rodata),
             module_layout_crc: exports.get("module_layout").and_then(|e| e.crc),
             vmlinux_size: vmlinux.len(),
             modversions,
@@ -206,6 +353,29 @@ impl Kernel {
             exports,
             header,
         })
+    }
+
+    /// Reads exports, vermagic and certificates from a (decompressed) arm64 Image.
+    pub fn from_arm64_image(header: KernelHeader, image: &[u8]) -> Result<Kernel, KmodError> {
+        let (exports, modversions) = arm64::exports(image)?;
+        let vermagic = find_vermagic(image, &header.release);
+        let trusted_certs = scan_certificates(arm64::without_authenticode(image));
+        Ok(Kernel {
+            checks_this_module_size: checks_this_module_size(image),
+            module_layout_crc: exports.get("module_layout").and_then(|e| e.crc),
+            vmlinux_size: image.len(),
+            modversions,
+            vermagic,
+            trusted_certs,
+            export_count: exports.len(),
+            exports,
+            header,
+        })
+    }
+
+    /// The architecture of the kernel (and of the modules it loads).
+    pub fn arch(&self) -> KernelArch {
+        self.header.arch
     }
 
     /// `uname -r` of this kernel.
@@ -231,6 +401,11 @@ fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
 
 /// Bytes of a bzImage [`read_header_from`] reads for its setup header, and of its payload
 /// for the compression magic.
+/// Whether `area` (the image's read-only data) holds the size check's message.
+fn checks_this_module_size(area: &[u8]) -> bool {
+    memchr::memmem::find(area, THIS_MODULE_SIZE_MESSAGE.as_bytes()).is_some()
+}
+
 /// The loader's refusal of a module built with another `struct module` (kernel/module/main.c,
 /// `elf_validity_cache_copy()`: in 6.12, not in 6.1); printed after "module NAME: ".
 pub const THIS_MODULE_SIZE_MESSAGE: &str =
@@ -239,8 +414,71 @@ pub const THIS_MODULE_SIZE_MESSAGE: &str =
 pub const SETUP_READ: u64 = 64 * 1024;
 pub const PAYLOAD_MAGIC_READ: u64 = 64;
 
-/// Reads the setup header of a bzImage held in memory.
+/// Whether `data` starts with a bzImage setup header.
+fn is_bzimage(data: &[u8]) -> bool {
+    data.get(0x202..0x206) == Some(b"HdrS")
+}
+
+/// The header of an arm64 kernel of form `form` whose Image is `image`.
+fn arm64_header(form: &arm64::Form, file: &[u8], image: &[u8]) -> Result<KernelHeader, KmodError> {
+    let version_string = arm64::banner(image).ok_or_else(no_banner)?;
+    arm64_header_with(form, file.len() as u64, version_string, |o, l| {
+        file.get(o..)
+            .and_then(|p| p.get(..l.min(PAYLOAD_MAGIC_READ as usize)))
+            .map(<[u8]>::to_vec)
+    })
+}
+
+fn no_banner() -> KmodError {
+    KmodError::Kernel(
+        "arm64 kernel: no \"Linux version\" banner in the Image, so its release is unknown".into(),
+    )
+}
+
+fn arm64_header_with(
+    form: &arm64::Form,
+    len: u64,
+    version_string: String,
+    payload_head: impl FnOnce(usize, usize) -> Option<Vec<u8>>,
+) -> Result<KernelHeader, KmodError> {
+    let release = version_string
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (offset, length) = arm64::payload_range(form, len)?;
+    let too_big = || KmodError::Kernel("arm64 kernel is larger than this host can address".into());
+    let payload_offset = usize::try_from(offset).map_err(|_| too_big())?;
+    let payload_length = usize::try_from(length).map_err(|_| too_big())?;
+    let head = payload_head(payload_offset, payload_length).unwrap_or_default();
+    Ok(KernelHeader {
+        release,
+        version_string,
+        protocol: 0,
+        compression: arm64::payload_codec(form, &head),
+        payload_offset,
+        payload_length,
+        arch: KernelArch::Aarch64,
+        format: match form {
+            arm64::Form::Image => ImageFormat::Arm64Image,
+            arm64::Form::Compressed(_) => ImageFormat::Arm64Compressed,
+            arm64::Form::Zboot { .. } => ImageFormat::EfiZboot,
+        },
+    })
+}
+
+/// Reads the header of a kernel held in memory: a bzImage's setup header, or an arm64
+/// kernel's banner (decompressing its Image if it is compressed).
 pub fn read_header(data: &[u8]) -> Result<KernelHeader, KmodError> {
+    if !is_bzimage(data) {
+        if let Some(form) = arm64::identify(data) {
+            if form == arm64::Form::Image {
+                return arm64_header(&form, data, data);
+            }
+            let image = arm64::image_bytes(data, &form)?;
+            return arm64_header(&form, data, &image);
+        }
+    }
     parse_header(data, data.len() as u64, |offset, len| {
         data.get(offset..)
             .and_then(|p| p.get(..len.min(PAYLOAD_MAGIC_READ as usize)))
@@ -263,6 +501,11 @@ pub fn read_header_from<R: Read + Seek>(
         .read_to_end(&mut setup)
         .map_err(io)?;
     let mut read = setup.len() as u64;
+    if !is_bzimage(&setup) {
+        if let Some(form) = arm64::identify(&setup) {
+            return read_arm64_header_from(r, len, form, read);
+        }
+    }
     let header = parse_header(&setup, len, |offset, payload_len| {
         let mut magic = Vec::new();
         r.seek(SeekFrom::Start(offset as u64)).ok()?;
@@ -276,6 +519,34 @@ pub fn read_header_from<R: Read + Seek>(
     Ok((header, read))
 }
 
+/// [`read_header_from`] for an arm64 kernel of form `form`: streams its Image (decompressing
+/// it if needed) up to the banner, so a compressed kernel is never held whole.
+fn read_arm64_header_from<R: Read + Seek>(
+    mut r: R,
+    len: u64,
+    form: arm64::Form,
+    already: u64,
+) -> Result<(KernelHeader, u64), KmodError> {
+    let io = |e: std::io::Error| KmodError::Kernel(format!("reading the kernel: {e}"));
+    let (offset, length) = arm64::payload_range(&form, len)?;
+    r.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut payload = std::io::BufReader::new((&mut r).take(length));
+    let head = std::io::BufRead::fill_buf(&mut payload)
+        .map_err(io)?
+        .iter()
+        .take(PAYLOAD_MAGIC_READ as usize)
+        .copied()
+        .collect::<Vec<u8>>();
+    let image = arm64::image_reader(&form, &head, payload)?;
+    let (banner, read) = arm64::banner_from_reader(image, MAX_KERNEL_SIZE).map_err(|e| {
+        KmodError::Kernel(format!("arm64 kernel payload: corrupt or unreadable: {e}"))
+    })?;
+    let version_string = banner.ok_or_else(no_banner)?;
+    let header = arm64_header_with(&form, len, version_string, |_, _| Some(head))?;
+    // Bytes of the file read: the Image's bytes for a plain Image, at most the payload.
+    Ok((header, already.saturating_add(read.min(length))))
+}
+
 /// The header fields of `setup` (the image's first bytes) in a `len`-byte image; `payload`
 /// gives the first bytes of the payload at (offset, length), `None` if they lie outside.
 fn parse_header(
@@ -283,7 +554,13 @@ fn parse_header(
     len: u64,
     payload: impl FnOnce(usize, usize) -> Option<Vec<u8>>,
 ) -> Result<KernelHeader, KmodError> {
-    let not_bz = || KmodError::Kernel("not a bzImage kernel (no \"HdrS\" setup header)".into());
+    let not_bz = || {
+        KmodError::Kernel(
+            "not a bzImage kernel (no \"HdrS\" setup header) nor an arm64 one (no \"ARM\\x64\" \
+             Image header, no EFI zboot \"zimg\" header)"
+                .into(),
+        )
+    };
     let u16_at = |o: usize| bytes_at(data, o).map(u16::from_le_bytes);
     let u32_at = |o: usize| bytes_at(data, o).map(u32::from_le_bytes);
     if data.get(0x202..0x206) != Some(b"HdrS") || u16_at(0x1fe) != Some(0xaa55) {
@@ -337,6 +614,8 @@ fn parse_header(
         compression: Codec::detect(&head),
         payload_offset,
         payload_length,
+        arch: KernelArch::X86_64,
+        format: ImageFormat::BzImage,
     })
 }
 

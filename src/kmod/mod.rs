@@ -1,14 +1,16 @@
 //! Kernel modules and kernels: read a `.ko` (ELF, `.modinfo`, `__versions`, exports,
-//! appended PKCS#7 signature), read a bzImage (release, exported symbols with CRCs,
+//! appended PKCS#7 signature), read a kernel (x86 bzImage or arm64 Image / EFI zboot: release, exported symbols with CRCs,
 //! built-in certificates) and decide whether the kernel's loader would accept the module.
 //!
 //! - [`module::Module`] — one module file (`.ko`, `.ko.xz`, `.ko.zst`, `.ko.gz`).
-//! - [`kernel::Kernel`] — a `vmlinuz` (bzImage) and everything the loader checks against.
+//! - [`kernel::Kernel`] — a `vmlinuz` (x86 bzImage, or an arm64 Image / compressed Image /
+//!   EFI zboot read by [`arm64`]) and everything the loader checks against.
 //! - [`verdict::Target`] + [`verdict::check`] — the loader's rules in the kernel's order.
 //! - [`alias::fnmatch`] — glob matching of module aliases (kmod's fnmatch), linear in practice.
 //! - [`inspect::ModuleReport`] — what `remaster inspect MODULE.ko` prints.
 
 pub mod alias;
+pub mod arm64;
 pub mod inspect;
 pub mod kernel;
 pub mod module;
@@ -29,7 +31,8 @@ pub enum KmodError {
     /// The appended module signature is malformed.
     #[error("{0}")]
     Signature(String),
-    /// The kernel image (bzImage) is malformed or uses a payload compression we cannot decode.
+    /// The kernel image (bzImage, arm64 Image, EFI zboot) is malformed or uses a payload
+    /// compression we cannot decode.
     #[error("{0}")]
     Kernel(String),
 }

@@ -8,9 +8,12 @@
 //!    rejected` (-EKEYREJECTED, "Key was rejected by service"). RHEL may instead take the
 //!    lockdown branch: `Lockdown: insmod: unsigned module loading is restricted; see man
 //!    kernel_lockdown.7` (-EPERM). Without enforcement: loads, taint `E`.
-//! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes, -ENOEXEC. 6.1 prints
-//!    `Invalid architecture in ELF header: N` (observed); whether a RHEL 5.14 build prints
-//!    these lines is not verified (the refusal itself is the same).
+//! 2. `elf_validity_check()` — `ET_REL`, `e_machine` (the kernel's own: x86_64 62, aarch64
+//!    183), header sizes, -ENOEXEC. 6.1 prints `Invalid architecture in ELF header: N`
+//!    (observed on amd64 and arm64); whether a RHEL 5.14 build prints these lines is not
+//!    verified (the refusal itself is the same). A module for the other architecture is
+//!    refused for that reason first in the verdict, even where the kernel's first line is the
+//!    signature's (Secure Boot): no signature makes it load.
 //! 3. `setup_load_info()` — `.gnu.linkonce.this_module` required; in 6.12 (not 6.1)
 //!    (`elf_validity_cache_copy()`) also of the kernel's own `sizeof(struct module)`, which
 //!    refuses most modules built for another kernel before their versions are looked at.
@@ -23,6 +26,9 @@
 //!    `disagrees about version of symbol X` then `Unknown symbol X (err -22)`; namespace not
 //!    imported → `module uses symbol (X) from namespace NS, but does not import it.` then
 //!    `Unknown symbol X (err -22)`.
+//! 7. `apply_relocations()` — a RELA type the arch's `apply_relocate_add()` does not know:
+//!    `module X: unsupported RELA relocation: N` (arm64, observed) / `X: Unknown rela
+//!    relocation: N` (x86_64), -ENOEXEC; 64-bit kernels apply no REL sections.
 //!
 //! `depends=` is not checked by the kernel; modprobe loads those modules first. A dependency
 //! missing from the target shows up as unknown symbols; it is reported separately.
@@ -43,7 +49,7 @@
 //! Not modelled: blacklists. MOK/db keys count as trusted only where the user says they are
 //! enrolled (`--trust-key`); otherwise only the kernel's built-in certificates do.
 //!
-//! About 850 lines of code and 40 of tests: the verdict's types, the loader's steps
+//! About 950 lines of code and 40 of tests: the verdict's types, the loader's steps
 //! ([`check`]) and their summary stay together so the order the kernel checks in reads
 //! top to bottom.
 
@@ -53,7 +59,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::kernel::{Kernel, THIS_MODULE_SIZE_MESSAGE};
-use super::module::{Export, Module, EM_X86_64};
+use super::module::{Export, Module};
 use super::signature::SignatureCheck;
 use crate::report::Report;
 
@@ -136,6 +142,8 @@ pub enum Check {
     SymbolVersion,
     GplOnly,
     Namespace,
+    /// A relocation type the architecture's loader does not apply.
+    Relocation,
     Dependency,
 }
 
@@ -189,6 +197,8 @@ pub struct Verdict {
     /// The release from the module's vermagic.
     pub built_for: Option<String>,
     pub kernel_release: String,
+    /// `uname -m` of the kernel (`x86_64`, `aarch64`).
+    pub kernel_arch: String,
     pub secure_boot: SecureBoot,
     pub outcome: Outcome,
     /// Every problem found, in the loader's order (fatal or not).
@@ -279,6 +289,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
             j.taints(sig.map(|(_, reason)| reason));
         }
         j.symbols();
+        j.relocations();
     }
     j.depends();
     j.verdict(sig)
@@ -411,7 +422,8 @@ impl Judge<'_> {
                 format!("not a relocatable object (ELF type {})", elf.elf_type),
                 ENOEXEC,
             );
-        } else if elf.machine != EM_X86_64 {
+        } else if elf.machine != self.kernel.arch().elf_machine() {
+            let arch = self.kernel.arch();
             self.fatal(
                 Check::ElfHeader,
                 vec![format!(
@@ -419,8 +431,11 @@ impl Judge<'_> {
                     elf.machine
                 )],
                 format!(
-                    "the module is {}, the kernel is ELF64 x86-64",
-                    elf.describe()
+                    "the module is {}, the kernel ({}) is {}: a module runs only on the \
+                     architecture it was built for",
+                    elf.describe(),
+                    self.kernel.release(),
+                    arch.describe()
                 ),
                 ENOEXEC,
             );
@@ -666,6 +681,39 @@ impl Judge<'_> {
         }
     }
 
+    /// Step 7, `apply_relocations()` (after the symbols resolved): the first relocation of a
+    /// type the architecture's `apply_relocate_add()` does not know stops the load; 64-bit
+    /// kernels apply no `SHT_REL` sections at all.
+    fn relocations(&mut self) {
+        if self.refusal.is_some() {
+            return;
+        }
+        let arch = self.kernel.arch();
+        let name = self.name.clone();
+        let bad = self
+            .module
+            .relocation_types
+            .iter()
+            .find(|t| !t.rela || !arch.knows_rela(t.r_type));
+        let Some(t) = bad else { return };
+        let (message, detail) = if t.rela {
+            (
+                arch.unknown_rela_message(&name, t.r_type),
+                format!(
+                    "relocation type {} is one the {} module loader does not apply",
+                    t.r_type,
+                    arch.uname_m()
+                ),
+            )
+        } else {
+            (
+                format!("module {name}: REL relocation unsupported"),
+                "REL relocations (without addend): 64-bit kernels apply only RELA".to_string(),
+            )
+        };
+        self.fatal(Check::Relocation, vec![message], detail, ENOEXEC);
+    }
+
     /// `depends=` (modprobe's business, not the kernel's).
     fn depends(&mut self) {
         for dep in &self.module.depends {
@@ -682,9 +730,40 @@ impl Judge<'_> {
         }
     }
 
-    /// The outcome: the signature comes first when enforced.
+    /// The outcome: the signature comes first when enforced. A module for another
+    /// architecture is refused for that reason first, whatever else the loader would say:
+    /// no signature or rebuild against this kernel's ABI makes it load. Its kernel log line
+    /// and errno stay the kernel's (under Secure Boot an unsigned one is rejected by the
+    /// signature check, which runs before `elf_validity_check()`).
     fn verdict(self, sig_problem: Option<(usize, &'static str)>) -> Verdict {
         let problems = self.problems;
+        let wrong_arch = problems.iter().position(|p| {
+            p.check == Check::ElfHeader
+                && p.kernel_messages
+                    .first()
+                    .is_some_and(|m| m.starts_with("Invalid architecture"))
+        });
+        if let Some(i) = wrong_arch {
+            let (message, errno) = match (sig_problem, self.secure_boot) {
+                (Some((s, _)), SecureBoot::On) => (first_message(&problems, s), EKEYREJECTED),
+                _ => (first_message(&problems, i), ENOEXEC),
+            };
+            let outcome = Outcome::Refused {
+                message,
+                reason: problems[i].detail.clone(),
+                errno,
+                insmod_error: insmod_error(errno).into(),
+            };
+            return Verdict::finish(
+                self.name,
+                self.module,
+                self.kernel,
+                self.secure_boot,
+                outcome,
+                problems,
+                self.warnings,
+            );
+        }
         let outcome = match (sig_problem, self.secure_boot, self.refusal) {
             (Some((i, reason)), SecureBoot::On, _) => Outcome::Refused {
                 message: first_message(&problems, i),
@@ -704,14 +783,38 @@ impl Judge<'_> {
             },
             _ => Outcome::Loads,
         };
-        let mut verdict = Verdict {
-            module: self.name,
-            built_for: self.module.built_for().map(str::to_string),
-            kernel_release: self.kernel.release().to_string(),
-            secure_boot: self.secure_boot,
+        Verdict::finish(
+            self.name,
+            self.module,
+            self.kernel,
+            self.secure_boot,
             outcome,
             problems,
-            warnings: self.warnings,
+            self.warnings,
+        )
+    }
+}
+
+impl Verdict {
+    /// The verdict with its summary.
+    fn finish(
+        name: String,
+        module: &Module,
+        kernel: &Kernel,
+        secure_boot: SecureBoot,
+        outcome: Outcome,
+        problems: Vec<Problem>,
+        warnings: Vec<String>,
+    ) -> Verdict {
+        let mut verdict = Verdict {
+            module: name,
+            built_for: module.built_for().map(str::to_string),
+            kernel_release: kernel.release().to_string(),
+            kernel_arch: kernel.arch().uname_m().to_string(),
+            secure_boot,
+            outcome,
+            problems,
+            warnings,
             summary: String::new(),
         };
         verdict.summary = summarize(&verdict);
@@ -790,7 +893,12 @@ fn summarize(v: &Verdict) -> String {
             insmod_error,
             ..
         } => {
-            let first = v.problems.iter().find(|p| p.fatal).map(|p| p.check);
+            let first = v
+                .problems
+                .iter()
+                .find(|p| p.check == Check::ElfHeader && p.fatal)
+                .or_else(|| v.problems.iter().find(|p| p.fatal))
+                .map(|p| p.check);
             let missing: Vec<&str> = v
                 .problems
                 .iter()
@@ -821,7 +929,7 @@ fn summarize(v: &Verdict) -> String {
                     " Only a GPL-compatible module may use GPL-only exports.".to_string()
                 }
                 Some(Check::ElfHeader) | Some(Check::ModuleStruct) => {
-                    " Use an x86-64 kernel module.".to_string()
+                    format!(" Use a kernel module built for {}.", v.kernel_arch)
                 }
                 _ => format!(" Use a build for {hint}."),
             };

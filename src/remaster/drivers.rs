@@ -92,9 +92,17 @@ impl Driver {
     }
 }
 
+/// The DUD remaster builds for the media: `rpms/<uname -m of its kernel>/`.
+fn dud_options(ctx: &dud::InstallerContext) -> dud::CreateOptions {
+    dud::CreateOptions {
+        arch: ctx.arch.clone(),
+        ..Default::default()
+    }
+}
+
 fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
-    let dud = dud::open_dud(source)?;
     let ctx = media.installer_context();
+    let dud = dud::open_dud_for(source, &ctx.arch)?;
     let findings = dud::installer_findings(&dud, &ctx);
     let dud_image = if source.is_dir() {
         // A directory DUD is embedded as the same DDv3 image `dud create` writes.
@@ -107,7 +115,7 @@ fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
                     .map(|f| source.join(f.trim_start_matches('/')))
             })
             .collect();
-        dud::dud_image_bytes(&rpm_paths, &dud::CreateOptions::default())?.0
+        dud::dud_image_bytes(&rpm_paths, &dud_options(&ctx))?.0
     } else {
         read_capped(source, DUD_FILE_CAP)?
     };
@@ -138,8 +146,7 @@ fn load_rpm(source: &Path, media: &Media) -> Result<Driver> {
         .unwrap_or_default();
     let ctx = media.installer_context();
     let findings = dud::ddv3::rpm_findings(&rpm, &ctx);
-    let (image, created) =
-        dud::dud_image_bytes(&[source.to_path_buf()], &dud::CreateOptions::default())?;
+    let (image, created) = dud::dud_image_bytes(&[source.to_path_buf()], &dud_options(&ctx))?;
     let label = source.display().to_string();
     let modules = modules_of_rpms(&label, std::slice::from_ref(&rpm), media)?;
     if modules.is_empty() {

@@ -353,7 +353,7 @@ impl Media {
         crate::dud::InstallerContext {
             kernel_release: self.kver().to_string(),
             os_release: self.installer_release(),
-            arch: "x86_64".into(),
+            arch: self.kernel_header.arch.uname_m().into(),
         }
     }
 
