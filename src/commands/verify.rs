@@ -95,9 +95,12 @@ fn claimed_initrd_files(
                 continue;
             }
             for arg in &e.args {
-                let Some(("inst.dd" | "dd", value)) = arg.split_once('=') else {
+                let Some((key, value)) = arg.split_once('=') else {
                     continue;
                 };
+                if !dud::rules::DUD_ARG_KEYS.contains(&key) {
+                    continue;
+                }
                 let file = value
                     .strip_prefix("file:")
                     .or_else(|| value.strip_prefix("path:"))

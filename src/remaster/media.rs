@@ -353,7 +353,7 @@ impl Media {
         crate::dud::InstallerContext {
             kernel_release: self.kver().to_string(),
             os_release: self.installer_release(),
-            arch: "x86_64".into(),
+            arch: crate::dud::rules::DEFAULT_ARCH.into(),
         }
     }
 
@@ -368,7 +368,8 @@ impl Media {
     /// Whether the installer reads `dd=` as an alias of `inst.dd=` (EL8's anaconda,
     /// `getargs dd= inst.dd=`; RHEL 9 removed it).
     pub fn reads_dd_alias(&self) -> bool {
-        crate::dud::ddv3::major_release(self.installer_release().as_deref()) == Some(8)
+        crate::dud::rules::Generation::of_release(self.installer_release().as_deref())
+            .reads_dd_alias()
     }
 
     /// Reads the distribution from the media: `.treeinfo`, `.discinfo`, the volume label and,
