@@ -101,7 +101,7 @@ pub enum DudError {
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
     #[error("not a readable ISO 9660 image: {0}")]
-    Iso(String),
+    Iso(crate::iso::IsoError),
     #[error("{0}")]
     Layout(String),
     /// A budget of the whole scan ran out (see [`ScanBudget`]): fatal, not a per-image error.

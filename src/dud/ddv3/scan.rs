@@ -3,7 +3,6 @@
 //! the installer opens them depends on the architecture, which the findings know). The
 //! scan's [`ScanBudget`] bounds the whole recursion.
 
-use std::io::Seek;
 use std::path::Path;
 
 use super::findings::no_driver_disk_message;
@@ -36,16 +35,11 @@ pub fn open_dud(path: &Path) -> crate::Result<Dud> {
 /// read-only and must work where there is no writable /tmp (an empty root, a rescue shell).
 pub fn open_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
     let budget = ScanBudget::for_file(bytes.len() as u64);
-    let mut cursor = std::io::Cursor::new(bytes);
-    crate::iso::Image::open(&mut cursor).map_err(|e| e.into_input(name))?;
-    cursor.set_position(0);
+    let cursor = std::io::Cursor::new(bytes);
     let tree = Tree::mount_iso(Box::new(Metered::new(cursor, budget.clone())))
-        .map_err(|e| crate::Error::input(name, e))?;
-    let dud =
-        read_tree(name, String::new(), tree, 0, &budget).map_err(|e| match budget.exceeded() {
-            Some(msg) => crate::Error::input(name, msg),
-            None => crate::Error::input(name, e),
-        })?;
+        .map_err(|e| scan_error(name, e, &budget))?;
+    let dud = read_tree(name, String::new(), tree, 0, &budget)
+        .map_err(|e| scan_error(name, e, &budget))?;
     if !dud.has_repo_for(DEFAULT_ARCH) {
         return Err(crate::Error::input(
             name,
@@ -53,6 +47,16 @@ pub fn open_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
         ));
     }
     Ok(dud)
+}
+
+/// The one-line error of a scan of `path`: a budget that ran out is the cause, whatever
+/// error it surfaced as; an unreadable image keeps the ISO reader's typed cause.
+fn scan_error(path: &Path, e: DudError, budget: &ScanBudget) -> crate::Error {
+    match (budget.exceeded(), e) {
+        (Some(msg), _) => crate::Error::input(path, msg),
+        (None, DudError::Iso(e)) => e.into_input(path),
+        (None, e) => crate::Error::input(path, e),
+    }
 }
 
 /// Reads a DUD (ISO file or directory) without judging it: the layout, every RPM in any
@@ -67,23 +71,11 @@ pub fn scan_dud(path: &Path) -> crate::Result<Dud> {
     let tree = if meta.is_dir() {
         Tree::Dir(path.to_path_buf(), budget.clone())
     } else {
-        let mut file = std::fs::File::open(path).map_err(|e| crate::Error::input(path, e))?;
-        // The crate's own ISO reader first: on a hostile image it names the cause
-        // (directory loop, extent past the end, truncation) where hadris only reports
-        // "corrupt filesystem data" or reads zeros.
-        crate::iso::Image::open(&mut file).map_err(|e| e.into_input(path))?;
-        file.seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| crate::Error::input(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| crate::Error::input(path, e))?;
         Tree::mount_iso(Box::new(Metered::new(file, budget.clone())))
-            .map_err(|e| crate::Error::input(path, e))?
+            .map_err(|e| scan_error(path, e, &budget))?
     };
-    read_tree(path, String::new(), tree, 0, &budget).map_err(|e| {
-        // A budget that ran out is the cause, whatever error it surfaced as.
-        match budget.exceeded() {
-            Some(msg) => crate::Error::input(path, msg),
-            None => crate::Error::input(path, e),
-        }
-    })
+    read_tree(path, String::new(), tree, 0, &budget).map_err(|e| scan_error(path, e, &budget))
 }
 
 /// Reads one disk (the top or a nested image at `depth`): its layout, its RPMs and, up to
