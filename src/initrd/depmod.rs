@@ -15,7 +15,7 @@
 //! magic 0xB007F457, version 0x00020001, big-endian offsets with flag bits; libkmod-index.c).
 
 use super::{InitrdError, Result};
-use crate::codec::{decode_capped, Streams};
+use crate::codec::{decode_capped, Codec, Streams};
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest decompressed module accepted (the biggest in-tree modules are ~20 MiB).
@@ -79,15 +79,60 @@ fn search_rank(search: &[String], relpath: &str) -> usize {
         .unwrap_or(builtin)
 }
 
+/// What depmod reads from one module's ELF: `.modinfo`, exports and needed symbols.
+#[derive(Debug, Clone)]
+pub struct ModuleSymbols {
+    /// (key, value) of `.modinfo`, in order.
+    info: Vec<(String, String)>,
+    exports: Vec<String>,
+    /// Undefined symbols in symtab order, then unmatched `__versions` names.
+    needs: Vec<String>,
+}
+
+/// What depmod read from each module of a tree, by the module's path, for a caller that
+/// decompresses the modules anyway (the media reader): an entry here is used instead of
+/// decompressing the module's bytes again. `Err` holds why the module is unreadable.
+pub type ParsedModules = HashMap<String, std::result::Result<ModuleSymbols, String>>;
+
+/// [`ParsedModules`] entries by the module path given in [`DepmodInput::modules`].
+type ParsedByPath<'a> = HashMap<&'a str, &'a std::result::Result<ModuleSymbols, String>>;
+
+/// Decompresses a module file as depmod reads it (every concatenated stream, at most
+/// [`MODULE_CAP`] bytes); data without a compression magic comes back as it is.
+pub fn decompress_module(bytes: &[u8]) -> std::result::Result<(Codec, Vec<u8>), String> {
+    decode_capped(bytes, MODULE_CAP, 0, Streams::All).map_err(|e| e.0)
+}
+
 /// Reads what depmod needs from one module (decompressing it first).
 fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
+    let symbols = decompress_module(bytes).and_then(|(_, elf)| read_symbols(&elf));
+    module_from(relpath, symbols)
+}
+
+/// The indexed module of `relpath` from what was read of it (or why it was unreadable).
+fn module_from(
+    relpath: &str,
+    symbols: std::result::Result<ModuleSymbols, String>,
+) -> Result<Module> {
+    let symbols = symbols.map_err(|m| InitrdError::new(format!("module {relpath}: {m}")))?;
+    Ok(Module {
+        relpath: relpath.to_string(),
+        name: modname(relpath),
+        info: symbols.info,
+        exports: symbols.exports,
+        needs: symbols.needs,
+        rank: 0,
+        sort_idx: 0,
+    })
+}
+
+/// Reads what depmod needs from a decompressed module's ELF.
+pub fn read_symbols(elf: &[u8]) -> std::result::Result<ModuleSymbols, String> {
     use object::{Object, ObjectSection, ObjectSymbol};
-    let err = |m: String| InitrdError::new(format!("module {relpath}: {m}"));
-    let (_, elf) = decode_capped(bytes, MODULE_CAP, 0, Streams::All).map_err(|e| err(e.0))?;
-    let file = object::File::parse(&*elf).map_err(|e| err(format!("not an ELF module: {e}")))?;
+    let file = object::File::parse(elf).map_err(|e| format!("not an ELF module: {e}"))?;
     let mut info = Vec::new();
     if let Some(s) = file.section_by_name(".modinfo") {
-        let data = s.data().map_err(|e| err(format!(".modinfo: {e}")))?;
+        let data = s.data().map_err(|e| format!(".modinfo: {e}"))?;
         for rec in data.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let rec = String::from_utf8_lossy(rec);
             if let Some((k, v)) = rec.split_once('=') {
@@ -108,9 +153,7 @@ fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
     }
     if exports.is_empty() {
         if let Some(s) = file.section_by_name("__ksymtab_strings") {
-            let data = s
-                .data()
-                .map_err(|e| err(format!("__ksymtab_strings: {e}")))?;
+            let data = s.data().map_err(|e| format!("__ksymtab_strings: {e}"))?;
             exports.extend(
                 data.split(|b| *b == 0)
                     .filter(|r| !r.is_empty())
@@ -120,7 +163,7 @@ fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
     }
     if let Some(s) = file.section_by_name("__versions") {
         // struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }
-        let data = s.data().map_err(|e| err(format!("__versions: {e}")))?;
+        let data = s.data().map_err(|e| format!("__versions: {e}"))?;
         if data.len() % 64 == 0 {
             let seen: std::collections::HashSet<String> = needs.iter().cloned().collect();
             for rec in data.chunks_exact(64) {
@@ -133,14 +176,10 @@ fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
             }
         }
     }
-    Ok(Module {
-        relpath: relpath.to_string(),
-        name: modname(relpath),
+    Ok(ModuleSymbols {
         info,
         exports,
         needs,
-        rank: 0,
-        sort_idx: 0,
     })
 }
 
@@ -177,7 +216,12 @@ fn alias_normalize(a: &str) -> Option<String> {
 
 /// Generates every index file depmod would write for this tree.
 pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
-    let mods = select_modules(input)?;
+    generate(input, &ParsedByPath::new())
+}
+
+/// [`generate_indexes`], taking a module's symbols from `parsed` where it holds them.
+fn generate(input: &DepmodInput<'_>, parsed: &ParsedByPath<'_>) -> Result<IndexFiles> {
+    let mods = select_modules(input, parsed)?;
     let graph = Graph::new(&mods)?;
     let mut files: IndexFiles = Vec::new();
     modules_dep(&mods, &graph, &mut files)?;
@@ -191,12 +235,12 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
 
 /// The modules depmod indexes, in its index order: the best-ranked one per name (first one
 /// on a tie), numbered in `modules.order` order, the others after in input order.
-fn select_modules(input: &DepmodInput<'_>) -> Result<Vec<Module>> {
+fn select_modules(input: &DepmodInput<'_>, parsed: &ParsedByPath<'_>) -> Result<Vec<Module>> {
     // Collect modules, keeping the best-ranked one per name (first one on a tie).
     let mut by_name: HashMap<String, Module> = HashMap::new();
     let mut seq = 0i64;
-    for (path, bytes) in &input.modules {
-        let path = path.trim_start_matches('/');
+    for (given, bytes) in &input.modules {
+        let path = given.trim_start_matches('/');
         if !is_module_path(path) {
             continue;
         }
@@ -207,7 +251,10 @@ fn select_modules(input: &DepmodInput<'_>) -> Result<Vec<Module>> {
                 continue;
             }
         }
-        let mut m = parse_module(path, bytes)?;
+        let mut m = match parsed.get(given) {
+            Some(symbols) => module_from(path, (*symbols).clone())?,
+            None => parse_module(path, bytes)?,
+        };
         m.rank = rank;
         seq += 1;
         m.sort_idx = seq;
@@ -500,11 +547,23 @@ pub fn generate_for_tree(
     kver: &str,
     added: &[(String, Vec<u8>)],
 ) -> Result<IndexFiles> {
+    generate_for_parsed_tree(base_files, &ParsedModules::new(), kver, added)
+}
+
+/// [`generate_for_tree`] for a tree whose modules the caller has already read
+/// ([`ParsedModules`] by their paths in `base_files`): those are not decompressed again.
+pub fn generate_for_parsed_tree(
+    base_files: &[(String, Vec<u8>)],
+    parsed: &ParsedModules,
+    kver: &str,
+    added: &[(String, Vec<u8>)],
+) -> Result<IndexFiles> {
     let prefixes = [
         format!("usr/lib/modules/{kver}/"),
         format!("lib/modules/{kver}/"),
     ];
     let mut input = DepmodInput::default();
+    let mut by_path = ParsedByPath::new();
     for (p, d) in base_files {
         let Some(rel) = prefixes.iter().find_map(|x| p.strip_prefix(x.as_str())) else {
             continue;
@@ -516,6 +575,9 @@ pub fn generate_for_tree(
             _ => {
                 if is_module_path(rel) && !added.iter().any(|(a, _)| a == rel) {
                     input.modules.push((rel, d));
+                    if let Some(symbols) = parsed.get(p) {
+                        by_path.insert(rel, symbols);
+                    }
                 }
             }
         }
@@ -523,7 +585,7 @@ pub fn generate_for_tree(
     for (p, d) in added {
         input.modules.push((p.as_str(), d));
     }
-    generate_indexes(&input)
+    generate(&input, &by_path)
 }
 
 // ---- kmod index (.bin) writer -------------------------------------------------------------

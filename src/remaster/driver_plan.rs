@@ -113,13 +113,18 @@ pub(super) fn prepare_drivers(
         }
     }
     if !added_for_depmod.is_empty() {
-        let indexes = initrd::generate_for_tree(&media.module_files, &kver, &added_for_depmod)
-            .map_err(|e| {
-                Error::input(
-                    &opts.input,
-                    format!("regenerating module indexes for {kver}: {e}"),
-                )
-            })?;
+        let indexes = initrd::depmod::generate_for_parsed_tree(
+            &media.module_files,
+            &media.module_symbols,
+            &kver,
+            &added_for_depmod,
+        )
+        .map_err(|e| {
+            Error::input(
+                &opts.input,
+                format!("regenerating module indexes for {kver}: {e}"),
+            )
+        })?;
         for (name, bytes) in indexes {
             step.overlay_entries.push(OverlayEntry::file(
                 format!("{module_dir}/{name}"),
