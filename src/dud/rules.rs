@@ -31,8 +31,10 @@ pub const RHDD3_TEXT: &str = "Driver Update Disk version 3";
 /// The directory beside `rhdd3` holding one directory per architecture.
 pub const RPMS_DIR: &str = "rpms";
 
-/// The `rpms/<uname -m>/` architectures this tool reads, judges and writes; the first is
-/// the default (x86_64 media).
+/// The `rpms/<uname -m>/` architectures this tool handles: a disk opened for a driver must
+/// have a repo for one of them (which one the media needs, the findings judge with the
+/// media's [`InstallerContext::arch`]). Supporting another architecture's DUDs starts with
+/// one entry here.
 pub const ARCHES: &[&str] = &["x86_64"];
 
 /// The architecture of the media the tool edits by default (`uname -m` of its installer).

@@ -11,17 +11,19 @@ use super::tree::Tree;
 use super::{Dud, DudError, DudKind, UnreadableRpm};
 use crate::dud::budget::{Metered, ScanBudget};
 use crate::dud::rpm::{read_kmod_rpm, KmodRpm, RpmLimits};
-use crate::dud::rules::DEFAULT_ARCH;
+use crate::dud::rules::{ARCHES, DEFAULT_ARCH};
 
 /// How deep top-level `*.iso` files are followed (the installer has no limit; real DUDs
 /// nest at most once). How many are mounted in total is capped by [`ScanBudget`].
 const MAX_NESTING: u32 = 4;
 
 /// Opens a DUD (ISO file or directory) and requires that the installer would find a
-/// driver repo for x86_64 in it; otherwise a one-line error saying why and how to fix.
+/// driver repo in it for one of the architectures the tool handles ([`ARCHES`]; which one
+/// the media needs, the findings judge); otherwise a one-line error saying why and how to
+/// fix.
 pub fn open_dud(path: &Path) -> crate::Result<Dud> {
     let dud = scan_dud(path)?;
-    if !dud.has_repo_for(DEFAULT_ARCH) {
+    if !has_repo_for_an_arch(&dud) {
         return Err(crate::Error::input(
             path,
             no_driver_disk_message(&dud, DEFAULT_ARCH),
@@ -40,13 +42,18 @@ pub fn open_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
         .map_err(|e| scan_error(name, e, &budget))?;
     let dud = read_tree(name, String::new(), tree, 0, &budget)
         .map_err(|e| scan_error(name, e, &budget))?;
-    if !dud.has_repo_for(DEFAULT_ARCH) {
+    if !has_repo_for_an_arch(&dud) {
         return Err(crate::Error::input(
             name,
             no_driver_disk_message(&dud, DEFAULT_ARCH),
         ));
     }
     Ok(dud)
+}
+
+/// Whether the installer of one of [`ARCHES`] would find a repo in the disk.
+fn has_repo_for_an_arch(dud: &Dud) -> bool {
+    ARCHES.iter().any(|arch| dud.has_repo_for(arch))
 }
 
 /// The one-line error of a scan of `path`: a budget that ran out is the cause, whatever
