@@ -9,7 +9,9 @@
 
 mod common;
 
-use remaster::initrd::depmod::generate_for_tree;
+use remaster::initrd::depmod::{
+    decompress_module, generate_for_parsed_tree, generate_for_tree, read_symbols, ParsedModules,
+};
 use remaster::initrd::walk::{list, read_files, FileKind};
 use remaster::initrd::{build_overlay, Compression, OverlayEntry};
 use std::io::Cursor;
@@ -100,6 +102,31 @@ fn overlay_with_regenerated_indexes_is_resolved_by_kmod_after_unpacking() {
         Compression::Xz.compress(&raw).unwrap(),
     )];
     let indexes = generate_for_tree(&files, KVER, &added).unwrap();
+
+    // The media reader hands depmod the modules it has already decompressed and read: the
+    // same indexes, and the modules are taken from that map, not decompressed again (a
+    // poisoned entry is what depmod sees).
+    let mut parsed = ParsedModules::new();
+    for (p, d) in files.iter().filter(|(p, _)| p.contains(".ko")) {
+        let read = decompress_module(d).and_then(|(_, plain)| read_symbols(&plain));
+        parsed.insert(p.clone(), read);
+    }
+    assert_eq!(
+        generate_for_parsed_tree(&files, &parsed, KVER, &added).unwrap(),
+        indexes
+    );
+    // The first module of the tree is always read (nothing of its name came before it).
+    let (first, _) = files
+        .iter()
+        .find(|(p, _)| parsed.contains_key(p))
+        .expect("a module in the tree");
+    parsed.insert(first.clone(), Err("poisoned".into()));
+    let err = match generate_for_parsed_tree(&files, &parsed, KVER, &added) {
+        Ok(_) => panic!("{first}: the module was decompressed again, not taken from the map"),
+        Err(e) => e.to_string(),
+    };
+    let rel = first.strip_prefix(&prefix).unwrap_or(first);
+    assert!(err.contains(&format!("module {rel}: poisoned")), "{err}");
 
     let listing = list(Cursor::new(&base)).unwrap();
     let mut entries = vec![OverlayEntry::file(

@@ -1,5 +1,5 @@
 //! Driver update disk reader: the image is written to a temporary file (the DUD API takes a
-//! path, as the CLI does) and scanned: ISO checks, hadris-iso mount, layout, RPMs inside.
+//! path, as the CLI does) and scanned: the crate's own ISO reader, layout, RPMs inside.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::io::Write;

@@ -426,7 +426,7 @@ fn load_item(
 /// The candidates in a directory argument of `check` (sorted), or `None` for a file or a
 /// DUD directory (one with `rhdd3`).
 fn check_dir_candidates(path: &std::path::Path) -> Result<Option<Vec<PathBuf>>> {
-    if !path.is_dir() || path.join("rhdd3").is_file() {
+    if !path.is_dir() || path.join(dud::rules::RHDD3).is_file() {
         return Ok(None);
     }
     let mut all = Vec::new();

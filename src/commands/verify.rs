@@ -18,8 +18,10 @@ use crate::boot;
 use crate::dud::{self, Severity};
 use crate::initrd;
 use crate::iso::md5::{self, Md5Status};
+use crate::iso::Image;
 use crate::kmod::module::Module;
 use crate::kmod::verdict::{self, Outcome, SecureBoot};
+use crate::layout::BootLayout as Layout;
 use crate::remaster::media::Media;
 use crate::report::{emit, Report};
 use crate::{Error, Result};
@@ -95,9 +97,12 @@ fn claimed_initrd_files(
                 continue;
             }
             for arg in &e.args {
-                let Some(("inst.dd" | "dd", value)) = arg.split_once('=') else {
+                let Some((key, value)) = arg.split_once('=') else {
                     continue;
                 };
+                if !dud::rules::DUD_ARG_KEYS.contains(&key) {
+                    continue;
+                }
                 let file = value
                     .strip_prefix("file:")
                     .or_else(|| value.strip_prefix("path:"))
@@ -120,23 +125,50 @@ fn claimed_initrd_files(
     claims
 }
 
-/// Runs every check; an unreadable input is an error, a failed check is a report line.
-pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
-    let mut media = Media::open_deep(path)?;
-    let mut checks: Vec<VerifyCheck> = Vec::new();
-    let mut check = |name: &str, ok: bool, detail: String| {
-        checks.push(VerifyCheck {
+/// The checks' results, in the order they ran.
+#[derive(Default)]
+struct Checks(Vec<VerifyCheck>);
+
+impl Checks {
+    fn add(&mut self, name: &str, ok: bool, detail: String) {
+        self.0.push(VerifyCheck {
             name: name.into(),
             ok,
             detail,
         })
-    };
+    }
+}
 
-    // Boot records.
+/// Runs every check; an unreadable input is an error, a failed check is a report line.
+pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
+    let mut media = Media::open_deep(path)?;
+    let mut checks = Checks::default();
     let image = media.image.clone();
     let layout = media.layout.as_ref().ok().cloned();
+
+    boot_record_checks(&mut checks, &image, layout.as_ref());
+    system_area_checks(&mut checks, path, &image, layout.as_ref());
+    layout_checks(&mut checks, &image, &mut media.file, layout.as_ref());
+    md5_check(&mut checks, &mut media.file, progress);
+    let dud_names = initrd_checks(&mut checks, path, &mut media)?;
+    boot_entry_checks(&mut checks, &media, &image, &dud_names);
+    added_module_checks(&mut checks, &media)?;
+
+    let checks = checks.0;
+    let ok = checks.iter().all(|c| c.ok);
+    Ok(VerifyReport {
+        iso: path.to_path_buf(),
+        ok,
+        checks,
+    })
+}
+
+/// The El Torito catalog: every entry names a file (or the appended ESP), and isolinux's
+/// boot-info table is current.
+fn boot_record_checks(checks: &mut Checks, image: &Image, layout: Option<&Layout>) {
+    let mut check = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
     let grub2_bios = matches!(
-        layout.as_ref().and_then(|l| l.bios.as_ref()),
+        layout.and_then(|l| l.bios.as_ref()),
         Some(crate::layout::BiosChain::Grub2 { .. })
     );
     match &image.boot_catalog {
@@ -147,8 +179,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
                 .entries
                 .iter()
                 .filter(|e| {
-                    e.path.is_none()
-                        && !verify_layout::is_appended_esp(layout.as_ref(), e.lba, e.load_size)
+                    e.path.is_none() && !verify_layout::is_appended_esp(layout, e.lba, e.load_size)
                 })
                 .map(|e| format!("{} entry at sector {}", e.platform, e.lba))
                 .collect();
@@ -197,6 +228,11 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             "no El Torito boot catalog: the ISO cannot boot as a CD".into(),
         ),
     }
+}
+
+/// The volume size, the hybrid GPT (both headers, the ESP partition) and MBR.
+fn system_area_checks(checks: &mut Checks, path: &Path, image: &Image, layout: Option<&Layout>) {
+    let mut check = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
     let volume = image.volume_bytes();
     check(
         "volume-size",
@@ -247,7 +283,7 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         // (EL10: an in-tree efiboot.img is a plain copy; the firmware boots the appended
         // ESP, checked as efi-entry.)
         let appended_esp = matches!(
-            layout.as_ref().and_then(|l| l.efi.as_ref()),
+            layout.and_then(|l| l.efi.as_ref()),
             Some(crate::layout::EfiImage::Partition { .. })
         );
         if image.find(crate::remaster::media::EFIBOOT_PATH).is_some() && !appended_esp {
@@ -291,21 +327,32 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             ),
         );
     }
+}
 
-    // The EL10 layout: GRUB2 BIOS pointers, the EFI entry = p2, the partition-1 view.
-    let grub2 = match &layout {
-        Some(l) => verify_layout::grub2_checks(&image, &mut media.file, l),
+/// The checks of the media's layout family: the EL10 GRUB2 BIOS pointers, the EFI entry =
+/// p2, the partition-1 view.
+fn layout_checks(
+    checks: &mut Checks,
+    image: &Image,
+    file: &mut std::fs::File,
+    layout: Option<&Layout>,
+) {
+    let grub2 = match layout {
+        Some(l) => verify_layout::grub2_checks(image, file, l),
         None => Vec::new(),
     };
     for (name, ok, detail) in grub2
         .into_iter()
-        .chain(verify_layout::partition_checks(&image, layout.as_ref()))
+        .chain(verify_layout::partition_checks(image, layout))
     {
-        check(name, ok, detail);
+        checks.add(name, ok, detail);
     }
+}
 
-    // Media check.
-    match md5::check_with_progress(&mut media.file, progress) {
+/// The implanted MD5 (what the media check of the default boot entry runs).
+fn md5_check(checks: &mut Checks, file: &mut std::fs::File, progress: &mut dyn FnMut(u64, u64)) {
+    let mut check = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
+    match md5::check_with_progress(file, progress) {
         Ok(Md5Status::Valid { .. }) => check(
             "isomd5sum",
             true,
@@ -323,13 +370,17 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         ),
         Err(e) => check("isomd5sum", false, format!("cannot check: {e}")),
     }
+}
 
+/// Each initrd walks to the end, has the DUDs the boot entries name and keeps the usr-merge
+/// symlinks; the DUDs inside the first one are judged. Returns the `/dd*.iso` names of the
+/// first initrd.
+fn initrd_checks(checks: &mut Checks, path: &Path, media: &mut Media) -> Result<Vec<String>> {
     // What the boot entries claim: driver update disks inside the initrd.
     let claims = claimed_initrd_files(&media.configs);
-
-    // Initrds.
     let mut dud_names: Vec<String> = Vec::new();
     for (index, i) in media.initrds.clone().iter().enumerate() {
+        let mut check = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
         let l = i.listing()?;
         let clean = l.kernel_error.is_none() && l.incomplete.is_none();
         let duds: Vec<String> = l
@@ -396,44 +447,59 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
         );
         if index == 0 {
             dud_names = duds;
-            let reader = media.initrd_reader(0)?;
-            let wanted = |p: &str| {
-                crate::remaster::is_dud_file_name(p)
-                    || (p.ends_with(".iso") && claims.contains_key(p))
-            };
-            let files =
-                initrd::read_files(reader, wanted, 2 << 30).map_err(|e| Error::input(path, e))?;
-            for (name, bytes) in files {
-                match dud::open_dud_bytes(Path::new(&format!("/{name}")), bytes) {
-                    Ok(d) => {
-                        let findings = dud::installer_findings(&d, &media.installer_context());
-                        let bad: Vec<String> = findings
-                            .iter()
-                            .filter(|f| f.severity >= Severity::Ignored)
-                            .map(|f| f.message.clone())
-                            .collect();
-                        let loads = !dud::installer_loaded_modules(&d, &media.installer_context())
-                            .is_empty();
-                        check(
-                            "dud",
-                            bad.is_empty() || loads,
-                            format!(
-                                "/{name}: {}",
-                                if bad.is_empty() {
-                                    "the installer takes it".to_string()
-                                } else {
-                                    bad.join("; ")
-                                }
-                            ),
-                        );
-                    }
-                    Err(e) => check("dud", false, format!("/{name}: {e}")),
-                }
-            }
+            embedded_dud_checks(checks, path, media, &claims)?;
         }
     }
+    Ok(dud_names)
+}
 
-    // Boot entries.
+/// Every DUD inside the first initrd (what remaster embeds, and what boot entries name)
+/// is one the installer takes.
+fn embedded_dud_checks(
+    checks: &mut Checks,
+    path: &Path,
+    media: &mut Media,
+    claims: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<()> {
+    let mut check = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
+    let reader = media.initrd_reader(0)?;
+    let wanted = |p: &str| {
+        crate::remaster::is_dud_file_name(p) || (p.ends_with(".iso") && claims.contains_key(p))
+    };
+    let files = initrd::read_files(reader, wanted, 2 << 30).map_err(|e| Error::input(path, e))?;
+    for (name, bytes) in files {
+        match dud::open_dud_bytes(Path::new(&format!("/{name}")), bytes) {
+            Ok(d) => {
+                let findings = dud::installer_findings(&d, &media.installer_context());
+                let bad: Vec<String> = findings
+                    .iter()
+                    .filter(|f| f.severity >= Severity::Ignored)
+                    .map(|f| f.message.clone())
+                    .collect();
+                let loads =
+                    !dud::installer_loaded_modules(&d, &media.installer_context()).is_empty();
+                check(
+                    "dud",
+                    bad.is_empty() || loads,
+                    format!(
+                        "/{name}: {}",
+                        if bad.is_empty() {
+                            "the installer takes it".to_string()
+                        } else {
+                            bad.join("; ")
+                        }
+                    ),
+                );
+            }
+            Err(e) => check("dud", false, format!("/{name}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Every installer entry carries `inst.dd=` for each embedded DUD; labels match the volume.
+fn boot_entry_checks(checks: &mut Checks, media: &Media, image: &Image, dud_names: &[String]) {
+    let mut check = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
     let label = image.volume_id().to_string();
     for c in &media.configs {
         let entries = boot::parse_entries(c.kind, &c.text);
@@ -477,8 +543,11 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             ),
         );
     }
+}
 
-    // Added modules.
+/// The modules added under `updates/` would load on the media's kernel.
+fn added_module_checks(checks: &mut Checks, media: &Media) -> Result<()> {
+    let mut check = |name: &str, ok: bool, detail: String| checks.add(name, ok, detail);
     let target = media.target(&[], &[])?;
     let updates = media.module_dir.as_ref().map(|d| format!("{d}/updates/"));
     for (p, bytes) in &media.module_files {
@@ -499,10 +568,5 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             Err(e) => check("module", false, format!("/{p}: {e}")),
         }
     }
-    let ok = checks.iter().all(|c| c.ok);
-    Ok(VerifyReport {
-        iso: path.to_path_buf(),
-        ok,
-        checks,
-    })
+    Ok(())
 }

@@ -16,8 +16,9 @@ use serde::Serialize;
 use super::rpm::read_kmod_rpm_file;
 use crate::iso::output_guard;
 
-/// The `rhdd3` text ddiskit writes (anaconda does not read it, only its presence).
-pub const RHDD3_TEXT: &str = "Driver Update Disk version 3";
+/// The `rhdd3` text (kept here for callers that import it from `create`).
+pub use super::rules::RHDD3_TEXT;
+use super::rules::{DEFAULT_ARCH, RHDD3, RPMS_DIR};
 
 /// Options for [`write_dud`].
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ impl Default for CreateOptions {
         CreateOptions {
             force: false,
             volume_id: "OEMDRV".into(),
-            arch: "x86_64".into(),
+            arch: DEFAULT_ARCH.into(),
             time: None,
         }
     }
@@ -86,13 +87,13 @@ fn plan(rpms: &[PathBuf], opts: &CreateOptions) -> crate::Result<Plan> {
     };
     let tree_err = |e: hadris_fs::PathError| crate::Error::Usage(format!("dud layout: {e}"));
     tree.insert(
-        "rhdd3",
+        RHDD3,
         Node::file(Content::bytes(RHDD3_TEXT.as_bytes())).with_attrs(attrs(0o444)),
     )
     .map_err(tree_err)?;
-    tree.insert("rpms", Node::dir().with_attrs(attrs(0o555)))
+    tree.insert(RPMS_DIR, Node::dir().with_attrs(attrs(0o555)))
         .map_err(tree_err)?;
-    let arch_dir = format!("rpms/{}", opts.arch);
+    let arch_dir = format!("{RPMS_DIR}/{}", opts.arch);
     tree.insert(&arch_dir, Node::dir().with_attrs(attrs(0o555)))
         .map_err(tree_err)?;
 

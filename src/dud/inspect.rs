@@ -190,7 +190,7 @@ impl DudReport {
         let arch_ctx = InstallerContext {
             kernel_release: String::new(),
             os_release: None,
-            arch: "x86_64".into(),
+            arch: super::rules::DEFAULT_ARCH.into(),
         };
         let findings: Vec<Finding> = match ctx {
             Some(ctx) => installer_findings(dud, ctx),

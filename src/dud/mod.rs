@@ -6,12 +6,14 @@
 //! - [`create`]: write a DDv3 ISO from RPMs (`remaster dud create`).
 //! - [`inspect`]: reports for `remaster inspect dd.iso|x.rpm`.
 //! - [`rpmvercmp`]: librpm's version comparison, as dd_list uses it.
+//! - [`rules`]: the installer's driver-update rules, written down once.
 pub mod budget;
 pub mod create;
 pub mod ddv3;
 pub mod inspect;
 pub mod rpm;
 pub mod rpmvercmp;
+pub mod rules;
 
 pub use create::{dud_image_bytes, write_dud, CreateOptions, CreatedDud};
 pub use ddv3::{

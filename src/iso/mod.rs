@@ -6,9 +6,9 @@
 //! included) to repoint them, the Joliet tree as its own tree next to the Rock Ridge one,
 //! the hybrid MBR/GPT (hadris reads neither), a count of the bytes read, and hard guarantees
 //! against hostile input (loops, huge size fields). hadris-iso exposes records per node of
-//! one mounted namespace through its own block-device stack (hadris-storage/hadris-fs,
-//! dependencies here only for writing and reading driver update disks); an own walker gives
-//! all of the above in one place.
+//! one mounted namespace through its own block-device stack (hadris-iso/hadris-fs are
+//! dependencies here only for writing driver update disks, `dud create`; DUDs are read with
+//! this reader); an own walker gives all of the above in one place.
 
 pub mod device;
 mod digest;

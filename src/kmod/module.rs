@@ -121,7 +121,14 @@ impl Module {
     /// Parses a module file's bytes (compressed or not, signed or not).
     pub fn parse(data: &[u8]) -> Result<Module, KmodError> {
         let (compression, plain) = decompress(data, MAX_MODULE_SIZE)?;
-        let (elf_bytes, signature) = split_signature(&plain)?;
+        Module::parse_decompressed(&plain, compression)
+    }
+
+    /// Parses a module whose file the caller has already decompressed (`compression` is
+    /// what the file was), so that a reader needing the plain bytes for something else
+    /// too (depmod's indexes) decompresses it once.
+    pub fn parse_decompressed(plain: &[u8], compression: Codec) -> Result<Module, KmodError> {
+        let (elf_bytes, signature) = split_signature(plain)?;
         let mut module = parse_elf(elf_bytes)?;
         module.compression = compression;
         module.signature = signature;

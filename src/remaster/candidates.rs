@@ -93,7 +93,7 @@ pub fn expand_dir(kind: &str, path: &Path) -> Result<Option<Vec<PathBuf>>> {
     if !path.is_dir() {
         return Ok(None);
     }
-    if kind == "dud" && path.join("rhdd3").is_file() {
+    if kind == "dud" && path.join(crate::dud::rules::RHDD3).is_file() {
         return Ok(None);
     }
     let mut out = Vec::new();
@@ -112,7 +112,10 @@ pub fn expand_dir(kind: &str, path: &Path) -> Result<Option<Vec<PathBuf>>> {
                     .any(|s| name.ends_with(s))
                     && p.is_file()
             }
-            _ => (name.ends_with(".iso") && p.is_file()) || p.join("rhdd3").is_file(),
+            _ => {
+                (name.ends_with(".iso") && p.is_file())
+                    || p.join(crate::dud::rules::RHDD3).is_file()
+            }
         };
         if take {
             out.push(p);

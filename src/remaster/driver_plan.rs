@@ -103,7 +103,7 @@ pub(super) fn prepare_drivers(
             // installer's own extraction skips them on EL8 and RHEL <= 9.4; the overlay does
             // not depend on that.
             let release = media.installer_release();
-            if crate::dud::ddv3::extracts_compressed_modules(release.as_deref()) == Some(false) {
+            if crate::dud::rules::extracts_compressed_modules(release.as_deref()) == Some(false) {
                 warnings.push(format!(
                     "{}: its modules are compressed; the installer of release {} would skip them (its dd_extract takes only files ending in .ko), but the overlay carries them so stage 1 loads them anyway (the RPM is still installed on the target)",
                     d.source.display(),
@@ -113,13 +113,18 @@ pub(super) fn prepare_drivers(
         }
     }
     if !added_for_depmod.is_empty() {
-        let indexes = initrd::generate_for_tree(&media.module_files, &kver, &added_for_depmod)
-            .map_err(|e| {
-                Error::input(
-                    &opts.input,
-                    format!("regenerating module indexes for {kver}: {e}"),
-                )
-            })?;
+        let indexes = initrd::depmod::generate_for_parsed_tree(
+            &media.module_files,
+            &media.module_symbols,
+            &kver,
+            &added_for_depmod,
+        )
+        .map_err(|e| {
+            Error::input(
+                &opts.input,
+                format!("regenerating module indexes for {kver}: {e}"),
+            )
+        })?;
         for (name, bytes) in indexes {
             step.overlay_entries.push(OverlayEntry::file(
                 format!("{module_dir}/{name}"),

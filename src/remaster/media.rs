@@ -97,11 +97,39 @@ pub struct Media {
     /// Those of `module_files` that are modules, parsed once. Unparsable files are skipped:
     /// the kernel would never load them either.
     pub base_modules: Vec<Module>,
+    /// What depmod reads from each of those modules, by path, read from the same
+    /// decompression as `base_modules` so that regenerating the indexes does not
+    /// decompress the tree again.
+    pub module_symbols: initrd::depmod::ParsedModules,
     /// The layout's configs that are present on the media.
     pub configs: Vec<BootConfig>,
     /// The EFI system image's bytes (small FAT image: the efiboot.img file or the appended
     /// ESP), when the layout has one.
     pub efiboot: Option<Vec<u8>>,
+}
+
+/// Reads each module of the initrd's tree once: one decompression gives both the module the
+/// verdicts judge (unparsable ones are skipped: the kernel would never load them either)
+/// and what depmod needs of it (unreadable ones keep their error: depmod refuses them).
+/// One module's plain bytes are held at a time, under depmod's per-module cap.
+fn read_base_modules(
+    module_files: &[(String, Vec<u8>)],
+) -> (Vec<Module>, initrd::depmod::ParsedModules) {
+    let mut modules = Vec::new();
+    let mut symbols = initrd::depmod::ParsedModules::new();
+    for (path, bytes) in module_files {
+        if !initrd::walk::is_module_name(path) {
+            continue;
+        }
+        let read = initrd::depmod::decompress_module(bytes).map(|(codec, plain)| {
+            if let Ok(module) = Module::parse_decompressed(&plain, codec) {
+                modules.push(module);
+            }
+            initrd::depmod::read_symbols(&plain)
+        });
+        symbols.insert(path.clone(), read.and_then(|r| r));
+    }
+    (modules, symbols)
 }
 
 impl Media {
@@ -261,6 +289,8 @@ impl Media {
             None => Vec::new(),
         };
 
+        let (base_modules, module_symbols) = read_base_modules(&module_files);
+
         let (configs, efiboot) = match &layout {
             Ok(layout) => read_configs(layout, &image, &mut file, path)?,
             Err(_) => (Vec::new(), None),
@@ -280,11 +310,8 @@ impl Media {
             os_release,
             initrds,
             module_dir,
-            base_modules: module_files
-                .iter()
-                .filter(|(p, _)| initrd::walk::is_module_name(p))
-                .filter_map(|(_, bytes)| Module::parse(bytes).ok())
-                .collect(),
+            base_modules,
+            module_symbols,
             module_files,
             configs,
             efiboot,
@@ -368,7 +395,8 @@ impl Media {
     /// Whether the installer reads `dd=` as an alias of `inst.dd=` (EL8's anaconda,
     /// `getargs dd= inst.dd=`; RHEL 9 removed it).
     pub fn reads_dd_alias(&self) -> bool {
-        crate::dud::ddv3::major_release(self.installer_release().as_deref()) == Some(8)
+        crate::dud::rules::Generation::of_release(self.installer_release().as_deref())
+            .reads_dd_alias()
     }
 
     /// Reads the distribution from the media: `.treeinfo`, `.discinfo`, the volume label and,

@@ -11,12 +11,14 @@
 //! (and unmatched `__versions` entries) exported by another module, listed transitively in
 //! depmod's topological order.
 //!
-//! The `.bin` writer is hand-written: no crate writes kmod's index format (a radix trie,
-//! magic 0xB007F457, version 0x00020001, big-endian offsets with flag bits; libkmod-index.c).
+//! The `.bin` writer ([`index`]) is hand-written: no crate writes kmod's index format.
+
+mod index;
 
 use super::{InitrdError, Result};
-use crate::codec::{decode_capped, Streams};
-use std::collections::{BTreeMap, HashMap};
+use crate::codec::{decode_capped, Codec, Streams};
+use index::Index;
+use std::collections::HashMap;
 
 /// Largest decompressed module accepted (the biggest in-tree modules are ~20 MiB).
 pub const MODULE_CAP: u64 = 256 << 20;
@@ -79,15 +81,60 @@ fn search_rank(search: &[String], relpath: &str) -> usize {
         .unwrap_or(builtin)
 }
 
+/// What depmod reads from one module's ELF: `.modinfo`, exports and needed symbols.
+#[derive(Debug, Clone)]
+pub struct ModuleSymbols {
+    /// (key, value) of `.modinfo`, in order.
+    info: Vec<(String, String)>,
+    exports: Vec<String>,
+    /// Undefined symbols in symtab order, then unmatched `__versions` names.
+    needs: Vec<String>,
+}
+
+/// What depmod read from each module of a tree, by the module's path, for a caller that
+/// decompresses the modules anyway (the media reader): an entry here is used instead of
+/// decompressing the module's bytes again. `Err` holds why the module is unreadable.
+pub type ParsedModules = HashMap<String, std::result::Result<ModuleSymbols, String>>;
+
+/// [`ParsedModules`] entries by the module path given in [`DepmodInput::modules`].
+type ParsedByPath<'a> = HashMap<&'a str, &'a std::result::Result<ModuleSymbols, String>>;
+
+/// Decompresses a module file as depmod reads it (every concatenated stream, at most
+/// [`MODULE_CAP`] bytes); data without a compression magic comes back as it is.
+pub fn decompress_module(bytes: &[u8]) -> std::result::Result<(Codec, Vec<u8>), String> {
+    decode_capped(bytes, MODULE_CAP, 0, Streams::All).map_err(|e| e.0)
+}
+
 /// Reads what depmod needs from one module (decompressing it first).
 fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
+    let symbols = decompress_module(bytes).and_then(|(_, elf)| read_symbols(&elf));
+    module_from(relpath, symbols)
+}
+
+/// The indexed module of `relpath` from what was read of it (or why it was unreadable).
+fn module_from(
+    relpath: &str,
+    symbols: std::result::Result<ModuleSymbols, String>,
+) -> Result<Module> {
+    let symbols = symbols.map_err(|m| InitrdError::new(format!("module {relpath}: {m}")))?;
+    Ok(Module {
+        relpath: relpath.to_string(),
+        name: modname(relpath),
+        info: symbols.info,
+        exports: symbols.exports,
+        needs: symbols.needs,
+        rank: 0,
+        sort_idx: 0,
+    })
+}
+
+/// Reads what depmod needs from a decompressed module's ELF.
+pub fn read_symbols(elf: &[u8]) -> std::result::Result<ModuleSymbols, String> {
     use object::{Object, ObjectSection, ObjectSymbol};
-    let err = |m: String| InitrdError::new(format!("module {relpath}: {m}"));
-    let (_, elf) = decode_capped(bytes, MODULE_CAP, 0, Streams::All).map_err(|e| err(e.0))?;
-    let file = object::File::parse(&*elf).map_err(|e| err(format!("not an ELF module: {e}")))?;
+    let file = object::File::parse(elf).map_err(|e| format!("not an ELF module: {e}"))?;
     let mut info = Vec::new();
     if let Some(s) = file.section_by_name(".modinfo") {
-        let data = s.data().map_err(|e| err(format!(".modinfo: {e}")))?;
+        let data = s.data().map_err(|e| format!(".modinfo: {e}"))?;
         for rec in data.split(|b| *b == 0).filter(|r| !r.is_empty()) {
             let rec = String::from_utf8_lossy(rec);
             if let Some((k, v)) = rec.split_once('=') {
@@ -108,9 +155,7 @@ fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
     }
     if exports.is_empty() {
         if let Some(s) = file.section_by_name("__ksymtab_strings") {
-            let data = s
-                .data()
-                .map_err(|e| err(format!("__ksymtab_strings: {e}")))?;
+            let data = s.data().map_err(|e| format!("__ksymtab_strings: {e}"))?;
             exports.extend(
                 data.split(|b| *b == 0)
                     .filter(|r| !r.is_empty())
@@ -120,7 +165,7 @@ fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
     }
     if let Some(s) = file.section_by_name("__versions") {
         // struct modversion_info { unsigned long crc; char name[64 - sizeof(long)]; }
-        let data = s.data().map_err(|e| err(format!("__versions: {e}")))?;
+        let data = s.data().map_err(|e| format!("__versions: {e}"))?;
         if data.len() % 64 == 0 {
             let seen: std::collections::HashSet<String> = needs.iter().cloned().collect();
             for rec in data.chunks_exact(64) {
@@ -133,14 +178,10 @@ fn parse_module(relpath: &str, bytes: &[u8]) -> Result<Module> {
             }
         }
     }
-    Ok(Module {
-        relpath: relpath.to_string(),
-        name: modname(relpath),
+    Ok(ModuleSymbols {
         info,
         exports,
         needs,
-        rank: 0,
-        sort_idx: 0,
     })
 }
 
@@ -177,7 +218,12 @@ fn alias_normalize(a: &str) -> Option<String> {
 
 /// Generates every index file depmod would write for this tree.
 pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
-    let mods = select_modules(input)?;
+    generate(input, &ParsedByPath::new())
+}
+
+/// [`generate_indexes`], taking a module's symbols from `parsed` where it holds them.
+fn generate(input: &DepmodInput<'_>, parsed: &ParsedByPath<'_>) -> Result<IndexFiles> {
+    let mods = select_modules(input, parsed)?;
     let graph = Graph::new(&mods)?;
     let mut files: IndexFiles = Vec::new();
     modules_dep(&mods, &graph, &mut files)?;
@@ -191,12 +237,12 @@ pub fn generate_indexes(input: &DepmodInput<'_>) -> Result<IndexFiles> {
 
 /// The modules depmod indexes, in its index order: the best-ranked one per name (first one
 /// on a tie), numbered in `modules.order` order, the others after in input order.
-fn select_modules(input: &DepmodInput<'_>) -> Result<Vec<Module>> {
+fn select_modules(input: &DepmodInput<'_>, parsed: &ParsedByPath<'_>) -> Result<Vec<Module>> {
     // Collect modules, keeping the best-ranked one per name (first one on a tie).
     let mut by_name: HashMap<String, Module> = HashMap::new();
     let mut seq = 0i64;
-    for (path, bytes) in &input.modules {
-        let path = path.trim_start_matches('/');
+    for (given, bytes) in &input.modules {
+        let path = given.trim_start_matches('/');
         if !is_module_path(path) {
             continue;
         }
@@ -207,7 +253,10 @@ fn select_modules(input: &DepmodInput<'_>) -> Result<Vec<Module>> {
                 continue;
             }
         }
-        let mut m = parse_module(path, bytes)?;
+        let mut m = match parsed.get(given) {
+            Some(symbols) => module_from(path, (*symbols).clone())?,
+            None => parse_module(path, bytes)?,
+        };
         m.rank = rank;
         seq += 1;
         m.sort_idx = seq;
@@ -500,11 +549,23 @@ pub fn generate_for_tree(
     kver: &str,
     added: &[(String, Vec<u8>)],
 ) -> Result<IndexFiles> {
+    generate_for_parsed_tree(base_files, &ParsedModules::new(), kver, added)
+}
+
+/// [`generate_for_tree`] for a tree whose modules the caller has already read
+/// ([`ParsedModules`] by their paths in `base_files`): those are not decompressed again.
+pub fn generate_for_parsed_tree(
+    base_files: &[(String, Vec<u8>)],
+    parsed: &ParsedModules,
+    kver: &str,
+    added: &[(String, Vec<u8>)],
+) -> Result<IndexFiles> {
     let prefixes = [
         format!("usr/lib/modules/{kver}/"),
         format!("lib/modules/{kver}/"),
     ];
     let mut input = DepmodInput::default();
+    let mut by_path = ParsedByPath::new();
     for (p, d) in base_files {
         let Some(rel) = prefixes.iter().find_map(|x| p.strip_prefix(x.as_str())) else {
             continue;
@@ -516,6 +577,9 @@ pub fn generate_for_tree(
             _ => {
                 if is_module_path(rel) && !added.iter().any(|(a, _)| a == rel) {
                     input.modules.push((rel, d));
+                    if let Some(symbols) = parsed.get(p) {
+                        by_path.insert(rel, symbols);
+                    }
                 }
             }
         }
@@ -523,196 +587,7 @@ pub fn generate_for_tree(
     for (p, d) in added {
         input.modules.push((p.as_str(), d));
     }
-    generate_indexes(&input)
-}
-
-// ---- kmod index (.bin) writer -------------------------------------------------------------
-
-const INDEX_MAGIC: u32 = 0xB007_F457;
-const INDEX_VERSION: u32 = 0x0002_0001;
-const NODE_PREFIX: u32 = 0x8000_0000;
-const NODE_VALUES: u32 = 0x4000_0000;
-const NODE_CHILDS: u32 = 0x2000_0000;
-const CHILD_MAX: u8 = 128;
-/// Longest index key accepted (bounds the trie's depth).
-const MAX_KEY_LEN: usize = 2048;
-
-#[derive(Default)]
-struct Node {
-    prefix: Vec<u8>,
-    children: BTreeMap<u8, Node>,
-    /// (priority, value), sorted by priority; a new value goes before equal priorities.
-    values: Vec<(u32, String)>,
-}
-
-/// kmod's radix trie (`index_insert` / `index_write` of depmod.c).
-struct Index {
-    root: Node,
-}
-
-impl Index {
-    fn new() -> Self {
-        Index {
-            root: Node::default(),
-        }
-    }
-
-    fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<()> {
-        let key = key.as_bytes();
-        // The trie is as deep as its longest key; the writer is iterative, but dropping a
-        // Node recurses. Real keys (module names, aliases, `symbol:` + KSYM_NAME_LEN) are
-        // far shorter.
-        if key.len() > MAX_KEY_LEN {
-            return Err(InitrdError::new(format!(
-                "module index key of {} bytes (longer than {MAX_KEY_LEN}: a hostile alias or symbol name?)",
-                key.len()
-            )));
-        }
-        if key.iter().any(|b| *b >= CHILD_MAX || *b == 0) {
-            return Err(InitrdError::new(format!(
-                "index key {:?} has non-ASCII bytes",
-                String::from_utf8_lossy(key)
-            )));
-        }
-        let mut node = &mut self.root;
-        let mut i = 0;
-        loop {
-            // Split the node if its prefix is not a prefix of the rest of the key.
-            let common = node
-                .prefix
-                .iter()
-                .zip(&key[i..])
-                .take_while(|(a, b)| a == b)
-                .count();
-            if common < node.prefix.len() {
-                let ch = node.prefix[common];
-                let tail = node.prefix[common + 1..].to_vec();
-                let mut child = std::mem::take(node);
-                child.prefix = tail;
-                node.prefix = key[i..i + common].to_vec();
-                node.children.insert(ch, child);
-            }
-            i += common;
-            let Some(&ch) = key.get(i) else {
-                let pos = node
-                    .values
-                    .iter()
-                    .position(|(p, _)| *p >= priority)
-                    .unwrap_or(node.values.len());
-                node.values.insert(pos, (priority, value.to_string()));
-                return Ok(());
-            };
-            match node.children.entry(ch) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(Node {
-                        prefix: key[i + 1..].to_vec(),
-                        children: BTreeMap::new(),
-                        values: vec![(priority, value.to_string())],
-                    });
-                    return Ok(());
-                }
-                std::collections::btree_map::Entry::Occupied(o) => node = o.into_mut(),
-            }
-            i += 1;
-        }
-    }
-
-    fn write(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
-        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
-        out.extend_from_slice(&[0; 4]);
-        let root = write_node(&self.root, &mut out)?;
-        out[8..12].copy_from_slice(&root.to_be_bytes());
-        Ok(out)
-    }
-}
-
-/// One node being written: its children `first..=last`, the next one to visit and the
-/// offsets of those written so far.
-struct Frame<'a> {
-    node: &'a Node,
-    first: u8,
-    last: u8,
-    next: u16,
-    child_offs: Vec<u32>,
-}
-
-impl<'a> Frame<'a> {
-    fn new(node: &'a Node) -> Self {
-        let (first, last) = match (node.children.keys().next(), node.children.keys().last()) {
-            (Some(f), Some(l)) => (*f, *l),
-            _ => (CHILD_MAX, 0),
-        };
-        Frame {
-            node,
-            first,
-            last,
-            next: u16::from(first),
-            child_offs: Vec::new(),
-        }
-    }
-}
-
-/// Children first (post-order), then the node: prefix, child table, values. Iterative (an
-/// explicit stack), so a deep trie cannot overflow the thread's stack (issue 15).
-fn write_node(root: &Node, out: &mut Vec<u8>) -> Result<u32> {
-    let mut stack = vec![Frame::new(root)];
-    loop {
-        let Some(top) = stack.last_mut() else {
-            return Err(InitrdError::new("module index writer: empty stack"));
-        };
-        if top.first < CHILD_MAX && top.next <= u16::from(top.last) {
-            let ch = u8::try_from(top.next).unwrap_or(CHILD_MAX);
-            top.next += 1;
-            match top.node.children.get(&ch) {
-                Some(c) => stack.push(Frame::new(c)),
-                None => top.child_offs.push(0),
-            }
-            continue;
-        }
-        let Some(done) = stack.pop() else {
-            return Err(InitrdError::new("module index writer: empty stack"));
-        };
-        let offset = emit_node(&done, out)?;
-        match stack.last_mut() {
-            Some(parent) => parent.child_offs.push(offset),
-            None => return Ok(offset),
-        }
-    }
-}
-
-/// Writes one node whose children are already written; returns its offset | flags.
-fn emit_node(f: &Frame<'_>, out: &mut Vec<u8>) -> Result<u32> {
-    let node = f.node;
-    let offset = u32::try_from(out.len())
-        .ok()
-        .filter(|o| *o < 0x1000_0000)
-        .ok_or_else(|| InitrdError::new("module index larger than 256 MiB"))?;
-    let mut flags = 0;
-    if !node.prefix.is_empty() {
-        out.extend_from_slice(&node.prefix);
-        out.push(0);
-        flags |= NODE_PREFIX;
-    }
-    if !f.child_offs.is_empty() {
-        out.push(f.first);
-        out.push(f.last);
-        for c in &f.child_offs {
-            out.extend_from_slice(&c.to_be_bytes());
-        }
-        flags |= NODE_CHILDS;
-    }
-    if !node.values.is_empty() {
-        out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
-        for (p, v) in &node.values {
-            out.extend_from_slice(&p.to_be_bytes());
-            out.extend_from_slice(v.as_bytes());
-            out.push(0);
-        }
-        flags |= NODE_VALUES;
-    }
-    Ok(offset | flags)
+    generate(&input, &by_path)
 }
 
 #[cfg(test)]
@@ -734,46 +609,5 @@ mod tests {
         assert_eq!(search_rank(&[], "updates/x.ko"), 0);
         assert_eq!(search_rank(&[], "kernel/x.ko"), 2);
         assert_eq!(search_rank(&[], "weak-updates/x.ko"), 3);
-    }
-
-    #[test]
-    fn trie_splits_and_orders_values() {
-        let mut idx = Index::new();
-        idx.insert("abc", "1", 5).unwrap();
-        idx.insert("abd", "2", 1).unwrap();
-        idx.insert("ab", "3", 0).unwrap();
-        idx.insert("ab", "4", 0).unwrap();
-        let root = &idx.root;
-        assert!(root.prefix.is_empty());
-        let a = &root.children[&b'a'];
-        assert_eq!(a.prefix, b"b");
-        assert_eq!(a.values, vec![(0, "4".into()), (0, "3".into())]);
-        assert_eq!(a.children.len(), 2);
-        let bytes = idx.write().unwrap();
-        assert_eq!(&bytes[..8], &[0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1]);
-    }
-
-    #[test]
-    fn deep_trie_is_written_on_a_small_stack() {
-        // Nested keys b, ab, aab, …: the trie is as deep as the longest key. The recursive
-        // writer needed a stack frame per level; this one runs on a 64 KiB thread.
-        let mut idx = Index::new();
-        for n in 0..MAX_KEY_LEN {
-            let key = format!("{}b", "a".repeat(n));
-            idx.insert(&key, "m", 0).unwrap();
-        }
-        let bytes = std::thread::scope(|s| {
-            std::thread::Builder::new()
-                .stack_size(64 << 10)
-                .spawn_scoped(s, || idx.write())
-                .unwrap()
-                .join()
-                .unwrap()
-        })
-        .unwrap();
-        assert!(bytes.len() > MAX_KEY_LEN * 8);
-        let too_long = "a".repeat(MAX_KEY_LEN + 1);
-        let err = idx.insert(&too_long, "m", 0).unwrap_err().to_string();
-        assert!(err.contains("longer than"), "{err}");
     }
 }
