@@ -78,7 +78,7 @@ fn aarch64_rpm_goes_to_rpms_aarch64_and_only_aarch64_installers_read_it() {
     );
 
     // An x86_64 installer finds no driver disk here, and says where the RPMs are.
-    let err = dud::open_dud(&iso).unwrap_err().to_string();
+    let err = dud::open_dud_for(&iso, "x86_64").unwrap_err().to_string();
     assert!(err.contains("rpms/aarch64"), "{err}");
     assert!(dud::installer_loaded_modules(&dud, &ctx("x86_64", "6.1.0-50-amd64")).is_empty());
 }
