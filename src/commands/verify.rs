@@ -404,7 +404,8 @@ pub fn verify(path: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Res
             let files =
                 initrd::read_files(reader, wanted, 2 << 30).map_err(|e| Error::input(path, e))?;
             for (name, bytes) in files {
-                match dud::open_dud_bytes(Path::new(&format!("/{name}")), bytes) {
+                let arch = media.installer_context().arch;
+                match dud::open_dud_bytes_for(Path::new(&format!("/{name}")), bytes, &arch) {
                     Ok(d) => {
                         let findings = dud::installer_findings(&d, &media.installer_context());
                         let bad: Vec<String> = findings

@@ -177,11 +177,17 @@ pub enum DudError {
 /// Opens a DUD (ISO file or directory) and requires that the installer would find a
 /// driver repo for x86_64 in it; otherwise a one-line error saying why and how to fix.
 pub fn open_dud(path: &Path) -> crate::Result<Dud> {
+    open_dud_for(path, "x86_64")
+}
+
+/// [`open_dud`] for the installer of another architecture (`uname -m` of the media's
+/// kernel: `rpms/aarch64/` on aarch64 media).
+pub fn open_dud_for(path: &Path, arch: &str) -> crate::Result<Dud> {
     let dud = scan_dud(path)?;
-    if !dud.has_repo_for("x86_64") {
+    if !dud.has_repo_for(arch) {
         return Err(crate::Error::input(
             path,
-            no_driver_disk_message(&dud, "x86_64"),
+            no_driver_disk_message(&dud, arch),
         ));
     }
     Ok(dud)
@@ -191,6 +197,11 @@ pub fn open_dud(path: &Path) -> crate::Result<Dud> {
 /// checks as [`open_dud`]; `name` only labels messages. No temporary file: `verify` is
 /// read-only and must work where there is no writable /tmp (an empty root, a rescue shell).
 pub fn open_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
+    open_dud_bytes_for(name, bytes, "x86_64")
+}
+
+/// [`open_dud_bytes`] for the installer of another architecture (as [`open_dud_for`]).
+pub fn open_dud_bytes_for(name: &Path, bytes: Vec<u8>, arch: &str) -> crate::Result<Dud> {
     let budget = ScanBudget::for_file(bytes.len() as u64);
     let mut cursor = std::io::Cursor::new(bytes);
     crate::iso::Image::open(&mut cursor).map_err(|e| e.into_input(name))?;
@@ -202,10 +213,10 @@ pub fn open_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
             Some(msg) => crate::Error::input(name, msg),
             None => crate::Error::input(name, e),
         })?;
-    if !dud.has_repo_for("x86_64") {
+    if !dud.has_repo_for(arch) {
         return Err(crate::Error::input(
             name,
-            no_driver_disk_message(&dud, "x86_64"),
+            no_driver_disk_message(&dud, arch),
         ));
     }
     Ok(dud)

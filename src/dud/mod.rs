@@ -16,7 +16,8 @@ pub mod rpmvercmp;
 pub use create::{dud_image_bytes, write_dud, CreateOptions, CreatedDud};
 pub use ddv3::{
     installer_findings, installer_loaded_modules, kabi_findings, open_dud, open_dud_bytes,
-    scan_dud, Dud, Finding, InstallerContext, Layout, LoadedModule, Severity,
+    open_dud_bytes_for, open_dud_for, scan_dud, Dud, Finding, InstallerContext, Layout,
+    LoadedModule, Severity,
 };
 pub use inspect::{DudReport, RpmReport};
 pub use rpm::{read_kmod_rpm, read_kmod_rpm_file, KmodRpm, RpmLimits};

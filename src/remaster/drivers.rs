@@ -101,8 +101,8 @@ fn dud_options(ctx: &dud::InstallerContext) -> dud::CreateOptions {
 }
 
 fn load_dud(source: &Path, media: &Media) -> Result<Driver> {
-    let dud = dud::open_dud(source)?;
     let ctx = media.installer_context();
+    let dud = dud::open_dud_for(source, &ctx.arch)?;
     let findings = dud::installer_findings(&dud, &ctx);
     let dud_image = if source.is_dir() {
         // A directory DUD is embedded as the same DDv3 image `dud create` writes.
