@@ -8,7 +8,7 @@
 //! overlay and the disk behind the emulated HBA present. The remaster runs on this x86_64
 //! host: the test is the cross-architecture proof.
 //! Run: `cargo test --features boot-tests --test boot_matrix_aarch64 -- --test-threads=1`
-//! (6 boots; ~100 s each on a loaded 2-core host, see docs/fixtures.md).
+//! (6 boots, 55-92 s each on a loaded 2-core host: ~7 min; docs/fixtures.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: helpers outside #[test] may panic (Cargo.toml [lints])
 
 mod common;
