@@ -18,6 +18,11 @@ OTHER_KVER=${OTHER_KVER:-6.1.0-47-amd64}
 EL10_KVER=${EL10_KVER:-6.12.118+deb12-amd64}
 EL10_OTHER_KVER=${EL10_OTHER_KVER:-6.12.117+deb12-amd64}
 
+# arm64 (aarch64 media): the Debian arm64 kernel that plays the part of the ISO's kernel, and
+# another arm64 build (scripts/build-kmod-fixtures-arm64.sh; needs `dpkg --add-architecture arm64`).
+ARM64_KVER=${ARM64_KVER:-6.1.0-50-arm64}
+ARM64_OTHER_KVER=${ARM64_OTHER_KVER:-6.1.0-47-arm64}
+
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 
 # fetch_deb PACKAGE: download a .deb into the shared cache once; print its path.
@@ -28,6 +33,19 @@ fetch_deb() {
         (cd "$DEBS_DIR" && apt-get download "$pkg" >/dev/null 2>&1) || {
             log "apt-get download $pkg failed (run apt-get update first?)"; return 1; }
         f=$(ls "$DEBS_DIR/${pkg}"_*.deb | head -n1)
+    fi
+    printf '%s\n' "$f"
+}
+
+# fetch_deb_arch PACKAGE ARCH: fetch_deb for another architecture's package (PACKAGE:ARCH);
+# needs `dpkg --add-architecture ARCH` and `apt-get update` (scripts/setup.sh does both).
+fetch_deb_arch() {
+    local pkg=$1 arch=$2 f
+    f=$(ls "$DEBS_DIR/${pkg}"_*_"$arch".deb 2>/dev/null | head -n1 || true)
+    if [ -z "$f" ]; then
+        (cd "$DEBS_DIR" && apt-get download "$pkg:$arch" >/dev/null 2>&1) || {
+            log "apt-get download $pkg:$arch failed (dpkg --add-architecture $arch; apt-get update)"; return 1; }
+        f=$(ls "$DEBS_DIR/${pkg}"_*_"$arch".deb | head -n1)
     fi
     printf '%s\n' "$f"
 }

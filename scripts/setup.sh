@@ -11,15 +11,14 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# The aarch64 fixture (build-fixture-aarch64.sh) downloads arm64 packages (kernel,
-# busybox-static, kmod, isomd5sum): their package lists come with the arm64 architecture.
-added_arch=
+# Fixture scripts `apt-get download` kernels and headers: they need package lists too. The
+# arm64 fixtures (scripts/build-kmod-fixtures-arm64.sh) download arm64 packages: their lists
+# come with the arm64 architecture.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $sudo dpkg --add-architecture arm64
-    added_arch=1
+    $sudo apt-get update -qq
 fi
-# Fixture scripts `apt-get download` kernels and headers: they need package lists too.
-if [ -n "$added_arch" ] || ! ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1; then
+if ! ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1; then
     $sudo apt-get update -qq
 fi
 if [ ${#missing[@]} -gt 0 ]; then

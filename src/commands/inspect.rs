@@ -184,6 +184,12 @@ impl Report for KernelReport {
         writeln!(out, "version:     {}", k.header.version_string)?;
         writeln!(
             out,
+            "image:       {} ({})",
+            k.header.format.name(),
+            k.header.arch.uname_m()
+        )?;
+        writeln!(
+            out,
             "payload:     {} ({} bytes at {})",
             k.header.compression.name(),
             k.header.payload_length,

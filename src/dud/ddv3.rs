@@ -180,8 +180,8 @@ pub fn open_dud(path: &Path) -> crate::Result<Dud> {
     open_dud_for(path, "x86_64")
 }
 
-/// [`open_dud`] for the installer of another architecture (`uname -m` of the media's
-/// kernel: `rpms/aarch64/` on aarch64 media).
+/// [`open_dud`] for the installer of architecture `arch` (`uname -m`: `x86_64`, `aarch64`),
+/// which reads only `rpms/<arch>/`.
 pub fn open_dud_for(path: &Path, arch: &str) -> crate::Result<Dud> {
     let dud = scan_dud(path)?;
     if !dud.has_repo_for(arch) {

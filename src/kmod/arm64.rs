@@ -270,12 +270,12 @@ pub fn exports(image: &[u8]) -> Result<(HashMap<String, Export>, bool), KmodErro
     let mut best: Option<Tables> = None;
     // Adjacent runs (same stride phase, the second starting where the first ends) are
     // __ksymtab and __ksymtab_gpl; a lone run may be either table with the other empty.
-    for (i, a) in runs.iter().enumerate() {
+    // (Looked up by start offset: a hostile Image may hold many runs.)
+    let by_start: HashMap<usize, usize> = runs.iter().map(|r| (r.start, r.end)).collect();
+    for a in &runs {
         let mut candidates = vec![(a.start, a.end, a.end)];
-        for b in runs.iter().skip(i.saturating_add(1)) {
-            if b.start == a.end {
-                candidates.push((a.start, a.end, b.end));
-            }
+        if let Some(&end) = by_start.get(&a.end) {
+            candidates.push((a.start, a.end, end));
         }
         for (start, mid, end) in candidates {
             if let Some(t) = fit_tables(image, start, mid, end) {
@@ -539,6 +539,46 @@ mod tests {
         assert!(payload_range(&form, 0x110).is_err());
         assert_eq!(payload_range(&form, 0x120).unwrap(), (0x100, 0x20));
         assert_eq!(identify(b"hello world"), None);
+    }
+
+    /// Every byte of a small Image flipped, and every truncation: errors, never a panic.
+    #[test]
+    fn mutated_images_never_panic() {
+        let mut all = names("b_sym", 40);
+        all.extend(names("a_gpl", 40));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let img = fake_image(&refs, 40, true);
+        let parse = |d: &[u8]| {
+            let _ = crate::kmod::kernel::Kernel::parse(d);
+            let _ = crate::kmod::kernel::read_header(d);
+        };
+        for at in (0..img.len()).step_by(3) {
+            let mut m = img.clone();
+            m[at] ^= 0xff;
+            parse(&m);
+            parse(&img[..at]);
+        }
+        // zboot headers with hostile offsets and sizes around a gzip'd Image.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &img).unwrap();
+        let gz = enc.finish().unwrap();
+        for (off, size) in [
+            (0u32, 0u32),
+            (64, u32::MAX),
+            (u32::MAX, 64),
+            (u32::MAX, u32::MAX),
+            (64, 1),
+            (64, gz.len() as u32),
+        ] {
+            let mut z = vec![0u8; 64];
+            z[0..2].copy_from_slice(b"MZ");
+            z[4..8].copy_from_slice(ZBOOT_MAGIC);
+            z[8..12].copy_from_slice(&off.to_le_bytes());
+            z[12..16].copy_from_slice(&size.to_le_bytes());
+            z.extend_from_slice(&gz);
+            parse(&z);
+            let _ = crate::kmod::kernel::read_header_from(std::io::Cursor::new(&z), z.len() as u64);
+        }
     }
 
     #[test]

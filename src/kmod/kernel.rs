@@ -48,6 +48,78 @@ impl KernelArch {
         }
     }
 
+    /// Whether this architecture's `apply_relocate_add()` knows RELA relocation `r_type`
+    /// (arch/x86/kernel/module.c, arch/arm64/kernel/module.c, 6.1; the same sets in 5.14).
+    /// x86's `R_X86_64_8` is taken only for clang CFI's `__typeid__` symbols; it counts as
+    /// known here (remaster does not look at which symbol it names).
+    pub fn knows_rela(self, r_type: u32) -> bool {
+        use object::elf::*;
+        let known: &[object::elf::RelocationType] = match self {
+            KernelArch::X86_64 => &[
+                R_X86_64_NONE,
+                R_X86_64_64,
+                R_X86_64_32,
+                R_X86_64_32S,
+                R_X86_64_PC32,
+                R_X86_64_PLT32,
+                R_X86_64_PC64,
+                R_X86_64_8,
+            ],
+            KernelArch::Aarch64 => &[
+                R_ARM_NONE,
+                R_AARCH64_NONE,
+                R_AARCH64_ABS64,
+                R_AARCH64_ABS32,
+                R_AARCH64_ABS16,
+                R_AARCH64_PREL64,
+                R_AARCH64_PREL32,
+                R_AARCH64_PREL16,
+                R_AARCH64_MOVW_UABS_G0_NC,
+                R_AARCH64_MOVW_UABS_G0,
+                R_AARCH64_MOVW_UABS_G1_NC,
+                R_AARCH64_MOVW_UABS_G1,
+                R_AARCH64_MOVW_UABS_G2_NC,
+                R_AARCH64_MOVW_UABS_G2,
+                R_AARCH64_MOVW_UABS_G3,
+                R_AARCH64_MOVW_SABS_G0,
+                R_AARCH64_MOVW_SABS_G1,
+                R_AARCH64_MOVW_SABS_G2,
+                R_AARCH64_MOVW_PREL_G0_NC,
+                R_AARCH64_MOVW_PREL_G0,
+                R_AARCH64_MOVW_PREL_G1_NC,
+                R_AARCH64_MOVW_PREL_G1,
+                R_AARCH64_MOVW_PREL_G2_NC,
+                R_AARCH64_MOVW_PREL_G2,
+                R_AARCH64_MOVW_PREL_G3,
+                R_AARCH64_LD_PREL_LO19,
+                R_AARCH64_ADR_PREL_LO21,
+                R_AARCH64_ADR_PREL_PG_HI21_NC,
+                R_AARCH64_ADR_PREL_PG_HI21,
+                R_AARCH64_ADD_ABS_LO12_NC,
+                R_AARCH64_LDST8_ABS_LO12_NC,
+                R_AARCH64_LDST16_ABS_LO12_NC,
+                R_AARCH64_LDST32_ABS_LO12_NC,
+                R_AARCH64_LDST64_ABS_LO12_NC,
+                R_AARCH64_LDST128_ABS_LO12_NC,
+                R_AARCH64_TSTBR14,
+                R_AARCH64_CONDBR19,
+                R_AARCH64_JUMP26,
+                R_AARCH64_CALL26,
+            ],
+        };
+        known.iter().any(|k| k.0 == r_type)
+    }
+
+    /// The line the kernel prints for a RELA relocation type it does not know.
+    pub fn unknown_rela_message(self, module: &str, r_type: u32) -> String {
+        match self {
+            KernelArch::X86_64 => format!("{module}: Unknown rela relocation: {r_type}"),
+            KernelArch::Aarch64 => {
+                format!("module {module}: unsupported RELA relocation: {r_type}")
+            }
+        }
+    }
+
     /// As [`super::module::ElfIdent::describe`] names a module's: "ELF64 x86-64".
     pub fn describe(self) -> &'static str {
         match self {
@@ -69,6 +141,18 @@ pub enum ImageFormat {
     Arm64Compressed,
     /// An EFI zboot image (PE/COFF decompressor + compressed arm64 `Image`).
     EfiZboot,
+}
+
+impl ImageFormat {
+    /// Its name in reports (as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::BzImage => "bz-image",
+            ImageFormat::Arm64Image => "arm64-image",
+            ImageFormat::Arm64Compressed => "arm64-compressed",
+            ImageFormat::EfiZboot => "efi-zboot",
+        }
+    }
 }
 
 /// The parts of the kernel's header we use: for a bzImage its setup header, for an arm64

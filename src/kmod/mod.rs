@@ -1,5 +1,5 @@
 //! Kernel modules and kernels: read a `.ko` (ELF, `.modinfo`, `__versions`, exports,
-//! appended PKCS#7 signature), read a bzImage (release, exported symbols with CRCs,
+//! appended PKCS#7 signature), read a kernel (x86 bzImage or arm64 Image / EFI zboot: release, exported symbols with CRCs,
 //! built-in certificates) and decide whether the kernel's loader would accept the module.
 //!
 //! - [`module::Module`] — one module file (`.ko`, `.ko.xz`, `.ko.zst`, `.ko.gz`).
@@ -31,7 +31,8 @@ pub enum KmodError {
     /// The appended module signature is malformed.
     #[error("{0}")]
     Signature(String),
-    /// The kernel image (bzImage) is malformed or uses a payload compression we cannot decode.
+    /// The kernel image (bzImage, arm64 Image, EFI zboot) is malformed or uses a payload
+    /// compression we cannot decode.
     #[error("{0}")]
     Kernel(String),
 }

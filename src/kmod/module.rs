@@ -103,6 +103,16 @@ pub struct Module {
     pub undefined: Vec<UndefinedSymbol>,
     /// The appended signature, if any.
     pub signature: Option<ModuleSignature>,
+    /// Relocation types the loader applies (those into allocated sections), each once, in
+    /// the order `apply_relocations()` meets them (section order, then entry order).
+    pub relocation_types: Vec<RelocationType>,
+}
+
+/// A relocation type found in a module: `rela` for `SHT_RELA` sections, else `SHT_REL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RelocationType {
+    pub rela: bool,
+    pub r_type: u32,
 }
 
 impl Module {
@@ -258,6 +268,7 @@ fn parse_elf_generic<Elf: FileHeader<Endian = Endianness>>(
         .is_some();
 
     let (exports, undefined) = read_symbols::<Elf>(data, endian, &sections)?;
+    let relocation_types = relocation_types::<Elf>(data, endian, &sections)?;
 
     Ok(Module {
         compression: Codec::None,
@@ -278,8 +289,49 @@ fn parse_elf_generic<Elf: FileHeader<Endian = Endianness>>(
         exports,
         undefined,
         signature: None,
+        relocation_types,
         modinfo,
     })
+}
+
+/// The distinct relocation types `apply_relocations()` would apply: relocation sections
+/// whose target section is allocated (`SHF_ALLOC`), in section and entry order.
+fn relocation_types<'data, Elf: FileHeader<Endian = Endianness>>(
+    data: &'data [u8],
+    endian: Endianness,
+    sections: &SectionTable<'data, Elf, &'data [u8]>,
+) -> Result<Vec<RelocationType>, KmodError> {
+    let mut out: Vec<RelocationType> = Vec::new();
+    let mut add = |t: RelocationType| {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    };
+    for (_, section) in sections.enumerate() {
+        let target = section.sh_info(endian) as usize;
+        let Ok(target_header) = sections.section(SectionIndex(target)) else {
+            continue;
+        };
+        if target_header.sh_flags(endian).0 & elf::SHF_ALLOC.0 == 0 {
+            continue;
+        }
+        if let Some((relas, _)) = section.rela(endian, data).map_err(malformed)? {
+            for r in relas {
+                add(RelocationType {
+                    rela: true,
+                    r_type: r.r_type(endian, false).0,
+                });
+            }
+        } else if let Some((rels, _)) = section.rel(endian, data).map_err(malformed)? {
+            for r in rels {
+                add(RelocationType {
+                    rela: false,
+                    r_type: r.r_type(endian).0,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `.modinfo`: NUL-separated `key=value` records (padding NULs in between).

@@ -8,9 +8,12 @@
 //!    rejected` (-EKEYREJECTED, "Key was rejected by service"). RHEL may instead take the
 //!    lockdown branch: `Lockdown: insmod: unsigned module loading is restricted; see man
 //!    kernel_lockdown.7` (-EPERM). Without enforcement: loads, taint `E`.
-//! 2. `elf_validity_check()` — `ET_REL`, `e_machine`, header sizes, -ENOEXEC. 6.1 prints
-//!    `Invalid architecture in ELF header: N` (observed); whether a RHEL 5.14 build prints
-//!    these lines is not verified (the refusal itself is the same).
+//! 2. `elf_validity_check()` — `ET_REL`, `e_machine` (the kernel's own: x86_64 62, aarch64
+//!    183), header sizes, -ENOEXEC. 6.1 prints `Invalid architecture in ELF header: N`
+//!    (observed on amd64 and arm64); whether a RHEL 5.14 build prints these lines is not
+//!    verified (the refusal itself is the same). A module for the other architecture is
+//!    refused for that reason first in the verdict, even where the kernel's first line is the
+//!    signature's (Secure Boot): no signature makes it load.
 //! 3. `setup_load_info()` — `.gnu.linkonce.this_module` required.
 //! 4. `check_modstruct_version()` — `module_layout` CRC (both 5.14 and 6.1 export it;
 //!    upstream removed it in 6.3, where this step disappears).
@@ -21,6 +24,9 @@
 //!    `disagrees about version of symbol X` then `Unknown symbol X (err -22)`; namespace not
 //!    imported → `module uses symbol (X) from namespace NS, but does not import it.` then
 //!    `Unknown symbol X (err -22)`.
+//! 7. `apply_relocations()` — a RELA type the arch's `apply_relocate_add()` does not know:
+//!    `module X: unsupported RELA relocation: N` (arm64, observed) / `X: Unknown rela
+//!    relocation: N` (x86_64), -ENOEXEC; 64-bit kernels apply no REL sections.
 //!
 //! `depends=` is not checked by the kernel; modprobe loads those modules first. A dependency
 //! missing from the target shows up as unknown symbols; it is reported separately.
@@ -41,7 +47,7 @@
 //! Not modelled: blacklists. MOK/db keys count as trusted only where the user says they are
 //! enrolled (`--trust-key`); otherwise only the kernel's built-in certificates do.
 //!
-//! About 850 lines of code and 40 of tests: the verdict's types, the loader's steps
+//! About 950 lines of code and 40 of tests: the verdict's types, the loader's steps
 //! ([`check`]) and their summary stay together so the order the kernel checks in reads
 //! top to bottom.
 
@@ -134,6 +140,8 @@ pub enum Check {
     SymbolVersion,
     GplOnly,
     Namespace,
+    /// A relocation type the architecture's loader does not apply.
+    Relocation,
     Dependency,
 }
 
@@ -279,6 +287,7 @@ pub fn check(module: &Module, target: &Target, secure_boot: SecureBoot) -> Verdi
             j.taints(sig.map(|(_, reason)| reason));
         }
         j.symbols();
+        j.relocations();
     }
     j.depends();
     j.verdict(sig)
@@ -629,6 +638,39 @@ impl Judge<'_> {
                 self.refusal = Some((index, errno));
             }
         }
+    }
+
+    /// Step 7, `apply_relocations()` (after the symbols resolved): the first relocation of a
+    /// type the architecture's `apply_relocate_add()` does not know stops the load; 64-bit
+    /// kernels apply no `SHT_REL` sections at all.
+    fn relocations(&mut self) {
+        if self.refusal.is_some() {
+            return;
+        }
+        let arch = self.kernel.arch();
+        let name = self.name.clone();
+        let bad = self
+            .module
+            .relocation_types
+            .iter()
+            .find(|t| !t.rela || !arch.knows_rela(t.r_type));
+        let Some(t) = bad else { return };
+        let (message, detail) = if t.rela {
+            (
+                arch.unknown_rela_message(&name, t.r_type),
+                format!(
+                    "relocation type {} is one the {} module loader does not apply",
+                    t.r_type,
+                    arch.uname_m()
+                ),
+            )
+        } else {
+            (
+                format!("module {name}: REL relocation unsupported"),
+                "REL relocations (without addend): 64-bit kernels apply only RELA".to_string(),
+            )
+        };
+        self.fatal(Check::Relocation, vec![message], detail, ENOEXEC);
     }
 
     /// `depends=` (modprobe's business, not the kernel's).

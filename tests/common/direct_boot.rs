@@ -2,7 +2,8 @@
 //! (busybox-static + kmod from `scripts/build-kmod-fixtures.sh`'s `initrd-base/`), whose
 //! init `insmod`s each case's module files in order, prints the kernel's new log lines,
 //! whether the case's module is in /proc/modules, removes it again, and powers off.
-//! Self-contained: uses only std and the `cpio` / `qemu-system-x86_64` programs.
+//! Self-contained: uses only std and the `cpio` / `qemu-system-x86_64` (or, for arm64,
+//! `qemu-system-aarch64`) programs.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
@@ -42,9 +43,57 @@ const APPLETS: &[&str] = &[
     "sh", "mount", "dmesg", "sed", "cat", "poweroff", "echo", "grep", "ls", "sleep", "sync",
 ];
 
+/// The QEMU machine a kernel boots on.
+#[derive(Debug, Clone, Copy)]
+pub struct Machine {
+    /// The QEMU program (and the Debian package that has it, for the error).
+    pub qemu: &'static str,
+    pub package: &'static str,
+    pub args: &'static [&'static str],
+    /// The serial console's name in the kernel's command line.
+    pub console: &'static str,
+}
+
+/// x86_64 PC (qemu-system-x86).
+pub const X86_64: Machine = Machine {
+    qemu: "qemu-system-x86_64",
+    package: "qemu-system-x86",
+    args: &["-accel", "tcg", "-cpu", "max", "-m", "512"],
+    console: "ttyS0",
+};
+
+/// arm64 `virt` board (qemu-system-arm): the kernel's Image booted directly, no firmware.
+pub const AARCH64: Machine = Machine {
+    qemu: "qemu-system-aarch64",
+    package: "qemu-system-arm",
+    args: &[
+        "-M",
+        "virt",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "cortex-a57",
+        "-m",
+        "512",
+    ],
+    console: "ttyAMA0",
+};
+
 /// Boots `kernel` with an initramfs running `cases`; `append` is added to the command line
 /// (e.g. `module.sig_enforce=1`). Returns one result per case, in order.
 pub fn boot(
+    kernel: &Path,
+    initrd_base: &Path,
+    cases: &[BootCase],
+    append: &str,
+    workdir: &Path,
+) -> Result<Vec<CaseResult>, String> {
+    boot_on(&X86_64, kernel, initrd_base, cases, append, workdir)
+}
+
+/// [`boot`] on `machine`.
+pub fn boot_on(
+    machine: &Machine,
     kernel: &Path,
     initrd_base: &Path,
     cases: &[BootCase],
@@ -130,8 +179,9 @@ pub fn boot(
 
     let log = workdir.join("serial.log");
     let _ = std::fs::remove_file(&log);
-    let mut child = Command::new("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-no-reboot"])
+    let mut child = Command::new(machine.qemu)
+        .args(machine.args)
+        .arg("-no-reboot")
         .args(["-display", "none", "-monitor", "none"])
         .arg("-serial")
         .arg(format!("file:{}", log.display()))
@@ -140,12 +190,15 @@ pub fn boot(
         .arg("-initrd")
         .arg(&initrd)
         .arg("-append")
-        .arg(format!("console=ttyS0 loglevel=1 panic=-1 {append}"))
+        .arg(format!(
+            "console={} loglevel=1 panic=-1 {append}",
+            machine.console
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("qemu-system-x86_64: {e} (install qemu-system-x86)"))?;
+        .map_err(|e| format!("{}: {e} (install {})", machine.qemu, machine.package))?;
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {

@@ -84,6 +84,28 @@ pub fn kmod_fixtures() -> PathBuf {
     .clone()
 }
 
+/// `$REMASTER_FIXTURES/kmod-arm64`, built through scripts/build-kmod-fixtures-arm64.sh
+/// (Debian arm64 kernels and modules; needs `dpkg --add-architecture arm64`).
+pub fn kmod_arm64_fixtures() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = fixtures_dir().join("kmod-arm64");
+        if !dir.join(".built-v3").exists() {
+            let status = Command::new("bash")
+                .arg(repo_root().join("scripts/build-kmod-fixtures-arm64.sh"))
+                .env("REMASTER_FIXTURES", fixtures_dir())
+                .status()
+                .expect("run scripts/build-kmod-fixtures-arm64.sh");
+            assert!(
+                status.success(),
+                "scripts/build-kmod-fixtures-arm64.sh failed; run scripts/setup.sh (arm64 packages)"
+            );
+        }
+        dir
+    })
+    .clone()
+}
+
 /// The small fixture ISO (`$REMASTER_FIXTURES/iso/boot.iso`), built or refreshed through
 /// scripts/build-fixture-iso.sh. Panics with the script's output if it cannot be built.
 pub fn fixture_iso() -> PathBuf {
