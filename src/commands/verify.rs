@@ -467,8 +467,9 @@ fn embedded_dud_checks(
         crate::remaster::is_dud_file_name(p) || (p.ends_with(".iso") && claims.contains_key(p))
     };
     let files = initrd::read_files(reader, wanted, 2 << 30).map_err(|e| Error::input(path, e))?;
+    let arch = media.installer_context().arch;
     for (name, bytes) in files {
-        match dud::open_dud_bytes(Path::new(&format!("/{name}")), bytes) {
+        match dud::open_dud_bytes_for(Path::new(&format!("/{name}")), bytes, &arch) {
             Ok(d) => {
                 let findings = dud::installer_findings(&d, &media.installer_context());
                 let bad: Vec<String> = findings

@@ -17,7 +17,7 @@ pub mod rules;
 
 pub use create::{dud_image_bytes, write_dud, CreateOptions, CreatedDud};
 pub use ddv3::{
-    installer_findings, installer_loaded_modules, kabi_findings, open_dud, open_dud_bytes,
+    installer_findings, installer_loaded_modules, kabi_findings, open_dud, open_dud_bytes_for,
     open_dud_for, scan_dud, Dud, Finding, InstallerContext, Layout, LoadedModule, Severity,
 };
 pub use inspect::{DudReport, RpmReport};

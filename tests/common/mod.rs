@@ -5,6 +5,7 @@
 //! Layout and report format: docs/fixtures.md.
 #![allow(dead_code)] // every test binary uses a different subset
 
+pub mod aarch64;
 pub mod boot;
 pub mod cli;
 pub mod direct_boot;

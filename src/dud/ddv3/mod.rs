@@ -38,7 +38,7 @@ pub use kabi::kabi_findings;
 pub use layout::{analyse_layout, EntryKind, Layout, RpmDir, TreeEntry};
 pub use loaded::{installer_loaded_modules, LoadedModule};
 pub use rpm_findings::rpm_findings;
-pub use scan::{open_dud, open_dud_bytes, open_dud_for, scan_dud};
+pub use scan::{open_dud, open_dud_bytes_for, open_dud_for, scan_dud};
 pub use tree::ReadSeek;
 
 /// What kind of container the DUD is.

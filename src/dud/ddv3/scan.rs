@@ -45,23 +45,28 @@ pub fn open_dud_for(path: &Path, arch: &str) -> crate::Result<Dud> {
     Ok(dud)
 }
 
-/// Opens a DUD ISO held in memory (`verify` reads `/dd.iso` out of an initrd), with the same
-/// checks as [`open_dud`]; `name` only labels messages. No temporary file: `verify` is
-/// read-only and must work where there is no writable /tmp (an empty root, a rescue shell).
-pub fn open_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
+/// Opens a DUD ISO held in memory (`verify` reads `/dd.iso` out of an initrd) for the
+/// installer of architecture `arch`, with the same checks as [`open_dud_for`]; `name` only
+/// labels messages. No temporary file: `verify` is read-only and must work where there is no
+/// writable /tmp (an empty root, a rescue shell).
+pub fn open_dud_bytes_for(name: &Path, bytes: Vec<u8>, arch: &str) -> crate::Result<Dud> {
+    let dud = scan_dud_bytes(name, bytes)?;
+    if !dud.has_repo_for(arch) {
+        return Err(crate::Error::input(
+            name,
+            no_driver_disk_message(&dud, arch),
+        ));
+    }
+    Ok(dud)
+}
+
+/// Reads a DUD ISO held in memory, within the scan budget of its size.
+fn scan_dud_bytes(name: &Path, bytes: Vec<u8>) -> crate::Result<Dud> {
     let budget = ScanBudget::for_file(bytes.len() as u64);
     let cursor = std::io::Cursor::new(bytes);
     let tree = Tree::mount_iso(Box::new(Metered::new(cursor, budget.clone())))
         .map_err(|e| scan_error(name, e, &budget))?;
-    let dud = read_tree(name, String::new(), tree, 0, &budget)
-        .map_err(|e| scan_error(name, e, &budget))?;
-    if !has_repo_for_an_arch(&dud) {
-        return Err(crate::Error::input(
-            name,
-            no_driver_disk_message(&dud, DEFAULT_ARCH),
-        ));
-    }
-    Ok(dud)
+    read_tree(name, String::new(), tree, 0, &budget).map_err(|e| scan_error(name, e, &budget))
 }
 
 /// Whether the installer of one of [`ARCHES`] would find a repo in the disk.
