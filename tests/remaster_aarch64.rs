@@ -185,6 +185,8 @@ fn fixture_is_the_lorax_aarch64_layout_and_supported() {
     );
     let (code, out) = verify(&iso);
     assert_eq!(code, Some(0), "{out}");
+    // No BIOS image: no BIOS boot-info table to vouch for.
+    assert!(!out.contains("boot-info-table"), "{out}");
 }
 
 /// An x86_64 host edits aarch64 media: both grub.cfg copies carry the edit on every `linux`

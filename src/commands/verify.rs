@@ -204,13 +204,11 @@ fn boot_record_checks(checks: &mut Checks, image: &Image, layout: Option<&Layout
                     format!("entries point at no file: {}", dangling.join(", "))
                 },
             );
-            let bios_table = cat
-                .entries
-                .iter()
-                .filter(|e| e.platform_id == 0)
-                .all(|e| e.boot_info_table);
+            let bios_entries: Vec<_> = cat.entries.iter().filter(|e| e.platform_id == 0).collect();
+            let bios_table = bios_entries.iter().all(|e| e.boot_info_table);
             // GRUB2's core: its own check below (bi_pvd may be 64 after an xorriso replay).
-            if !grub2_bios {
+            // UEFI-only media (aarch64) have no BIOS image, so nothing to check.
+            if !grub2_bios && !bios_entries.is_empty() {
                 check(
                     "boot-info-table",
                     bios_table,
