@@ -55,29 +55,6 @@ fn remastered() -> &'static PathBuf {
     })
 }
 
-/// A blank disk behind an emulated LSI MegaRAID SAS HBA (driver megaraid_sas), a PCI device
-/// on virt as on q35.
-fn hba_args(dir: &Path) -> Vec<String> {
-    let disk = dir.join("hba-disk.img");
-    let f = fs::File::create(&disk).unwrap();
-    f.set_len(64 << 20).unwrap();
-    [
-        "-device",
-        "megasas,id=hba",
-        "-drive",
-        &format!("if=none,id=hbadisk,file={},format=raw", disk.display()),
-        "-device",
-        "scsi-hd,drive=hbadisk,bus=hba.0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn disk_behind_hba(report: &BootReport) -> bool {
-    report.blockdevs.values().any(|size| *size == 64 << 20)
-}
-
 fn options(dir: &Path) -> BootOptions {
     BootOptions {
         extra_args: hba_args(dir),
@@ -156,24 +133,7 @@ fn boot_remastered(mode: BootMode) {
         r.elapsed.as_secs_f64()
     );
     assert_common(&r, mode);
-    assert!(r.cmdline_has("inst.dd=/dd.iso"), "{mode:?}: {}", r.cmdline);
-    assert!(
-        r.cmdline_has(MARKER),
-        "{mode:?}: the edited config was not read: {}",
-        r.cmdline
-    );
-    assert_eq!(
-        r.file_present("/dd.iso"),
-        Some(true),
-        "{mode:?}: /dd.iso not in the initramfs root"
-    );
-    let m = r
-        .module(DRIVER)
-        .unwrap_or_else(|| panic!("{mode:?}: {DRIVER} not loaded\n{}", r.tail()));
-    assert!(
-        m.path.contains(&format!("/{}/updates/", aarch64_kver())),
-        "{mode:?}: {DRIVER} not loaded from the overlay: {m:?}"
-    );
+    assert_driver_from_overlay(&r, mode, MARKER, DRIVER, &aarch64_kver());
     assert!(
         disk_behind_hba(&r),
         "{mode:?}: no disk behind the HBA: {:?}",

@@ -16,7 +16,7 @@ use common::cli::{output_text, remaster_bin};
 use common::el8::*;
 use common::fixtures::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 const DRIVER: &str = "megaraid_sas";
@@ -40,28 +40,6 @@ fn remastered() -> &'static PathBuf {
         assert!(o.status.success(), "{}", output_text(&o));
         out
     })
-}
-
-/// A blank disk behind an emulated LSI MegaRAID SAS HBA (driver megaraid_sas).
-fn hba_args(dir: &Path) -> Vec<String> {
-    let disk = dir.join("hba-disk.img");
-    let f = fs::File::create(&disk).unwrap();
-    f.set_len(64 << 20).unwrap();
-    [
-        "-device",
-        "megasas,id=hba",
-        "-drive",
-        &format!("if=none,id=hbadisk,file={},format=raw", disk.display()),
-        "-device",
-        "scsi-hd,drive=hbadisk,bus=hba.0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn disk_behind_hba(report: &BootReport) -> bool {
-    report.blockdevs.values().any(|size| *size == 64 << 20)
 }
 
 /// What every boot shows, before and after the edit.
@@ -137,24 +115,7 @@ fn boot_remastered(mode: BootMode) {
         r.elapsed.as_secs_f64()
     );
     assert_common(&r, mode);
-    assert!(r.cmdline_has("inst.dd=/dd.iso"), "{mode:?}: {}", r.cmdline);
-    assert!(
-        r.cmdline_has(MARKER),
-        "{mode:?}: the edited config was not read: {}",
-        r.cmdline
-    );
-    assert_eq!(
-        r.file_present("/dd.iso"),
-        Some(true),
-        "{mode:?}: /dd.iso not in the initramfs root"
-    );
-    let m = r
-        .module(DRIVER)
-        .unwrap_or_else(|| panic!("{mode:?}: {DRIVER} not loaded\n{}", r.tail()));
-    assert!(
-        m.path.contains(&format!("/{}/updates/", fixture_kver())),
-        "{mode:?}: {DRIVER} not loaded from the overlay: {m:?}"
-    );
+    assert_driver_from_overlay(&r, mode, MARKER, DRIVER, &fixture_kver());
     assert!(
         disk_behind_hba(&r),
         "{mode:?}: no disk behind the HBA: {:?}",

@@ -186,22 +186,6 @@ fn same_bytes(a: &mut File, b: &mut File, extents: &[(u64, u64, u64)]) -> bool {
     true
 }
 
-fn hba_args(dir: &Path) -> Vec<String> {
-    let disk = dir.join("hba-disk.img");
-    File::create(&disk).unwrap().set_len(64 << 20).unwrap();
-    [
-        "-device",
-        "megasas,id=hba",
-        "-drive",
-        &format!("if=none,id=hbadisk,file={},format=raw", disk.display()),
-        "-device",
-        "scsi-hd,drive=hbadisk,bus=hba.0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 /// Boots the remastered DVD; the default entry runs the media check over all of it.
 fn boot_dvd(mode: BootMode) {
     let iso = &remastered().0;

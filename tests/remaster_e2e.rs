@@ -51,29 +51,6 @@ fn remastered() -> &'static PathBuf {
     })
 }
 
-/// A blank disk behind an emulated LSI MegaRAID SAS HBA (driver megaraid_sas).
-fn hba_args(dir: &Path) -> Vec<String> {
-    let disk = dir.join("hba-disk.img");
-    let f = fs::File::create(&disk).expect("disk image");
-    f.set_len(64 << 20).expect("disk size");
-    [
-        "-device",
-        "megasas,id=hba",
-        "-drive",
-        &format!("if=none,id=hbadisk,file={},format=raw", disk.display()),
-        "-device",
-        "scsi-hd,drive=hbadisk,bus=hba.0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn disk_behind_hba(report: &BootReport) -> bool {
-    // The HBA disk is the only 64 MiB block device.
-    report.blockdevs.values().any(|size| *size == 64 << 20)
-}
-
 fn boot_remastered(mode: BootMode) {
     let iso = remastered();
     let dir = scratch_dir();

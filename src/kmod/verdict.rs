@@ -450,16 +450,20 @@ impl Judge<'_> {
         self.problems.iter().all(|p| p.check != Check::ElfHeader)
     }
 
+    /// The module's name as the loader prints it (`info->name`, from .modinfo).
+    fn loader_name(&self) -> String {
+        self.module
+            .name
+            .clone()
+            .unwrap_or_else(|| "(missing .modinfo section or name field)".into())
+    }
+
     /// Step 3, struct module. Returns whether the object is a module the loader goes on with.
     fn module_struct(&mut self) -> bool {
         if self.module.has_this_module {
             return self.module_struct_size();
         }
-        let who = self
-            .module
-            .name
-            .clone()
-            .unwrap_or_else(|| "(missing .modinfo section or name field)".into());
+        let who = self.loader_name();
         self.fatal(
             Check::ModuleStruct,
             vec![format!("{who}: No module found in object")],
@@ -491,11 +495,7 @@ impl Judge<'_> {
         if size == kernel_size {
             return true;
         }
-        let who = self
-            .module
-            .name
-            .clone()
-            .unwrap_or_else(|| "(missing .modinfo section or name field)".into());
+        let who = self.loader_name();
         self.fatal(
             Check::ModuleStruct,
             vec![format!("module {who}: {THIS_MODULE_SIZE_MESSAGE}")],

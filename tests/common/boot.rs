@@ -823,3 +823,58 @@ fn run_guest(args: &[String], work: &Path, log_path: &Path, opts: &BootOptions) 
     report.qemu_stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
     report
 }
+
+/// QEMU arguments for a blank 64 MiB disk behind an emulated LSI MegaRAID SAS HBA (driver
+/// megaraid_sas; a PCI device on q35 and on aarch64's virt alike). The image lives in `dir`.
+pub fn hba_args(dir: &Path) -> Vec<String> {
+    let disk = dir.join("hba-disk.img");
+    std::fs::File::create(&disk)
+        .and_then(|f| f.set_len(64 << 20))
+        .unwrap_or_else(|e| panic!("{}: {e}", disk.display()));
+    [
+        "-device",
+        "megasas,id=hba",
+        "-drive",
+        &format!("if=none,id=hbadisk,file={},format=raw", disk.display()),
+        "-device",
+        "scsi-hd,drive=hbadisk,bus=hba.0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Whether the guest saw the disk of [`hba_args`] (the only 64 MiB block device).
+pub fn disk_behind_hba(report: &BootReport) -> bool {
+    report.blockdevs.values().any(|size| *size == 64 << 20)
+}
+
+/// What a boot of a `--add-dud` output shows: `inst.dd=/dd.iso` and `marker` (the edited
+/// config was read) on the command line, /dd.iso in the initramfs root, and `driver` loaded
+/// from the overlay (`/<kver>/updates/`).
+pub fn assert_driver_from_overlay(
+    r: &BootReport,
+    mode: BootMode,
+    marker: &str,
+    driver: &str,
+    kver: &str,
+) {
+    assert!(r.cmdline_has("inst.dd=/dd.iso"), "{mode:?}: {}", r.cmdline);
+    assert!(
+        r.cmdline_has(marker),
+        "{mode:?}: the edited config was not read: {}",
+        r.cmdline
+    );
+    assert_eq!(
+        r.file_present("/dd.iso"),
+        Some(true),
+        "{mode:?}: /dd.iso not in the initramfs root"
+    );
+    let m = r
+        .module(driver)
+        .unwrap_or_else(|| panic!("{mode:?}: {driver} not loaded\n{}", r.tail()));
+    assert!(
+        m.path.contains(&format!("/{kver}/updates/")),
+        "{mode:?}: {driver} not loaded from the overlay: {m:?}"
+    );
+}
