@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::findings::{Finding, Severity};
+use super::finding::{Finding, Severity};
 use crate::dud::rpm::KmodRpm;
 
 /// Checks the RPM's kABI pins (`Requires: kernel(sym) = 0xCRC`) against the CRCs the ISO

@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::rpm::KmodRpm;
 
 pub mod dd_list;
+pub mod finding;
 pub mod findings;
 pub mod kabi;
 pub mod layout;
@@ -33,7 +34,8 @@ pub use super::rules::{
     extracts_compressed_modules, installed_module_path, major_release, InstallerContext,
 };
 pub use dd_list::{dd_list_verdict, evr_satisfies, DdListVerdict};
-pub use findings::{installer_findings, Finding, Severity};
+pub use finding::{Finding, Severity};
+pub use findings::installer_findings;
 pub use kabi::kabi_findings;
 pub use layout::{analyse_layout, EntryKind, Layout, RpmDir, TreeEntry};
 pub use loaded::{installer_loaded_modules, LoadedModule};

@@ -4,7 +4,7 @@
 //! (by [`crate::dud::rules::module_fate`]) and a summary when nothing would load.
 
 use super::dd_list::{dd_list_verdict, evr_satisfies, DdListVerdict};
-use super::findings::{Finding, Severity};
+use super::finding::{Finding, Severity};
 use crate::dud::rpm::{KmodRpm, ModuleCompression};
 use crate::dud::rules::{module_fate, InstallerContext, ModuleFate, MODULES_ROOT};
 
