@@ -256,46 +256,7 @@ pub(super) fn grow<R: Read + Seek>(
         copy_end: app.start512 * 512,
         ..Default::default()
     };
-    // The moved run: ESP (maybe edited), gap, anything up to the tail.
-    let run_start = app.start512 * 512;
-    let run_end = app.tail512 * 512;
-    match (esp, app.esp) {
-        (Some(bytes), Some((first, sectors))) if first == app.start512 => {
-            if bytes.len() as u64 != sectors * 512 || !(bytes.len() as u64).is_multiple_of(SECTOR) {
-                return Err(usage(format!(
-                    "the edited EFI partition has {} bytes, the partition {} (whole 2048-byte blocks needed)",
-                    bytes.len(),
-                    sectors * 512
-                )));
-            }
-            g.segments
-                .push((data_end as u32, Source::Bytes(Arc::from(bytes))));
-            let rest = run_start + bytes.len() as u64;
-            if run_end > rest {
-                g.segments.push((
-                    (data_end + bytes.len() as u64 / SECTOR) as u32,
-                    Source::OriginalPlus {
-                        offset: rest,
-                        len: run_end - rest,
-                        tail: Arc::from(Vec::new()),
-                    },
-                ));
-            }
-        }
-        (Some(_), _) => {
-            return Err(input_err(
-                "the EFI partition does not start right after partition 1: cannot move it",
-            ))
-        }
-        (None, _) => g.segments.push((
-            data_end as u32,
-            Source::OriginalPlus {
-                offset: run_start,
-                len: run_end - run_start,
-                tail: Arc::from(Vec::new()),
-            },
-        )),
-    }
+    g.segments = moved_run(app, data_end, esp)?;
     // GPT entries: p1 ends at the new data's end, the appended partitions shift.
     let head = read_at(
         reader,
@@ -361,59 +322,140 @@ pub(super) fn grow<R: Read + Seek>(
     put(&mut tail, backup.entries_lba, &entries)?;
     put(&mut tail, backup.my_lba, &bh)?;
     g.tail = tail;
-    // MBR: an entry reaching over the moved area (the protective 0xEE, to the image's or
-    // the backup GPT's end) grows with it; entries of the moved area shift; an entry
-    // ending where p1 ended ends where it ends now.
     if image.system_area.mbr_signature {
-        for i in 0..mbr::ENTRIES {
-            let at = mbr::entry_offset(i);
-            let Some(old) = head.get(at..at + mbr::ENTRY_LEN) else {
-                continue;
-            };
-            let mut e = old.to_vec();
-            let start = u64::from(le32(&e, mbr::START));
-            let sectors = u64::from(le32(&e, mbr::SECTORS));
-            if sectors == 0 {
-                continue;
-            }
-            let end = start + sectors;
-            let (new_start, new_sectors) = if start < app.start512 && end > app.start512 {
-                (start, sectors + delta512)
-            } else if start >= app.start512 {
-                (start + delta512, sectors)
-            } else if end == app.start512 {
-                (start, new_start512 - start)
-            } else {
-                continue;
-            };
-            let new_sectors = new_sectors.min(u64::from(u32::MAX));
-            set_le32(
-                &mut e,
-                mbr::START,
-                new_start.min(u64::from(u32::MAX)) as u32,
-            );
-            set_le32(&mut e, mbr::SECTORS, new_sectors as u32);
-            let chs = |lba| mbr::chs_bytes(lba, mbr::HYBRID_HEADS, mbr::HYBRID_SECTORS);
-            if e[mbr::CHS_FIRST] == chs(start) {
-                e[mbr::CHS_FIRST].copy_from_slice(&chs(new_start));
-            }
-            if e[mbr::CHS_LAST] == chs(end - 1) {
-                e[mbr::CHS_LAST].copy_from_slice(&chs(new_start + new_sectors - 1));
-            }
-            g.patches.push((at as u64, e));
-        }
+        g.patches
+            .extend(mbr_patches(&head, app, delta512, new_start512));
     }
-    // El Torito entries pointing into the moved area (the EFI entry = p2).
+    g.patches
+        .extend(el_torito_patches(image, app, delta_blocks));
+    let (patches, volume_bytes) =
+        volume_size_patches(image, app, data_end, output_bytes, delta_blocks);
+    g.patches.extend(patches);
+    g.volume_bytes = volume_bytes;
+    Ok(g)
+}
+
+/// The moved run (the ESP, edited when `esp` is given, the gap, anything up to the tail), as
+/// segments from `data_end` on.
+fn moved_run(
+    app: &Appended,
+    data_end: u64,
+    esp: Option<&[u8]>,
+) -> crate::Result<Vec<(u32, Source)>> {
+    let mut segments = Vec::new();
+    // The moved run: ESP (maybe edited), gap, anything up to the tail.
+    let run_start = app.start512 * 512;
+    let run_end = app.tail512 * 512;
+    match (esp, app.esp) {
+        (Some(bytes), Some((first, sectors))) if first == app.start512 => {
+            if bytes.len() as u64 != sectors * 512 || !(bytes.len() as u64).is_multiple_of(SECTOR) {
+                return Err(usage(format!(
+                "the edited EFI partition has {} bytes, the partition {} (whole 2048-byte blocks needed)",
+                bytes.len(),
+                sectors * 512
+            )));
+            }
+            segments.push((data_end as u32, Source::Bytes(Arc::from(bytes))));
+            let rest = run_start + bytes.len() as u64;
+            if run_end > rest {
+                segments.push((
+                    (data_end + bytes.len() as u64 / SECTOR) as u32,
+                    Source::OriginalPlus {
+                        offset: rest,
+                        len: run_end - rest,
+                        tail: Arc::from(Vec::new()),
+                    },
+                ));
+            }
+        }
+        (Some(_), _) => {
+            return Err(input_err(
+                "the EFI partition does not start right after partition 1: cannot move it",
+            ))
+        }
+        (None, _) => segments.push((
+            data_end as u32,
+            Source::OriginalPlus {
+                offset: run_start,
+                len: run_end - run_start,
+                tail: Arc::from(Vec::new()),
+            },
+        )),
+    }
+    Ok(segments)
+}
+
+/// MBR entries after growth: an entry reaching over the moved area (the protective 0xEE, to
+/// the image's or the backup GPT's end) grows with it; entries of the moved area shift; an
+/// entry ending where p1 ended ends where it ends now. `head` holds the input's MBR.
+fn mbr_patches(head: &[u8], app: &Appended, delta512: u64, new_start512: u64) -> Vec<Patch> {
+    let mut patches = Vec::new();
+    for i in 0..mbr::ENTRIES {
+        let at = mbr::entry_offset(i);
+        let Some(old) = head.get(at..at + mbr::ENTRY_LEN) else {
+            continue;
+        };
+        let mut e = old.to_vec();
+        let start = u64::from(le32(&e, mbr::START));
+        let sectors = u64::from(le32(&e, mbr::SECTORS));
+        if sectors == 0 {
+            continue;
+        }
+        let end = start + sectors;
+        let (new_start, new_sectors) = if start < app.start512 && end > app.start512 {
+            (start, sectors + delta512)
+        } else if start >= app.start512 {
+            (start + delta512, sectors)
+        } else if end == app.start512 {
+            (start, new_start512 - start)
+        } else {
+            continue;
+        };
+        let new_sectors = new_sectors.min(u64::from(u32::MAX));
+        set_le32(
+            &mut e,
+            mbr::START,
+            new_start.min(u64::from(u32::MAX)) as u32,
+        );
+        set_le32(&mut e, mbr::SECTORS, new_sectors as u32);
+        let chs = |lba| mbr::chs_bytes(lba, mbr::HYBRID_HEADS, mbr::HYBRID_SECTORS);
+        if e[mbr::CHS_FIRST] == chs(start) {
+            e[mbr::CHS_FIRST].copy_from_slice(&chs(new_start));
+        }
+        if e[mbr::CHS_LAST] == chs(end - 1) {
+            e[mbr::CHS_LAST].copy_from_slice(&chs(new_start + new_sectors - 1));
+        }
+        patches.push((at as u64, e));
+    }
+    patches
+}
+
+/// El Torito entries pointing into the moved area (the EFI entry = p2) follow it.
+fn el_torito_patches(image: &Image, app: &Appended, delta_blocks: u64) -> Vec<Patch> {
+    let mut patches = Vec::new();
     for entry in image.boot_catalog.iter().flat_map(|c| c.entries.iter()) {
         if u64::from(entry.lba) * 4 >= app.start512 {
             let lba = (u64::from(entry.lba) + delta_blocks) as u32;
-            g.patches.push((
+            patches.push((
                 entry.entry_offset + eltorito::LOAD_RBA as u64,
                 lba.to_le_bytes().to_vec(),
             ));
         }
     }
-    // Volume sizes: each old value mapped to its counterpart.
+    patches
+}
+
+/// Every descriptor's volume size, each old value mapped to its counterpart (whole image,
+/// partition 1's end, a size relative to partition 1); returns the patches and the new size
+/// of the whole-disk primary volume.
+fn volume_size_patches(
+    image: &Image,
+    app: &Appended,
+    data_end: u64,
+    output_bytes: u64,
+    delta_blocks: u64,
+) -> (Vec<Patch>, u64) {
+    let mut patches = Vec::new();
     let old_total_blocks = image.file_len / SECTOR;
     let new_total_blocks = output_bytes / SECTOR;
     let old_p2 = app.start_block();
@@ -443,11 +485,10 @@ pub(super) fn grow<R: Read + Seek>(
         if d.sector == image.pvd().sector {
             volume_bytes = new * SECTOR;
         }
-        g.patches.push((
+        patches.push((
             d.field_offset(vd::VOLUME_SPACE_SIZE),
             both32(new as u32).to_vec(),
         ));
     }
-    g.volume_bytes = volume_bytes;
-    Ok(g)
+    (patches, volume_bytes)
 }
