@@ -143,25 +143,7 @@ pub(crate) fn plan_checked(opts: &Options, early_checksum: bool) -> Result<(Medi
         .clone()
         .unwrap_or_else(|| media.image.volume_id().to_string());
     let mut cmdline_add = opts.cmdline.clone();
-    let mut added_files = Vec::new();
-    for (src, dest) in &opts.add {
-        edit.add.push((dest.clone(), NewContent::File(src.clone())));
-        added_files.push(format!("/{}", dest.trim_start_matches('/')));
-    }
-    if let Some(ks) = &opts.ks {
-        let name = ks
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::input(ks, "not a file name"))?;
-        if media.image.find(&name).is_some() {
-            edit.replace
-                .push((name.clone(), NewContent::File(ks.clone())));
-        } else {
-            edit.add.push((name.clone(), NewContent::File(ks.clone())));
-        }
-        added_files.push(format!("/{name}"));
-        cmdline_add.push(boot::ks_arg(&label_after, &name));
-    }
+    let added_files = plan_additions(&media, opts, &label_after, &mut edit, &mut cmdline_add)?;
 
     // Boot configs.
     let edits = CmdlineEdits {
@@ -197,29 +179,7 @@ pub(crate) fn plan_checked(opts: &Options, early_checksum: bool) -> Result<(Medi
     if early_checksum && has_drivers {
         prepared.start_checksum()?;
     }
-    let added_for_pci: Vec<crate::kmod::module::Module> = step
-        .drivers
-        .iter()
-        .flat_map(|d| d.modules.iter().map(|m| m.module.clone()))
-        .collect();
-    let devices = if opts.pci.is_empty() {
-        Vec::new()
-    } else {
-        let dist = media.distribution();
-        opts.pci
-            .iter()
-            .map(|(id, line)| {
-                crate::hardware::answer(
-                    *id,
-                    line.clone(),
-                    &media.base_modules,
-                    &media.module_files,
-                    &added_for_pci,
-                    &dist,
-                )
-            })
-            .collect()
-    };
+    let devices = answer_devices(&mut media, opts, &step);
     // Last: the verdicts wait for the kernel, read on its own thread meanwhile.
     let driver_plans = judge_drivers(&media, opts, step, &mut warnings, &mut refusals)?;
     let report = PlanReport {
@@ -254,6 +214,68 @@ pub(crate) fn plan_checked(opts: &Options, early_checksum: bool) -> Result<(Medi
             initrd_overlays,
         },
     ))
+}
+
+/// Files to add (`--add`) and the kickstart (`--ks`: replaced when the ISO has the name,
+/// added otherwise, and named on every install entry's command line). Returns the ISO paths
+/// added or replaced, as the report lists them.
+fn plan_additions(
+    media: &Media,
+    opts: &Options,
+    label_after: &str,
+    edit: &mut EditPlan,
+    cmdline_add: &mut Vec<String>,
+) -> Result<Vec<String>> {
+    let mut added_files = Vec::new();
+    for (src, dest) in &opts.add {
+        edit.add.push((dest.clone(), NewContent::File(src.clone())));
+        added_files.push(format!("/{}", dest.trim_start_matches('/')));
+    }
+    if let Some(ks) = &opts.ks {
+        let name = ks
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::input(ks, "not a file name"))?;
+        if media.image.find(&name).is_some() {
+            edit.replace
+                .push((name.clone(), NewContent::File(ks.clone())));
+        } else {
+            edit.add.push((name.clone(), NewContent::File(ks.clone())));
+        }
+        added_files.push(format!("/{name}"));
+        cmdline_add.push(boot::ks_arg(label_after, &name));
+    }
+    Ok(added_files)
+}
+
+/// `--pci`: for each device, which module of the media or of the added drivers claims it.
+fn answer_devices(
+    media: &mut Media,
+    opts: &Options,
+    step: &driver_plan::DriverStep,
+) -> Vec<crate::hardware::DeviceAnswer> {
+    if opts.pci.is_empty() {
+        return Vec::new();
+    }
+    let added: Vec<crate::kmod::module::Module> = step
+        .drivers
+        .iter()
+        .flat_map(|d| d.modules.iter().map(|m| m.module.clone()))
+        .collect();
+    let dist = media.distribution();
+    opts.pci
+        .iter()
+        .map(|(id, line)| {
+            crate::hardware::answer(
+                *id,
+                line.clone(),
+                &media.base_modules,
+                &media.module_files,
+                &added,
+                &dist,
+            )
+        })
+        .collect()
 }
 
 /// Every boot path of the ISO must see the edits: refuse media where a firmware path of the
