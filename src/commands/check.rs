@@ -228,57 +228,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     let enrolled = super::trusted_keys(&args.trust_key)?;
     let ctx = media.installer_context();
     let exports = media.export_crcs()?;
-    let mut items: Vec<(PathBuf, &'static str, Vec<Finding>, Vec<Module>)> = Vec::new();
-    let mut cands: Vec<Candidate> = Vec::new();
-    let mut from_dir = false;
-    for arg in &args.items {
-        // A directory that is no DUD: every module, RPM and DUD in it is a candidate.
-        let files = match check_dir_candidates(arg)? {
-            Some(files) => {
-                from_dir = true;
-                files.into_iter().map(|f| (f, true)).collect()
-            }
-            None => vec![(arg.clone(), false)],
-        };
-        for (item, in_dir) in files {
-            let (kind, mut findings, modules, version) = match load_item(&item, &ctx, &exports) {
-                Ok(loaded) => loaded,
-                Err(e) if in_dir => {
-                    cands.push(Candidate {
-                        source: item.clone(),
-                        kind: "unreadable",
-                        modules: Vec::new(),
-                        installer_takes: false,
-                        installer_reason: None,
-                        version: None,
-                        load_error: Some(e.to_string()),
-                    });
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if modules.is_empty() {
-                // E.g. a DUD whose only RPM is unreadable: nothing would load, so the answer
-                // to "will it load?" is no, not an empty LOADS.
-                findings.push(Finding {
-                    severity: Severity::Refused,
-                    rpm: None,
-                    message: format!("{}: no readable kernel module in it; the installer would load nothing", item.display()),
-                    fix: Some("replace the unreadable or missing RPMs (see the findings above) with intact copies".into()),
-                });
-            }
-            cands.push(Candidate {
-                source: item.clone(),
-                kind,
-                modules: modules.clone(),
-                installer_takes: kind == "module" || candidates::installer_takes(&findings),
-                installer_reason: candidates::installer_reason(&findings),
-                version,
-                load_error: None,
-            });
-            items.push((item, kind, findings, modules));
-        }
-    }
+    let (items, cands, from_dir) = read_items(&args.items, &ctx, &exports)?;
     let added: Vec<Module> = items.iter().flat_map(|i| i.3.iter().cloned()).collect();
     let target = media.target(&added, &enrolled)?;
     let mut refused = false;
@@ -377,6 +327,72 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     };
     emit(&report, args.out.json).map_err(|e| Error::output("<stdout>", e))?;
     Ok(code)
+}
+
+/// One checked input: its path, kind, the installer's findings and the modules in it.
+type Item = (PathBuf, &'static str, Vec<Finding>, Vec<Module>);
+
+/// Reads every item given to `check`: a module, RPM or DUD, or a directory that is no DUD,
+/// whose every module, RPM and DUD is a candidate (an unreadable one is a candidate that
+/// failed to load, not an error). Returns the items, the candidates and whether a directory
+/// supplied them.
+fn read_items(
+    args_items: &[PathBuf],
+    ctx: &dud::InstallerContext,
+    exports: &std::collections::HashMap<String, u32>,
+) -> Result<(Vec<Item>, Vec<Candidate>, bool)> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut cands: Vec<Candidate> = Vec::new();
+    let mut from_dir = false;
+    for arg in args_items {
+        // A directory that is no DUD: every module, RPM and DUD in it is a candidate.
+        let files = match check_dir_candidates(arg)? {
+            Some(files) => {
+                from_dir = true;
+                files.into_iter().map(|f| (f, true)).collect()
+            }
+            None => vec![(arg.clone(), false)],
+        };
+        for (item, in_dir) in files {
+            let (kind, mut findings, modules, version) = match load_item(&item, ctx, exports) {
+                Ok(loaded) => loaded,
+                Err(e) if in_dir => {
+                    cands.push(Candidate {
+                        source: item.clone(),
+                        kind: "unreadable",
+                        modules: Vec::new(),
+                        installer_takes: false,
+                        installer_reason: None,
+                        version: None,
+                        load_error: Some(e.to_string()),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if modules.is_empty() {
+                // E.g. a DUD whose only RPM is unreadable: nothing would load, so the answer
+                // to "will it load?" is no, not an empty LOADS.
+                findings.push(Finding {
+                    severity: Severity::Refused,
+                    rpm: None,
+                    message: format!("{}: no readable kernel module in it; the installer would load nothing", item.display()),
+                    fix: Some("replace the unreadable or missing RPMs (see the findings above) with intact copies".into()),
+                });
+            }
+            cands.push(Candidate {
+                source: item.clone(),
+                kind,
+                modules: modules.clone(),
+                installer_takes: kind == "module" || candidates::installer_takes(&findings),
+                installer_reason: candidates::installer_reason(&findings),
+                version,
+                load_error: None,
+            });
+            items.push((item, kind, findings, modules));
+        }
+    }
+    Ok((items, cands, from_dir))
 }
 
 /// What one item is: kind, installer findings, modules and version (RPM EVR or `version=`).
