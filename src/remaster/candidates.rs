@@ -192,44 +192,9 @@ pub fn select(
     kernel: &Kernel,
     secure_boot: SecureBoot,
 ) -> Selection {
-    let base_names: BTreeSet<String> = base
-        .iter()
-        .map(|m| m.display_name().replace('-', "_"))
-        .collect();
-    // Groups: candidates carrying the same module names.
-    let mut groups: BTreeMap<Vec<String>, Vec<(usize, &Candidate)>> = BTreeMap::new();
-    for (i, c) in cands.iter().enumerate() {
-        if c.load_error.is_none() && !c.modules.is_empty() {
-            groups.entry(c.names()).or_default().push((i, c));
-        }
-    }
-    // Group dependencies: names a group's modules depend on that the initrd lacks.
-    let needs = |key: &Vec<String>| -> BTreeSet<String> {
-        groups
-            .get(key)
-            .into_iter()
-            .flatten()
-            .flat_map(|(_, c)| c.modules.iter())
-            .flat_map(|m| m.depends.iter())
-            .map(|d| d.replace('-', "_"))
-            .filter(|d| !base_names.contains(d) && !key.contains(d))
-            .collect()
-    };
-    let keys: Vec<Vec<String>> = groups.keys().cloned().collect();
-    let provider = |name: &str| keys.iter().find(|k| k.iter().any(|n| n == name));
-    // Topological order (dependencies first); ties by name; a cycle keeps name order.
-    let mut order: Vec<Vec<String>> = Vec::new();
-    let mut left: Vec<Vec<String>> = keys.clone();
-    while !left.is_empty() {
-        let ready = left.iter().position(|k| {
-            needs(k)
-                .iter()
-                .filter_map(|n| provider(n))
-                .all(|p| order.contains(p) || p == k)
-        });
-        let k = left.remove(ready.unwrap_or(0));
-        order.push(k);
-    }
+    let groups = group_candidates(cands);
+    let needs = |key: &Vec<String>| group_needs(&groups, base, key);
+    let order = dependency_order(&groups, &needs);
     let mut chosen_modules: Vec<Module> = Vec::new();
     let mut sel = Selection::default();
     let mut row_of: BTreeMap<usize, CandidateRow> = BTreeMap::new();
@@ -383,6 +348,61 @@ pub fn select(
         sel.rows.push(row);
     }
     sel
+}
+
+/// Candidates carrying the same module names form a group (unreadable and empty ones none).
+fn group_candidates(cands: &[Candidate]) -> BTreeMap<Vec<String>, Vec<(usize, &Candidate)>> {
+    let mut groups: BTreeMap<Vec<String>, Vec<(usize, &Candidate)>> = BTreeMap::new();
+    for (i, c) in cands.iter().enumerate() {
+        if c.load_error.is_none() && !c.modules.is_empty() {
+            groups.entry(c.names()).or_default().push((i, c));
+        }
+    }
+    groups
+}
+
+/// The names a group's modules depend on that neither the initrd (`base`) nor the group
+/// itself provides.
+fn group_needs(
+    groups: &BTreeMap<Vec<String>, Vec<(usize, &Candidate)>>,
+    base: &[Module],
+    key: &[String],
+) -> BTreeSet<String> {
+    let base_names: BTreeSet<String> = base
+        .iter()
+        .map(|m| m.display_name().replace('-', "_"))
+        .collect();
+    groups
+        .get(key)
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, c)| c.modules.iter())
+        .flat_map(|m| m.depends.iter())
+        .map(|d| d.replace('-', "_"))
+        .filter(|d| !base_names.contains(d) && !key.contains(d))
+        .collect()
+}
+
+/// The groups in dependency order (providers first); ties by name; a cycle keeps name order.
+fn dependency_order(
+    groups: &BTreeMap<Vec<String>, Vec<(usize, &Candidate)>>,
+    needs: &dyn Fn(&Vec<String>) -> BTreeSet<String>,
+) -> Vec<Vec<String>> {
+    let keys: Vec<Vec<String>> = groups.keys().cloned().collect();
+    let provider = |name: &str| keys.iter().find(|k| k.iter().any(|n| n == name));
+    let mut order: Vec<Vec<String>> = Vec::new();
+    let mut left: Vec<Vec<String>> = keys.clone();
+    while !left.is_empty() {
+        let ready = left.iter().position(|k| {
+            needs(k)
+                .iter()
+                .filter_map(|n| provider(n))
+                .all(|p| order.contains(p) || p == k)
+        });
+        let k = left.remove(ready.unwrap_or(0));
+        order.push(k);
+    }
+    order
 }
 
 /// The table as text lines (plan and check).
