@@ -145,6 +145,21 @@ fn truncated_rpms_give_one_line_errors() {
     }
 }
 
+/// A payload cut inside its compressed stream's end (xz index and footer, zstd epilogue,
+/// gzip trailer) holds every cpio entry, but rpm refuses it (payload digest): so must we.
+#[test]
+fn rpms_cut_in_the_payload_stream_end_do_not_read() {
+    for variant in ["good", "zstd", "gzip"] {
+        let bytes = std::fs::read(rpm(variant)).expect("rpm");
+        for tail in 1..=64 {
+            let truncated = bytes[..bytes.len() - tail].to_vec();
+            let r = read_kmod_rpm(Cursor::new(truncated), &RpmLimits::default());
+            let e = r.expect_err(&format!("{variant}: {tail} bytes cut off must not read"));
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+}
+
 #[test]
 fn corrupted_rpms_never_panic() {
     for variant in ["good", "zstd", "gzip"] {

@@ -10,7 +10,9 @@
 //! Parser rules (issue 15): no indexing/slicing and no unchecked arithmetic (denied below).
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
+use std::cell::RefCell;
 use std::io::{self, Cursor, Read};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -380,8 +382,10 @@ pub fn read_kmod_rpm<R: Read + 'static>(
         // The payload is decompressed here (capped decoder memory) and its cpio headers
         // checked on the way; the crate sees an uncompressed payload (it picks the decoder by
         // magic), so its own unbounded decoders and name allocation never meet hostile data.
-        let payload = CpioNameGuard::new(payload_decoder(io::BufReader::new(input))?);
-        let stream = io::BufReader::new(Cursor::new(head).chain(payload));
+        let payload = Rc::new(RefCell::new(CpioNameGuard::new(payload_decoder(
+            io::BufReader::new(input),
+        )?)));
+        let stream = io::BufReader::new(Cursor::new(head).chain(Shared(Rc::clone(&payload))));
         let mut reader = rpm::PackageReader::parse(stream).map_err(payload_err)?;
         while let Some(mut file) = reader.next_file().map_err(payload_err)? {
             let path = file.metadata.path().to_string_lossy().into_owned();
@@ -421,6 +425,8 @@ pub fn read_kmod_rpm<R: Read + 'static>(
                 });
             }
         }
+        drop(reader);
+        drain_payload(&payload)?;
     }
     modules.sort_by(|a, b| a.path.cmp(&b.path));
     depmod_confs.sort_by(|a, b| a.path.cmp(&b.path));
@@ -440,6 +446,35 @@ pub fn read_kmod_rpm<R: Read + 'static>(
         modules,
         depmod_confs,
     })
+}
+
+/// How much decompressed data after the cpio trailer is read to reach the compressed
+/// stream's end (rpm pads the archive to 512 bytes; more is not checked).
+const MAX_PAYLOAD_TAIL: u64 = 1 << 20;
+
+/// Reads the payload to the end of its compressed stream. The `rpm` crate stops at the cpio
+/// trailer, so without this a payload cut inside its xz index and footer (or gzip trailer,
+/// zstd epilogue) would read as whole, where rpm itself refuses the package (its payload
+/// digest no longer matches).
+fn drain_payload<R: Read>(payload: &RefCell<R>) -> Result<(), RpmError> {
+    let mut inner = payload
+        .try_borrow_mut()
+        .map_err(|_| RpmError::CorruptPayload("payload reader still in use".into()))?;
+    io::copy(&mut (&mut *inner).take(MAX_PAYLOAD_TAIL), &mut io::sink())
+        .map_err(|e| RpmError::CorruptPayload(format!("the payload ends early: {e}")))?;
+    Ok(())
+}
+
+/// One reader handed to the `rpm` crate and drained afterwards by [`drain_payload`].
+struct Shared<R>(Rc<RefCell<R>>);
+
+impl<R: Read> Read for Shared<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .try_borrow_mut()
+            .map_err(|_| io::Error::other("payload reader in use twice"))?
+            .read(buf)
+    }
 }
 
 /// The payload decoder, chosen by magic as the `rpm` crate does, with the decoder memory
